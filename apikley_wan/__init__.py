@@ -1,0 +1,8 @@
+"""Core of the Wan 2.6 video-to-video pack: client, journal, media, simulator.
+
+Nothing in this package imports ComfyUI, so it runs and is tested on its own
+(the command-line runner is ``python -m apikley_wan``).
+"""
+
+MODEL = "wan/2-6-video-to-video"
+__version__ = "0.1.0"

@@ -1,0 +1,142 @@
+"""Command-line runner: ``python -m apikley_wan v2v|collect|tasks|credits|serve``.
+
+``v2v --simulator`` runs the whole job against an embedded simulator (no key, no network).
+The same command twice pays once: both go through the task journal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from . import config
+from .client import ApikleyClient
+from .errors import ApikleyError
+from .generation import GenerationRequest, Generations, Reference, Status
+from .journal import Journal
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m apikley_wan",
+                                description="Wan 2.6 video-to-video on apikley, with a task journal.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    v2v = sub.add_parser("v2v", help="generate a video from reference clips and a prompt")
+    v2v.add_argument("--video", action="append", default=[], help="local reference clip (repeat up to 3)")
+    v2v.add_argument("--video-url", action="append", default=[], help="public reference clip URL")
+    v2v.add_argument("--prompt", required=True)
+    v2v.add_argument("--duration", default="5", choices=["5", "10"])
+    v2v.add_argument("--resolution", default="1080p", choices=["720p", "1080p"])
+    v2v.add_argument("--multi-shots", action="store_true")
+    v2v.add_argument("--take", type=int, default=0, help="change to ask for a new generation of the same inputs")
+    v2v.add_argument("--out", required=True, help="where to write the result mp4")
+    _common(v2v)
+
+    collect = sub.add_parser("collect", help="download the result of an existing task (never creates one)")
+    collect.add_argument("task_id")
+    collect.add_argument("--out", required=True)
+    _common(collect)
+
+    tasks = sub.add_parser("tasks", help="list the journal's recent entries")
+    tasks.add_argument("--limit", type=int, default=20)
+    tasks.add_argument("--simulator", action="store_true", help="the simulator's journal")
+
+    credits = sub.add_parser("credits", help="show the account balance")
+    credits.add_argument("--simulator", action="store_true")
+
+    serve = sub.add_parser("serve", help="run the API simulator (point APIKLEY_BASE_URL at it)")
+    serve.add_argument("args", nargs=argparse.REMAINDER)
+    return p
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--simulator", action="store_true", help="use an embedded simulator: no key, no network")
+    p.add_argument("--deadline-min", type=float, default=30.0, help="give up waiting after this (task stays recorded)")
+
+
+def _journal(simulator: bool) -> Journal:
+    name = "journal-simulator.sqlite" if simulator else "journal.sqlite"
+    return Journal(config.state_dir() / name)
+
+
+@contextlib.contextmanager
+def _client(simulator: bool):
+    if not simulator:
+        yield ApikleyClient()
+        return
+    from .simulator import Simulator
+    with Simulator(api_key="sim-key", task_seconds=6.0, null_seconds=1.0) as sim:
+        print(f"simulator: {sim.base_url} (results on {sim.files_base_url})")
+        yield ApikleyClient(api_key="sim-key", base_url=sim.base_url)
+
+
+def _printer():
+    last = [""]
+
+    def show(status: Status) -> None:
+        line = status.line()
+        if line != last[0]:
+            print(line, flush=True)
+            last[0] = line
+    return show
+
+
+def _run(args) -> int:
+    with _client(args.simulator) as client:
+        gens = Generations(client, _journal(args.simulator), config.state_dir() / "results",
+                           deadline_s=args.deadline_min * 60)
+        show = _printer()
+        entry = None
+        try:
+            if args.command == "v2v":
+                refs = [Reference(source=v) for v in args.video] + [Reference(url=u) for u in args.video_url]
+                request = GenerationRequest(args.prompt, args.duration, args.resolution, refs,
+                                            args.multi_shots, args.take)
+                entry = gens.submit(request, show)
+                print(f"task {entry.task_id} ({entry.state})", flush=True)
+                entry = gens.wait(entry, show)
+            else:
+                entry = gens.collect(args.task_id, show)
+        except KeyboardInterrupt:
+            task = entry.task_id if entry else None
+            print("\nstopped." + (f" Task {task} stays recorded in the journal; the provider may still "
+                                  "finish and bill it. Run the same command again, or "
+                                  f"`python -m apikley_wan collect {task} --out FILE`, to collect it "
+                                  "without paying again." if task else " No task id was recorded."),
+                  file=sys.stderr)
+            return 130
+        out = gens.copy_result(entry, args.out)
+        cost = f"{entry.cost_credits:g} credits" + ("" if entry.cost_reported else " (estimate)")
+        print(f"done: task {entry.task_id}, {cost}, saved {out}")
+        return 0
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        from .simulator import main as serve_main
+        return serve_main(["serve", *args.args])
+    try:
+        if args.command == "tasks":
+            for e in _journal(args.simulator).recent(args.limit):
+                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.created_at))
+                print(f"{when}  {e.state:<10} {e.task_id or '-':<34} {e.cost_credits or '':<7} {e.result_path or ''}")
+            return 0
+        if args.command == "credits":
+            with _client(args.simulator) as client:
+                print(json.dumps({"credits": client.credits()}))
+            return 0
+        return _run(args)
+    except ApikleyError as exc:
+        print(f"error: {exc.user_message()}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,440 @@
+"""The one place that speaks the apikley protocol: auth, the {code,msg,data} envelope,
+retries, polling and downloads.
+
+Money rule: ``create_task`` is re-sent only when the answer proves no task was made
+(a 429/455 body, a refused connection). Anything else after the request may have
+left the machine raises ``CreateUncertainError`` and is never re-posted.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+from . import MODEL, config
+from .errors import (ApikleyError, BadResponseError, CancelledError, ConfigError, CreateUncertainError,
+                     DownloadError, GenerationFailedError, InputError, MaintenanceError, NetworkError,
+                     NotFoundError, RateLimitError, ResultMissingError, ServerError, TaskStillPendingError,
+                     ApiValidationError, error_for_code)
+
+log = logging.getLogger("apikley_wan")
+
+DURATIONS = ("5", "10")
+RESOLUTIONS = ("720p", "1080p")
+PENDING_STATES = ("waiting", "queuing", "generating")
+MAX_RESULT_BYTES = 2 * 1024 ** 3
+SMALL_UPLOAD_BYTES = 1024 * 1024
+DEFAULT_DEADLINE_S = 30 * 60
+# a fresh task may answer "recordInfo is null" for a while; past this it is really unknown
+NULL_RECORD_GRACE_S = 180.0
+_CHUNK = 1024 * 1024
+
+
+@dataclass
+class TaskInfo:
+    """One recordInfo answer, decoded (param and resultJson are JSON strings on the wire)."""
+
+    task_id: str
+    state: str
+    result_urls: list = field(default_factory=list)
+    fail_code: Optional[str] = None
+    fail_msg: Optional[str] = None
+    cost_time_s: Optional[float] = None
+    create_time_ms: Optional[int] = None
+    complete_time_ms: Optional[int] = None
+    consumed_credits: Optional[float] = None
+
+    @property
+    def pending(self) -> bool:
+        return self.state not in ("success", "fail")
+
+    @classmethod
+    def from_record(cls, data: dict) -> "TaskInfo":
+        urls = []
+        raw = data.get("resultJson") or ""
+        if raw:
+            try:
+                parsed = json.loads(raw) if isinstance(raw, str) else raw
+                urls = list(parsed.get("resultUrls") or [])
+            except (ValueError, AttributeError):
+                urls = []
+        return cls(task_id=str(data.get("taskId") or data.get("task_id") or ""),
+                   state=str(data.get("state") or "waiting"), result_urls=urls,
+                   fail_code=data.get("failCode") or None, fail_msg=data.get("failMsg") or None,
+                   cost_time_s=data.get("costTime"), create_time_ms=data.get("createTime"),
+                   complete_time_ms=data.get("completeTime"),
+                   consumed_credits=data.get("consumeCredits"))
+
+
+class Cancel:
+    """A cancel hook shared by the caller and the client: waits are sliced so it is felt within a second."""
+
+    def __init__(self, check: Optional[Callable[[], bool]] = None):
+        self._event = threading.Event()
+        self._check = check
+
+    def set(self) -> None:
+        self._event.set()
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set() or bool(self._check and self._check())
+
+    def sleep(self, seconds: float, wake: Optional[threading.Event] = None, task_id: Optional[str] = None) -> None:
+        """Sleep in slices of at most 0.2 s; raise CancelledError when cancel is requested."""
+        end = time.monotonic() + max(0.0, seconds)
+        while True:
+            self.raise_if_requested(task_id)
+            left = end - time.monotonic()
+            if left <= 0 or (wake is not None and wake.is_set()):
+                return
+            if wake is not None:
+                wake.wait(min(0.2, left))
+            else:
+                time.sleep(min(0.2, left))
+
+    def raise_if_requested(self, task_id: Optional[str] = None) -> None:
+        if self.requested:
+            raise CancelledError("stopped by the user", task_id=task_id,
+                                 credits_may_be_spent=task_id is not None)
+
+
+def next_poll_interval(since_create_s: float, previous: float) -> float:
+    """2 s for the first 30 s after create, then growing by half each poll up to 15 s.
+
+    A 300 s task costs about 36 polls; a task done within 30 s is seen within ~2 s.
+    """
+    if since_create_s < 30.0:
+        return 2.0
+    return min(15.0, max(3.0, previous * 1.5))
+
+
+def _nothing_was_sent(exc: BaseException) -> bool:
+    """True when the connection was never made (refused, DNS, connect timeout)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (requests.exceptions.ConnectTimeout, urllib3.exceptions.NewConnectionError,
+                            urllib3.exceptions.ConnectTimeoutError, ConnectionRefusedError)):
+            return True
+        if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+            exc = exc.reason
+            continue
+        nxt = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
+        exc = nxt or exc.__cause__ or exc.__context__
+    return False
+
+
+def _scrub(text: str, secret: Optional[str]) -> str:
+    return text.replace(secret, "•••") if secret and text else text
+
+
+class ApikleyClient:
+    """Blocking client; run it off ComfyUI's event loop (``asyncio.to_thread``)."""
+
+    def __init__(self, api_key: Optional[str] = None, base_url: Optional[str] = None, *,
+                 cancel: Optional[Cancel] = None, timeout: tuple = (10.0, 60.0),
+                 read_attempts: int = 5, create_attempts: int = 6, backoff_start_s: float = 1.0,
+                 create_backoff_start_s: float = 0.5):
+        self.api_key = api_key if api_key is not None else config.api_key()
+        self.base_url = (base_url or config.base_url()).rstrip("/")
+        self.upload_base = config.upload_base_url(self.base_url)
+        self.cancel = cancel or Cancel()
+        self.timeout = timeout
+        self.read_attempts = read_attempts
+        self.create_attempts = create_attempts
+        self.backoff_start_s = backoff_start_s
+        self.create_backoff_start_s = max(0.5, create_backoff_start_s)
+        self._session = self._new_session()
+
+    # -- transport -----------------------------------------------------------------------
+    @staticmethod
+    def _new_session() -> requests.Session:
+        session = requests.Session()
+        adapter = HTTPAdapter(max_retries=0)  # never let urllib3 re-send anything behind our back
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
+
+    def _auth_headers(self, url: str) -> dict:
+        """The key goes only to the API host (same scheme, host and port as the base)."""
+        if not self.api_key:
+            raise ConfigError("no API key", hint="Set APIKLEY_API_KEY or save a key in the pack's key file "
+                                                 "(ComfyUI Settings > apikley).")
+        base, target = urlsplit(self.base_url), urlsplit(url)
+        if (base.scheme, base.netloc) != (target.scheme, target.netloc):
+            return {}
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    def _send(self, method: str, url: str, session: Optional[requests.Session] = None, **kw) -> requests.Response:
+        headers = {**kw.pop("headers", {}), **self._auth_headers(url)}
+        try:
+            return (session or self._session).request(method, url, headers=headers,
+                                                      timeout=kw.pop("timeout", self.timeout), **kw)
+        except requests.exceptions.RequestException as exc:
+            # requests' messages can echo the URL but never headers; scrub anyway
+            detail = _scrub(f"{type(exc).__name__}: {exc}", self.api_key)
+            err = NetworkError(detail)
+            err.nothing_sent = _nothing_was_sent(exc)
+            err.timed_out = isinstance(exc, requests.exceptions.Timeout)
+            raise err from None
+
+    @staticmethod
+    def _envelope(resp: requests.Response, task_id: Optional[str] = None):
+        """Return ``data`` of a {code,msg,data} answer or raise the typed error for its code."""
+        try:
+            body = resp.json()
+        except ValueError:
+            snippet = " ".join(resp.text[:120].split())
+            if resp.status_code >= 500:
+                raise ServerError(f"HTTP {resp.status_code} with a non-JSON body ({snippet!r})",
+                                  task_id=task_id) from None
+            raise BadResponseError(f"HTTP {resp.status_code}, body starts {snippet!r}", task_id=task_id) from None
+        if not isinstance(body, dict) or "code" not in body:
+            if resp.status_code >= 500:
+                raise ServerError(f"HTTP {resp.status_code}", task_id=task_id)
+            raise BadResponseError(f"HTTP {resp.status_code}, unexpected JSON", task_id=task_id)
+        code = int(body.get("code") or 0)
+        if code != 200:
+            raise error_for_code(code, str(body.get("msg") or body.get("message") or ""), task_id=task_id)
+        return body.get("data")
+
+    def _read(self, method: str, path_or_url: str, *, task_id: Optional[str] = None, **kw):
+        """A request that is safe to repeat: retried with backoff on network errors, 429, 455, 5xx."""
+        url = path_or_url if "://" in path_or_url else self.base_url + path_or_url
+        delay = self.backoff_start_s
+        for attempt in range(1, self.read_attempts + 1):
+            self.cancel.raise_if_requested(task_id)
+            try:
+                return self._envelope(self._send(method, url, **kw), task_id)
+            except (NetworkError, RateLimitError, MaintenanceError, ServerError) as exc:
+                if attempt == self.read_attempts:
+                    if task_id and not exc.task_id:
+                        exc.task_id = task_id
+                    raise
+                log.info("apikley %s %s failed (%s); retry %d in %.1fs", method, urlsplit(url).path,
+                         type(exc).__name__, attempt, delay)
+                self.cancel.sleep(delay, task_id=task_id)
+                delay = min(delay * 2, 30.0)
+
+    # -- create ------------------------------------------------------------------------------
+    @staticmethod
+    def build_create_body(prompt: str, video_urls: list, duration: str, resolution: str,
+                          multi_shots: bool = False, callback_url: Optional[str] = None) -> dict:
+        """Validate every field before any request and build the createTask body."""
+        if not isinstance(prompt, str) or not 2 <= len(prompt.strip()) <= 5000:
+            raise InputError(f"the prompt must be 2 to 5000 characters (got {len((prompt or '').strip())})")
+        if not isinstance(video_urls, (list, tuple)) or not 1 <= len(video_urls) <= 3:
+            raise InputError(f"give 1 to 3 reference videos (got {len(video_urls or [])})")
+        for url in video_urls:
+            if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+                raise InputError(f"reference video URL must be http(s): {url!r}")
+        duration = str(duration)
+        if duration not in DURATIONS:
+            raise InputError(f"duration must be one of {', '.join(DURATIONS)} seconds (got {duration!r})")
+        if resolution not in RESOLUTIONS:
+            raise InputError(f"resolution must be one of {', '.join(RESOLUTIONS)} (got {resolution!r})")
+        body = {"model": MODEL, "input": {"prompt": prompt, "video_urls": list(video_urls),
+                                          "duration": duration, "resolution": resolution}}
+        if multi_shots:
+            body["input"]["multi_shots"] = True
+        if callback_url:
+            if urlsplit(callback_url).scheme not in ("http", "https"):
+                raise InputError(f"callback URL must be http(s): {callback_url!r}")
+            body["callBackUrl"] = callback_url
+        return body
+
+    def create_task(self, body: dict) -> str:
+        """POST createTask; re-send only when the answer proves no task was made."""
+        url = self.base_url + "/api/v1/jobs/createTask"
+        delay = self.create_backoff_start_s
+        for attempt in range(1, self.create_attempts + 1):
+            self.cancel.raise_if_requested()
+            # a fresh connection: a stale pooled socket must not turn into a "lost answer"
+            with self._new_session() as session:
+                try:
+                    resp = self._send("POST", url, session=session, json=body)
+                    data = self._envelope(resp)
+                except NetworkError as exc:
+                    if not exc.nothing_sent:
+                        raise CreateUncertainError(exc.detail) from None
+                    proof = exc
+                except (RateLimitError, MaintenanceError) as exc:
+                    proof = exc  # the body itself says the request was refused
+                except (ServerError, BadResponseError) as exc:
+                    raise CreateUncertainError(exc.detail) from None
+                else:
+                    task_id = (data or {}).get("taskId") if isinstance(data, dict) else None
+                    if not task_id:
+                        raise CreateUncertainError("the create answer had no taskId")
+                    return str(task_id)
+            if attempt == self.create_attempts:
+                raise proof
+            log.info("apikley createTask refused (%s); no task was made; retry %d in %.1fs",
+                     type(proof).__name__, attempt, delay)
+            self.cancel.sleep(delay)
+            delay = min(delay * 2, 30.0)
+        raise AssertionError("unreachable")
+
+    # -- reads -------------------------------------------------------------------------------
+    def get_task(self, task_id: str) -> Optional[TaskInfo]:
+        """recordInfo; None while the API still answers 'recordInfo is null'."""
+        try:
+            data = self._read("GET", "/api/v1/jobs/recordInfo", params={"taskId": task_id}, task_id=task_id)
+        except ApiValidationError as exc:
+            if "null" in exc.detail.lower():
+                return None
+            raise
+        if not isinstance(data, dict):
+            return None
+        info = TaskInfo.from_record(data)
+        info.task_id = info.task_id or task_id
+        return info
+
+    def credits(self) -> float:
+        return float(self._read("GET", "/api/v1/chat/credit"))
+
+    def fresh_download_url(self, url: str, task_id: Optional[str] = None) -> str:
+        return str(self._read("POST", "/api/v1/common/download-url", json={"url": url}, task_id=task_id))
+
+    # -- upload ------------------------------------------------------------------------------
+    def upload(self, path: str | os.PathLike, upload_path: str = "videos/wan26-v2v") -> str:
+        """Upload a local file (free) and return its public URL (``data.downloadUrl``)."""
+        path = Path(path)
+        size = path.stat().st_size
+        if size <= SMALL_UPLOAD_BYTES:
+            payload = {"base64Data": base64.b64encode(path.read_bytes()).decode("ascii"),
+                       "uploadPath": upload_path, "fileName": path.name}
+            data = self._read("POST", self.upload_base + "/api/file-base64-upload", json=payload)
+        else:
+            data = None
+            for attempt in range(1, self.read_attempts + 1):
+                with path.open("rb") as fh:  # reopen each try: the stream is consumed
+                    try:
+                        data = self._read("POST", self.upload_base + "/api/file-stream-upload",
+                                          files={"file": (path.name, fh, "video/mp4")},
+                                          data={"uploadPath": upload_path, "fileName": path.name})
+                        break
+                    except NetworkError:
+                        if attempt == self.read_attempts:
+                            raise
+                        self.cancel.sleep(self.backoff_start_s * attempt)
+        url = (data or {}).get("downloadUrl") or (data or {}).get("fileUrl")
+        if not url:
+            raise BadResponseError("the upload answer had no downloadUrl")
+        return str(url)
+
+    # -- wait --------------------------------------------------------------------------------
+    def wait_for_task(self, task_id: str, *, created_at: Optional[float] = None,
+                      deadline_s: float = DEFAULT_DEADLINE_S,
+                      on_status: Optional[Callable[[TaskInfo], None]] = None,
+                      wake: Optional[threading.Event] = None) -> TaskInfo:
+        """Poll until success (returned) or fail (raised); the deadline counts from create.
+
+        ``wake`` (set by a callback) triggers an immediate confirming poll.
+        """
+        created_at = created_at or time.time()
+        started = time.time()
+        interval = 2.0
+        while True:
+            if wake is not None:
+                wake.clear()
+            info = self.get_task(task_id)
+            now = time.time()
+            if info is None:
+                if now - max(created_at, started - 60) > NULL_RECORD_GRACE_S:
+                    raise NotFoundError("the API keeps answering 'recordInfo is null' for this task",
+                                        task_id=task_id, credits_may_be_spent=True)
+                info = TaskInfo(task_id=task_id, state="waiting")
+            if on_status:
+                on_status(info)
+            if info.state == "success":
+                if not info.result_urls:
+                    raise ResultMissingError(task_id=task_id)
+                return info
+            if info.state == "fail":
+                raise GenerationFailedError(f"{info.fail_msg or 'no reason given'} (failCode {info.fail_code})",
+                                            fail_code=info.fail_code, fail_msg=info.fail_msg, task_id=task_id)
+            if now - created_at >= deadline_s:
+                raise TaskStillPendingError(f"still '{info.state}' after {int(now - created_at)} s",
+                                            task_id=task_id)
+            interval = next_poll_interval(now - created_at, interval)
+            self.cancel.sleep(min(interval, max(0.2, created_at + deadline_s - now)), wake=wake, task_id=task_id)
+
+    # -- download ----------------------------------------------------------------------------
+    def download(self, url: str, dest: str | os.PathLike, *, task_id: Optional[str] = None,
+                 max_bytes: int = MAX_RESULT_BYTES, attempts: int = 4) -> Path:
+        """Stream a result to ``dest`` (temp file, renamed when complete), never with the key.
+
+        An expired URL (403/404/410) is swapped once for a fresh one from download-url.
+        """
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        current, refreshed = url, False
+        last: Optional[ApikleyError] = None
+        for attempt in range(1, attempts + 1):
+            self.cancel.raise_if_requested(task_id)
+            try:
+                self._stream_to(current, dest, max_bytes, task_id)
+                return dest
+            except _Expired as exc:
+                last = DownloadError(str(exc), task_id=task_id)
+                if refreshed:
+                    break
+                current, refreshed = self.fresh_download_url(url, task_id=task_id), True
+            except (DownloadError, NetworkError) as exc:
+                last = exc if isinstance(exc, DownloadError) else DownloadError(exc.detail, task_id=task_id)
+                self.cancel.sleep(min(2.0 * attempt, 10.0), task_id=task_id)
+        raise last or DownloadError("unknown error", task_id=task_id)
+
+    def _stream_to(self, url: str, dest: Path, max_bytes: int, task_id: Optional[str]) -> None:
+        part = dest.with_name(dest.name + ".part")
+        try:
+            # a plain request: result hosts never see the Authorization header
+            resp = requests.get(url, stream=True, timeout=self.timeout)
+        except requests.exceptions.RequestException as exc:
+            raise DownloadError(f"{type(exc).__name__}", task_id=task_id) from None
+        with resp:
+            if resp.status_code in (401, 403, 404, 410):
+                raise _Expired(f"HTTP {resp.status_code} from the result host (link expired?)")
+            if resp.status_code != 200:
+                raise DownloadError(f"HTTP {resp.status_code} from the result host", task_id=task_id)
+            expected = int(resp.headers.get("Content-Length") or 0)
+            if expected > max_bytes:
+                raise DownloadError(f"result is {expected} bytes, over the {max_bytes} cap", task_id=task_id)
+            got = 0
+            try:
+                with part.open("wb") as fh:
+                    for chunk in resp.iter_content(_CHUNK):
+                        self.cancel.raise_if_requested(task_id)
+                        got += len(chunk)
+                        if got > max_bytes:
+                            raise DownloadError(f"result exceeds the {max_bytes}-byte cap", task_id=task_id)
+                        fh.write(chunk)
+            except requests.exceptions.RequestException as exc:
+                part.unlink(missing_ok=True)
+                raise DownloadError(f"connection lost after {got} bytes ({type(exc).__name__})",
+                                    task_id=task_id) from None
+            except BaseException:
+                part.unlink(missing_ok=True)
+                raise
+            if (expected and got != expected) or got == 0:
+                part.unlink(missing_ok=True)
+                raise DownloadError(f"truncated: got {got} of {expected or '?'} bytes", task_id=task_id)
+        os.replace(part, dest)
+
+
+class _Expired(Exception):
+    pass

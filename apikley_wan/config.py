@@ -1,0 +1,105 @@
+"""Where the key, the API base and the pack's state live.
+
+The state folder holds the journal, the key file and downloaded results. It is
+never the pack's own folder (updates replace that): inside ComfyUI it is under
+ComfyUI's user directory, elsewhere a per-user config folder.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+DEFAULT_BASE_URL = "https://api.apikley.ru"
+KEY_FILE_NAME = "api_key"
+STATE_FOLDER_NAME = "apikley_wan"
+
+_comfy_user_dir: Optional[Path] = None
+
+
+def set_comfy_user_directory(path: str | os.PathLike) -> None:
+    """Called by the node layer inside ComfyUI so state goes under ComfyUI's user folder."""
+    global _comfy_user_dir
+    _comfy_user_dir = Path(path)
+
+
+def state_dir() -> Path:
+    """The pack's state folder (created on first use)."""
+    explicit = os.environ.get("APIKLEY_STATE_DIR")
+    if explicit:
+        path = Path(explicit)
+    elif _comfy_user_dir is not None:
+        path = _comfy_user_dir / STATE_FOLDER_NAME
+    else:
+        if sys.platform == "win32":
+            root = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
+        else:
+            root = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+        path = root / "apikley-wan"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def base_url() -> str:
+    return (os.environ.get("APIKLEY_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+
+
+def upload_base_url(api_base: Optional[str] = None) -> str:
+    return (api_base or base_url()).rstrip("/") + "/file-upload"
+
+
+def key_file() -> Path:
+    return state_dir() / KEY_FILE_NAME
+
+
+def api_key() -> Optional[str]:
+    """The key from APIKLEY_API_KEY, else from the key file; None when neither is set."""
+    env = os.environ.get("APIKLEY_API_KEY", "").strip()
+    if env:
+        return env
+    path = key_file()
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, PermissionError):
+        return None
+    return text or None
+
+
+def key_source() -> str:
+    """'env', 'file' or 'none': the settings UI says which key wins."""
+    if os.environ.get("APIKLEY_API_KEY", "").strip():
+        return "env"
+    return "file" if api_key() else "none"
+
+
+def save_api_key(key: str) -> Path:
+    """Write the key file with mode 600, atomically (never world-readable, even briefly)."""
+    path = key_file()
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, key.strip().encode("utf-8"))
+    finally:
+        os.close(fd)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return path
+
+
+def mask_key(key: Optional[str]) -> str:
+    """A fingerprint safe to show: only the last four characters."""
+    if not key:
+        return ""
+    return "••••" + key[-4:] if len(key) > 8 else "••••"
+
+
+def callback_base_url() -> Optional[str]:
+    """Public base URL of the user's ComfyUI for callbacks (opt-in)."""
+    value = os.environ.get("APIKLEY_CALLBACK_URL", "").strip()
+    return value.rstrip("/") or None
+
+
+def webhook_hmac_key() -> Optional[str]:
+    return os.environ.get("APIKLEY_WEBHOOK_HMAC_KEY", "").strip() or None

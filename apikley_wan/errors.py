@@ -1,0 +1,172 @@
+"""Typed errors of the core, each able to say what failed, which task, what to do, and money.
+
+Nodes and the command-line runner show ``err.user_message()``; nothing here ever
+holds the API key (the client never puts it into a message).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+
+class ApikleyError(Exception):
+    """Base error. ``credits_may_be_spent`` tells the user whether money may be gone."""
+
+    what = "The apikley request failed"
+    hint = ""
+    credits_may_be_spent = False
+
+    def __init__(self, detail: str = "", *, task_id: Optional[str] = None, code: Optional[int] = None,
+                 hint: Optional[str] = None, credits_may_be_spent: Optional[bool] = None):
+        self.detail = detail
+        self.task_id = task_id
+        self.code = code
+        if hint is not None:
+            self.hint = hint
+        if credits_may_be_spent is not None:
+            self.credits_may_be_spent = credits_may_be_spent
+        super().__init__(self.user_message())
+
+    def user_message(self) -> str:
+        parts = [self.what + (f": {self.detail}" if self.detail else ".")]
+        if self.code is not None:
+            parts[0] += f" (API code {self.code})"
+        if self.task_id:
+            parts.append(f"Task id: {self.task_id}.")
+        if self.hint:
+            parts.append(self.hint)
+        parts.append("Credits may have been spent." if self.credits_may_be_spent
+                     else "No credits were spent.")
+        return " ".join(parts)
+
+    def __str__(self) -> str:  # keep task id added after construction visible
+        return self.user_message()
+
+
+class InputError(ApikleyError):
+    what = "Invalid input"
+    hint = "Fix the input and run again; nothing was sent to the API."
+
+
+class ConfigError(ApikleyError):
+    what = "Not configured"
+
+
+class AuthError(ApikleyError):
+    what = "The API key was refused"
+    hint = ("Set a valid key in APIKLEY_API_KEY or in the pack's key file "
+            "(ComfyUI Settings > apikley).")
+
+
+class InsufficientCreditsError(ApikleyError):
+    what = "Not enough credits on the apikley account"
+    hint = "Top up the account, then run again."
+
+
+class NotFoundError(ApikleyError):
+    what = "Not found"
+    hint = "Check the task id or the API base URL (APIKLEY_BASE_URL)."
+
+
+class ApiValidationError(ApikleyError):
+    what = "The API refused the request parameters"
+    hint = "Check prompt, video URLs, duration and resolution."
+
+
+class RateLimitError(ApikleyError):
+    what = "The API rate limit was hit"
+    hint = "Wait a little and run again."
+
+
+class MaintenanceError(ApikleyError):
+    what = "The API is under maintenance"
+    hint = "Try again later."
+
+
+class ServerError(ApikleyError):
+    what = "The API had a server error"
+    hint = "Try again in a few minutes."
+
+
+class FeatureDisabledError(ApikleyError):
+    what = "This feature is disabled on the API"
+    hint = "The model may be switched off for your account; contact apikley support."
+
+
+class BadResponseError(ApikleyError):
+    what = "The API answered with something that is not its JSON envelope"
+    hint = "A proxy or firewall may be in the way; check APIKLEY_BASE_URL and proxy settings."
+
+
+class NetworkError(ApikleyError):
+    what = "Could not reach the API"
+    hint = "Check the network connection, proxy settings and APIKLEY_BASE_URL."
+
+
+class CreateUncertainError(ApikleyError):
+    """The create request was sent but no answer proves whether a task exists."""
+
+    what = "The task may have been created, but the answer was lost"
+    hint = ("It was NOT re-sent, to avoid paying twice. Check your apikley task log; if a task "
+            "exists, collect it by its task id. To create a new one anyway, change 'take'.")
+    credits_may_be_spent = True
+
+
+class GenerationFailedError(ApikleyError):
+    what = "The generation failed on the provider"
+    hint = "Adjust the prompt or the reference clip and run again (failed tasks are normally not charged)."
+    credits_may_be_spent = True
+
+    def __init__(self, detail: str = "", *, fail_code: Optional[str] = None, fail_msg: Optional[str] = None,
+                 **kw):
+        self.fail_code = fail_code
+        self.fail_msg = fail_msg
+        super().__init__(detail, **kw)
+
+
+class TaskStillPendingError(ApikleyError):
+    what = "The task did not finish before the deadline"
+    hint = ("It is still recorded as pending and may yet finish (and be billed); run again with the "
+            "same inputs, or collect it by task id, to pick up the result without paying again.")
+    credits_may_be_spent = True
+
+
+class ResultMissingError(ApikleyError):
+    what = "The task succeeded but returned no result URL"
+    hint = "Run again later to collect it; it will not be created again."
+    credits_may_be_spent = True
+
+
+class DownloadError(ApikleyError):
+    what = "Downloading the result failed"
+    hint = "Run again with the same inputs to retry the download; the task will not be created again."
+    credits_may_be_spent = True
+
+
+class CancelledError(ApikleyError):
+    what = "Cancelled"
+    hint = ("The provider may still finish (and bill) the task; re-queue with the same inputs "
+            "to collect it without paying again.")
+    credits_may_be_spent = True
+
+
+_BY_CODE = {
+    401: AuthError,
+    402: InsufficientCreditsError,
+    404: NotFoundError,
+    422: ApiValidationError,
+    429: RateLimitError,
+    455: MaintenanceError,
+    500: ServerError,
+    501: GenerationFailedError,
+    505: FeatureDisabledError,
+}
+
+
+def error_for_code(code: int, msg: str, *, task_id: Optional[str] = None,
+                   credits_may_be_spent: Optional[bool] = None) -> ApikleyError:
+    """The typed error for an envelope code (unknown codes become a ServerError-like error)."""
+    cls = _BY_CODE.get(code)
+    if cls is None:
+        cls = ServerError if code >= 500 else ApikleyError
+    return cls(msg or "", code=code, task_id=task_id, credits_may_be_spent=credits_may_be_spent)

@@ -1,0 +1,217 @@
+"""The task journal: one SQLite row per intended generation, written before any paid call.
+
+It is what makes "never pay twice" true across re-runs, restarts and crashes: a
+row keyed by the inputs' fingerprint exists before the create POST, then gains the
+task id, states, the result URL and the local result path. Safe across threads and
+processes (WAL, short transactions, ``BEGIN IMMEDIATE`` for the claim).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+# states in the user's words
+CREATING = "creating"        # row written, create POST about to be sent or in flight
+UNCERTAIN = "uncertain"      # create sent, answer lost: a task may exist
+REFUSED = "refused"          # the API proved no task was made
+ABANDONED = "abandoned"      # the user chose to stop waiting for an uncertain create
+SUCCESS = "success"
+FAIL = "fail"
+PENDING = ("waiting", "queuing", "generating")
+# a new task may be created only over these (no task exists, or it failed unbilled)
+REPLACEABLE = (REFUSED, FAIL, ABANDONED)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    fingerprint TEXT NOT NULL,
+    state TEXT NOT NULL,
+    task_id TEXT UNIQUE,
+    params TEXT NOT NULL DEFAULT '{}',
+    result_url TEXT,
+    result_path TEXT,
+    cost_credits REAL,
+    cost_reported INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    owner TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    task_created_at REAL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS tasks_fingerprint ON tasks (fingerprint, id);
+CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
+"""
+
+_COLUMNS = ("id", "fingerprint", "state", "task_id", "params", "result_url", "result_path", "cost_credits",
+            "cost_reported", "error", "owner", "created_at", "updated_at", "task_created_at", "finished_at")
+
+
+@dataclass
+class JournalEntry:
+    id: int
+    fingerprint: str
+    state: str
+    task_id: Optional[str]
+    params: dict
+    result_url: Optional[str]
+    result_path: Optional[str]
+    cost_credits: Optional[float]
+    cost_reported: bool
+    error: Optional[str]
+    owner: Optional[str]
+    created_at: float
+    updated_at: float
+    task_created_at: Optional[float]
+    finished_at: Optional[float]
+
+    @property
+    def pending(self) -> bool:
+        return self.task_id is not None and self.state in PENDING
+
+    def owner_alive(self) -> bool:
+        """Whether the process that wrote a 'creating' row still runs (same host only)."""
+        if not self.owner:
+            return False
+        host, _, pid = self.owner.rpartition(":")
+        if host != socket.gethostname():
+            return True  # cannot tell; assume alive
+        try:
+            os.kill(int(pid), 0)
+        except (ProcessLookupError, ValueError):
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def to_dict(self) -> dict:
+        return {name: getattr(self, name) for name in _COLUMNS}
+
+
+def _row_to_entry(row: sqlite3.Row) -> JournalEntry:
+    values = dict(zip(_COLUMNS, row))
+    values["params"] = json.loads(values["params"] or "{}")
+    values["cost_reported"] = bool(values["cost_reported"])
+    return JournalEntry(**values)
+
+
+class Journal:
+    """The journal file; every call opens a short-lived connection (threads and processes safe)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        db.execute("PRAGMA busy_timeout=30000")
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
+
+    def _one(self, sql: str, args: tuple = ()) -> Optional[JournalEntry]:
+        db = self._connect()
+        try:
+            row = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM tasks {sql}", args).fetchone()
+        finally:
+            db.close()
+        return _row_to_entry(row) if row else None
+
+    def _many(self, sql: str, args: tuple = ()) -> list:
+        db = self._connect()
+        try:
+            rows = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM tasks {sql}", args).fetchall()
+        finally:
+            db.close()
+        return [_row_to_entry(r) for r in rows]
+
+    # -- queries -------------------------------------------------------------------------
+    def by_fingerprint(self, fingerprint: str) -> Optional[JournalEntry]:
+        """The newest entry for these inputs."""
+        return self._one("WHERE fingerprint = ? ORDER BY id DESC LIMIT 1", (fingerprint,))
+
+    def by_task_id(self, task_id: str) -> Optional[JournalEntry]:
+        return self._one("WHERE task_id = ?", (task_id,))
+
+    def by_id(self, entry_id: int) -> Optional[JournalEntry]:
+        return self._one("WHERE id = ?", (entry_id,))
+
+    def pending(self) -> list:
+        """Entries that may still turn into a result: tasks not finished, and unresolved creates."""
+        marks = ",".join("?" * (len(PENDING) + 2))
+        return self._many(f"WHERE state IN ({marks}) ORDER BY id", (*PENDING, CREATING, UNCERTAIN))
+
+    def recent(self, limit: int = 50) -> list:
+        return self._many("ORDER BY id DESC LIMIT ?", (int(limit),))
+
+    # -- writes --------------------------------------------------------------------------
+    def claim(self, fingerprint: str, params: dict) -> tuple:
+        """Return ``(entry, True)`` with a fresh 'creating' row when a new task may be created,
+        else ``(existing_entry, False)``. Atomic across processes."""
+        now = time.time()
+        owner = f"{socket.gethostname()}:{os.getpid()}"
+        db = self._connect()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM tasks WHERE fingerprint = ? "
+                             "ORDER BY id DESC LIMIT 1", (fingerprint,)).fetchone()
+            if row is not None and row[2] not in REPLACEABLE:
+                db.execute("COMMIT")
+                return _row_to_entry(row), False
+            cur = db.execute("INSERT INTO tasks (fingerprint, state, params, owner, created_at, updated_at) "
+                             "VALUES (?, ?, ?, ?, ?, ?)",
+                             (fingerprint, CREATING, json.dumps(params, sort_keys=True), owner, now, now))
+            db.execute("COMMIT")
+            new_id = cur.lastrowid
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        finally:
+            db.close()
+        return self.by_id(new_id), True
+
+    def adopt(self, task_id: str, params: Optional[dict] = None) -> JournalEntry:
+        """Record a task created elsewhere (typed in by the user) so it can be collected."""
+        existing = self.by_task_id(task_id)
+        if existing:
+            return existing
+        now = time.time()
+        db = self._connect()
+        try:
+            db.execute("INSERT OR IGNORE INTO tasks (fingerprint, state, task_id, params, created_at, updated_at,"
+                       " task_created_at) VALUES (?, 'waiting', ?, ?, ?, ?, ?)",
+                       (f"task:{task_id}", task_id, json.dumps(params or {}, sort_keys=True), now, now, now))
+        finally:
+            db.close()
+        return self.by_task_id(task_id)
+
+    def update(self, entry_id: int, **fields) -> JournalEntry:
+        """Set columns of one entry (``params`` may be a dict)."""
+        unknown = set(fields) - set(_COLUMNS)
+        if unknown:
+            raise ValueError(f"unknown journal fields: {sorted(unknown)}")
+        if "params" in fields and not isinstance(fields["params"], str):
+            fields["params"] = json.dumps(fields["params"], sort_keys=True)
+        if fields.get("state") in (SUCCESS, FAIL) and "finished_at" not in fields:
+            fields["finished_at"] = time.time()
+        fields["updated_at"] = time.time()
+        names = ", ".join(f"{k} = ?" for k in fields)
+        db = self._connect()
+        try:
+            db.execute(f"UPDATE tasks SET {names} WHERE id = ?", (*fields.values(), entry_id))
+        finally:
+            db.close()
+        return self.by_id(entry_id)
+
+    def record_task_id(self, entry_id: int, task_id: str) -> JournalEntry:
+        return self.update(entry_id, task_id=task_id, state="waiting", task_created_at=time.time(), error=None)

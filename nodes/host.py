@@ -1,0 +1,96 @@
+"""Everything the nodes need from ComfyUI, in one place, with stand-ins when ComfyUI is absent.
+
+Imports of ComfyUI modules happen lazily, so the pack (and its tests) import without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+log = logging.getLogger("apikley_wan")
+
+
+def comfy_available() -> bool:
+    try:
+        import folder_paths  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def output_dir() -> Path:
+    """Where results are archived: a subfolder of ComfyUI's output folder."""
+    try:
+        import folder_paths
+        root = Path(folder_paths.get_output_directory())
+    except ImportError:
+        root = Path(os.environ.get("APIKLEY_OUTPUT_DIR") or Path(tempfile.gettempdir()) / "apikley_wan_output")
+    return root / "apikley_wan"
+
+
+def user_dir() -> Optional[Path]:
+    try:
+        import folder_paths
+        return Path(folder_paths.get_user_directory())
+    except (ImportError, AttributeError):
+        return None
+
+
+def interrupted() -> bool:
+    try:
+        import comfy.model_management as mm
+    except ImportError:
+        return False
+    return bool(mm.processing_interrupted())
+
+
+def raise_interrupt() -> None:
+    """Raise ComfyUI's own interrupt exception so the UI shows 'interrupted', not an error."""
+    try:
+        import comfy.model_management as mm
+    except ImportError:
+        return
+    mm.throw_exception_if_processing_interrupted()
+
+
+def send_status(text: str, node_id: Optional[str]) -> None:
+    """The status line under the node (binary TEXT message over the websocket)."""
+    if node_id is None:
+        return
+    try:
+        from server import PromptServer
+        PromptServer.instance.send_progress_text(text, str(node_id))
+    except (ImportError, AttributeError):
+        return
+    except Exception:  # a closed socket must never break a paid run
+        log.debug("status text not sent", exc_info=True)
+
+
+def video_from_file(path: str):
+    """ComfyUI's own VideoFromFile when available, else the pack's stand-in."""
+    try:
+        from comfy_api.input_impl import VideoFromFile
+    except ImportError:
+        from .standin import VideoFile as VideoFromFile
+    return VideoFromFile(str(path))
+
+
+def running_prompt(node_id: str) -> Optional[dict]:
+    """The API-format prompt now executing that holds ``node_id`` (best effort).
+
+    Needed by IS_CHANGED, which ComfyUI calls without the PROMPT hidden input.
+    """
+    try:
+        from server import PromptServer
+        running = list(PromptServer.instance.prompt_queue.currently_running.values())
+    except (ImportError, AttributeError):
+        return None
+    for item in running:
+        prompt = item[2] if len(item) > 2 else None
+        if isinstance(prompt, dict) and str(node_id) in prompt:
+            return prompt
+    return None

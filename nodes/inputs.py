@@ -1,0 +1,70 @@
+"""The generating nodes' inputs, and their mapping to a core GenerationRequest."""
+
+from __future__ import annotations
+
+from ..apikley_wan import pricing
+from ..apikley_wan.errors import InputError
+from ..apikley_wan.generation import GenerationRequest, Reference
+
+CATEGORY = "video/Wan 2.6 (apikley)"
+
+
+def _price_note() -> str:
+    rows = [f"{d} s {r}: ~{pricing.estimate_credits(d, r):g} credits (${pricing.credits_to_usd(pricing.estimate_credits(d, r)):.2f})"
+            for d in ("5", "10") for r in ("720p", "1080p")]
+    return "Estimated cost per run (kie.ai price table; apikley's may differ): " + "; ".join(rows) + "."
+
+
+COST_NOTE = _price_note()
+
+
+def generation_inputs() -> dict:
+    return {
+        "required": {
+            "prompt": ("STRING", {"multiline": True, "default": "",
+                                  "tooltip": "What the new video shows (2–5000 characters). Refer to the "
+                                             "reference clips as character1, character2, character3."}),
+            "duration": (["5", "10"], {"default": "5", "tooltip": "Length of the generated video in seconds. "
+                                                                 + COST_NOTE}),
+            "resolution": (["720p", "1080p"], {"default": "720p",
+                                               "tooltip": "Output resolution. " + COST_NOTE}),
+        },
+        "optional": {
+            "video": ("VIDEO", {"tooltip": "Reference clip (character1), 2–30 s. Converted to an upload-ready "
+                                           "mp4 (H.264, ≤1080p, ≤10 MB) when needed."}),
+            "images": ("IMAGE", {"tooltip": "Reference frames instead of a VIDEO (use with fps)."}),
+            "fps": ("FLOAT", {"default": 24.0, "min": 1.0, "max": 120.0, "step": 0.001,
+                              "tooltip": "Frame rate of 'images'."}),
+            "audio": ("AUDIO", {"tooltip": "Sound for 'images' (e.g. from Get Video Components), so the "
+                                           "reference keeps its voice."}),
+            "video_url": ("STRING", {"default": "", "tooltip": "An already public http(s) clip URL, used "
+                                                               "instead of (or after) the local reference."}),
+            "video_2": ("VIDEO", {"tooltip": "Second reference clip (character2)."}),
+            "video_3": ("VIDEO", {"tooltip": "Third reference clip (character3)."}),
+            "multi_shots": ("BOOLEAN", {"default": False,
+                                        "tooltip": "Multiple shots with transitions instead of one continuous shot."}),
+            "take": ("INT", {"default": 0, "min": 0, "max": 2147483647, "control_after_generate": False,
+                             "tooltip": "Identical inputs re-use the paid result. Change this number to "
+                                        "deliberately pay for a new generation of the same inputs."}),
+        },
+        "hidden": {"unique_id": "UNIQUE_ID", "graph": "PROMPT"},
+    }
+
+
+def to_request(prompt, duration, resolution, video=None, images=None, fps=24.0, audio=None, video_url="",
+               video_2=None, video_3=None, multi_shots=False, take=0) -> GenerationRequest:
+    """Map widget values to a request; every reference check happens here, before any upload."""
+    refs = []
+    if video is not None and images is not None:
+        raise InputError("connect either 'video' or 'images', not both")
+    if video is not None:
+        refs.append(Reference(source=video))
+    elif images is not None:
+        if getattr(images, "ndim", 0) != 4 or images.shape[0] == 0:
+            raise InputError("'images' must be a non-empty IMAGE batch")
+        refs.append(Reference(source=images, fps=float(fps), audio=audio))
+    if (video_url or "").strip():
+        refs.append(Reference(url=video_url.strip()))
+    refs += [Reference(source=v) for v in (video_2, video_3) if v is not None]
+    return GenerationRequest(prompt=prompt, duration=str(duration), resolution=resolution, references=refs,
+                             multi_shots=bool(multi_shots), take=int(take))

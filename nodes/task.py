@@ -1,0 +1,97 @@
+"""The task nodes: Poll, Fetch and From-id, around the APIKLEY_TASK value."""
+
+from __future__ import annotations
+
+from ..apikley_wan.errors import InputError
+from . import results, service
+from .inputs import CATEGORY
+from .waiting import run_blocking
+
+TASK_TYPE = "APIKLEY_TASK"
+
+
+def task_value(entry) -> dict:
+    """What travels on an APIKLEY_TASK wire: small, plain, enough to find the journal entry."""
+    return {"task_id": entry.task_id, "journal_id": entry.id, "state": entry.state}
+
+
+def _entry(task: dict):
+    store = service.journal()
+    entry = store.by_id(task.get("journal_id")) if task.get("journal_id") else None
+    return entry or store.adopt(task["task_id"])
+
+
+class ApikleyTaskPoll:
+    DESCRIPTION = "Waits until the task is finished (or failed) and saves the result file at once."
+    CATEGORY = CATEGORY
+    RETURN_TYPES = (TASK_TYPE,)
+    RETURN_NAMES = ("task",)
+    FUNCTION = "poll"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"task": (TASK_TYPE, {"tooltip": "From Submit or Task From Id."})},
+                "hidden": {"unique_id": "UNIQUE_ID"}}
+
+    async def poll(self, task, unique_id=None):
+        def work(cancel, board):
+            gens = service.generations(cancel)
+            entry = gens.wait(_entry(task), board.update)
+            board.say(f"Finished: task {entry.task_id} | {entry.cost_credits:g} credits | {entry.result_path}")
+            return (task_value(entry),)
+
+        return await run_blocking(work, unique_id)
+
+
+class ApikleyTaskFetch:
+    DESCRIPTION = ("Downloads the task's result once (re-downloading if the archived file is gone, never "
+                   "re-creating) and decodes only the outputs that are connected.")
+    CATEGORY = CATEGORY
+    RETURN_TYPES = results.RESULT_TYPES
+    RETURN_NAMES = results.RESULT_NAMES
+    FUNCTION = "fetch"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"task": (TASK_TYPE, {"tooltip": "From Poll (or Submit / Task From Id)."})},
+                "hidden": {"unique_id": "UNIQUE_ID", "graph": "PROMPT"}}
+
+    @classmethod
+    def IS_CHANGED(cls, unique_id=None, **_):
+        return results.wiring_key(unique_id)
+
+    async def fetch(self, task, unique_id=None, graph=None):
+        linked = results.linked_outputs(graph, unique_id)
+
+        def work(cancel, board):
+            entry = service.generations(cancel).wait(_entry(task), board.update)
+            return results.outputs_for(entry.result_path, entry.task_id, linked)
+
+        return await run_blocking(work, unique_id)
+
+
+class ApikleyTaskFromId:
+    DESCRIPTION = ("Turns a task id (from the apikley log, a status line or a sidecar file) into a task, to "
+                   "collect its result without creating anything.")
+    CATEGORY = CATEGORY
+    RETURN_TYPES = (TASK_TYPE,)
+    RETURN_NAMES = ("task",)
+    FUNCTION = "from_id"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"task_id": ("STRING", {"default": "", "tooltip": "The apikley task id."})}}
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, task_id):
+        cleaned = (task_id or "").strip()
+        if not cleaned or any(c.isspace() for c in cleaned) or len(cleaned) > 128:
+            return "Paste one apikley task id (e.g. 32 hex characters)."
+        return True
+
+    def from_id(self, task_id):
+        cleaned = (task_id or "").strip()
+        if not cleaned:
+            raise InputError("no task id given")
+        entry = service.journal().adopt(cleaned)
+        return (task_value(entry),)

@@ -1,0 +1,329 @@
+"""Contract and fault tests: the real client against the simulator over real sockets.
+
+In every fault the simulator must have registered at most one task per intention.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+
+import av
+import pytest
+
+from apikley_wan.client import ApikleyClient, Cancel, next_poll_interval
+from apikley_wan.errors import (ApiValidationError, AuthError, BadResponseError, CancelledError,
+                                CreateUncertainError, DownloadError, GenerationFailedError, InputError,
+                                InsufficientCreditsError, NetworkError, ResultMissingError, TaskStillPendingError)
+
+PROMPT = "character1 dances in the rain"
+
+
+def _client(sim, **kw) -> ApikleyClient:
+    kw.setdefault("backoff_start_s", 0.05)
+    return ApikleyClient(api_key="sim-key", base_url=sim.base_url, **kw)
+
+
+def _body(client, url, **kw):
+    return client.build_create_body(PROMPT, [url], kw.pop("duration", "5"), kw.pop("resolution", "720p"), **kw)
+
+
+@pytest.fixture
+def uploaded(sim, reference_clip):
+    return _client(sim).upload(reference_clip)
+
+
+def test_full_cycle_over_sockets(sim, uploaded, tmp_path):
+    client = _client(sim)
+    task_id = client.create_task(_body(client, uploaded))
+    seen = []
+    info = client.wait_for_task(task_id, on_status=lambda i: seen.append(i.state))
+    assert info.state == "success" and info.result_urls
+    assert seen[-1] == "success" and "waiting" in seen
+    out = client.download(info.result_urls[0], tmp_path / "r.mp4", task_id=task_id)
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.width, stream.codec_context.height) in ((1280, 720), (720, 1280))
+        assert container.streams.audio, "the result keeps an audio track"
+    assert sim.create_count == 1
+    assert sim.auth_headers_seen_on_file_host == [], "the key must never reach the result host"
+    assert client.credits() < 1000.0
+
+
+def test_upload_small_and_large_files_round_trip(sim, tmp_path):
+    client = _client(sim)
+    import requests
+    for size in (1000, 3 * 1024 * 1024):
+        path = tmp_path / f"f{size}.mp4"
+        path.write_bytes(bytes(range(256)) * (size // 256))
+        url = client.upload(path)
+        assert requests.get(url, timeout=10).content == path.read_bytes()
+
+
+@pytest.mark.parametrize("prompt,urls,duration,resolution", [
+    ("x", ["https://a/b.mp4"], "5", "720p"),
+    ("y" * 5001, ["https://a/b.mp4"], "5", "720p"),
+    (PROMPT, [], "5", "720p"),
+    (PROMPT, ["https://a/1.mp4"] * 4, "5", "720p"),
+    (PROMPT, ["ftp://a/b.mp4"], "5", "720p"),
+    (PROMPT, ["https://a/b.mp4"], "15", "720p"),
+    (PROMPT, ["https://a/b.mp4"], "5", "480p"),
+])
+def test_bad_parameters_fail_before_any_request(sim, prompt, urls, duration, resolution):
+    with pytest.raises(InputError):
+        ApikleyClient.build_create_body(prompt, urls, duration, resolution)
+    assert sim.create_requests == 0
+
+
+def test_multi_shots_sent_only_when_true():
+    body = ApikleyClient.build_create_body(PROMPT, ["https://a/b.mp4"], "5", "720p", multi_shots=False)
+    assert "multi_shots" not in body["input"]
+    body = ApikleyClient.build_create_body(PROMPT, ["https://a/b.mp4"], "10", "1080p", multi_shots=True,
+                                           callback_url="https://me.example/cb")
+    assert body["input"]["multi_shots"] is True and body["callBackUrl"] == "https://me.example/cb"
+
+
+def test_bad_key_is_a_typed_error_without_the_key(sim, uploaded, caplog):
+    secret = "sk-THIS-IS-SECRET-123456"
+    client = ApikleyClient(api_key=secret, base_url=sim.base_url)
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(AuthError) as err:
+        client.create_task(_body(client, uploaded))
+    assert err.value.code == 401
+    assert secret not in str(err.value) and secret not in caplog.text
+    assert sim.create_count == 0
+
+
+def test_rate_limit_and_maintenance_bodies_are_retried_once_proven_refused(sim, uploaded):
+    client = _client(sim)
+    sim.faults.rate_limit_creates = 2
+    sim.faults.maintenance = 1
+    started = time.monotonic()
+    task_id = client.create_task(_body(client, uploaded))
+    assert task_id
+    assert sim.create_count == 1
+    assert sim.create_requests == 4
+    assert time.monotonic() - started >= 0.5 + 1.0 + 2.0 - 0.1, "backoff starts at 0.5 s and grows"
+
+
+def test_rate_limit_exhausted_raises_typed_error(sim, uploaded):
+    client = _client(sim, create_attempts=2)
+    sim.faults.rate_limit_creates = 5
+    with pytest.raises(Exception) as err:
+        client.create_task(_body(client, uploaded))
+    assert "rate limit" in str(err.value).lower()
+    assert sim.create_count == 0
+
+
+@pytest.mark.parametrize("fault", ["drop_after_create", "drop_before_create", "server_errors"])
+def test_lost_answers_are_never_reposted(sim, uploaded, fault):
+    client = _client(sim)
+    setattr(sim.faults, fault, 1)
+    with pytest.raises(CreateUncertainError) as err:
+        client.create_task(_body(client, uploaded))
+    assert err.value.credits_may_be_spent
+    assert "NOT re-sent" in str(err.value) or "not re-sent" in str(err.value).lower()
+    assert sim.create_requests == 1
+    assert sim.create_count <= 1
+
+
+def test_slow_create_times_out_as_uncertain(sim, uploaded):
+    client = _client(sim, timeout=(2.0, 0.5))
+    sim.faults.slow_seconds = 1.5
+    with pytest.raises(CreateUncertainError):
+        client.create_task(_body(client, uploaded))
+    assert sim.create_requests == 1
+
+
+def test_refused_connection_is_retried_then_reported(sim):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = ApikleyClient(api_key="k", base_url=f"http://127.0.0.1:{port}", create_attempts=3)
+    started = time.monotonic()
+    with pytest.raises(NetworkError) as err:
+        client.create_task(client.build_create_body(PROMPT, ["https://a/b.mp4"], "5", "720p"))
+    assert not isinstance(err.value, CreateUncertainError)
+    assert time.monotonic() - started >= 0.5 + 1.0 - 0.1
+
+
+def test_insufficient_credits_is_typed(sim, uploaded):
+    sim.credits = 10.0
+    client = _client(sim)
+    with pytest.raises(InsufficientCreditsError):
+        client.create_task(_body(client, uploaded))
+    assert sim.create_count == 0
+
+
+def test_api_validation_error_from_server(sim):
+    client = _client(sim)
+    body = client.build_create_body(PROMPT, ["https://a/b.mp4"], "5", "720p")
+    body["input"]["duration"] = "15"  # bypass local validation to see the server's answer
+    with pytest.raises(ApiValidationError) as err:
+        client.create_task(body)
+    assert err.value.code == 422
+
+
+def test_reads_retry_on_proxy_errors(sim, uploaded):
+    client = _client(sim)
+    task_id = client.create_task(_body(client, uploaded))
+    sim.faults.server_errors = 2
+    sim.faults.server_error_paths = ("/api/v1/jobs/recordInfo",)
+    info = client.wait_for_task(task_id)
+    assert info.state == "success"
+
+
+def test_non_json_body_is_a_clear_error(sim):
+    client = ApikleyClient(api_key="k", base_url=sim.files_base_url, read_attempts=1)
+    with pytest.raises((BadResponseError, Exception)) as err:
+        client.credits()
+    assert "JSON" in str(err.value) or "HTTP" in str(err.value)
+
+
+def test_failed_task_carries_code_message_and_id(sim, uploaded):
+    client = _client(sim)
+    sim.faults.fail_tasks = True
+    task_id = client.create_task(_body(client, uploaded))
+    with pytest.raises(GenerationFailedError) as err:
+        client.wait_for_task(task_id)
+    assert err.value.task_id == task_id and err.value.fail_code and err.value.fail_msg
+    assert task_id in str(err.value)
+
+
+def test_success_without_url(sim, uploaded):
+    client = _client(sim)
+    sim.faults.success_without_url = True
+    task_id = client.create_task(_body(client, uploaded))
+    with pytest.raises(ResultMissingError) as err:
+        client.wait_for_task(task_id)
+    assert err.value.task_id == task_id
+
+
+def test_truncated_download_is_retried_and_never_left_half_written(sim, uploaded, tmp_path):
+    client = _client(sim)
+    task_id = client.create_task(_body(client, uploaded))
+    info = client.wait_for_task(task_id)
+    sim.faults.truncate_downloads = 1
+    out = client.download(info.result_urls[0], tmp_path / "r.mp4", task_id=task_id)
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].frames > 0 or container.duration
+    sim.faults.truncate_downloads = 10
+    with pytest.raises(DownloadError):
+        client.download(info.result_urls[0], tmp_path / "t.mp4", task_id=task_id, attempts=2)
+    assert not (tmp_path / "t.mp4").exists() and not (tmp_path / "t.mp4.part").exists()
+
+
+def test_expired_result_url_falls_back_to_download_url(sim, uploaded, tmp_path):
+    client = _client(sim)
+    task_id = client.create_task(_body(client, uploaded))
+    info = client.wait_for_task(task_id)
+    sim.faults.expire_results = True
+    out = client.download(info.result_urls[0], tmp_path / "r.mp4", task_id=task_id)
+    assert out.stat().st_size > 1000
+    assert sim.auth_headers_seen_on_file_host == []
+
+
+def test_cancel_is_felt_within_a_second(sim, uploaded):
+    import threading
+    cancel = Cancel()
+    client = _client(sim, cancel=cancel)
+    sim.task_seconds = 30
+    task_id = client.create_task(_body(client, uploaded))
+    threading.Timer(1.0, cancel.set).start()
+    started = time.monotonic()
+    with pytest.raises(CancelledError) as err:
+        client.wait_for_task(task_id)
+    assert time.monotonic() - started < 2.0
+    assert err.value.task_id == task_id and err.value.credits_may_be_spent
+
+
+def test_deadline_counts_from_create_and_keeps_task(sim, uploaded):
+    client = _client(sim)
+    sim.task_seconds = 30
+    task_id = client.create_task(_body(client, uploaded))
+    with pytest.raises(TaskStillPendingError) as err:
+        client.wait_for_task(task_id, created_at=time.time() - 10, deadline_s=11)
+    assert err.value.task_id == task_id and "pending" in str(err.value)
+
+
+def test_poll_schedule_shape():
+    assert next_poll_interval(0, 2) == 2 and next_poll_interval(29, 2) == 2
+    assert next_poll_interval(31, 2) == 3
+    assert next_poll_interval(500, 15) == 15
+
+
+class _VirtualClock:
+    """Lets the real client poll the real simulator while minutes pass in milliseconds."""
+
+    def __init__(self):
+        self.now = 1_000_000.0
+
+    def time(self):
+        return self.now
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def _polls_until_seen(sim, uploaded, monkeypatch, finish_after_s):
+    import apikley_wan.client as client_module
+    clock = _VirtualClock()
+    client = _client(sim)
+    task_id = client.create_task(_body(client, uploaded))
+    sim.task_seconds = 10_000
+    time.sleep(sim.null_seconds + 0.2)  # let the real 'recordInfo is null' window pass first
+    monkeypatch.setattr(client_module, "time", clock)
+    created = clock.now
+    finished = {}
+
+    def on_status(info):
+        if clock.now - created >= finish_after_s and not finished:
+            sim.finish_task(task_id)
+            finished["at"] = clock.now
+    polls_before = sum(1 for m, p, *_ in sim.requests_log if p.startswith("/api/v1/jobs/recordInfo"))
+    client.wait_for_task(task_id, created_at=created, on_status=on_status)
+    polls = sum(1 for m, p, *_ in sim.requests_log if p.startswith("/api/v1/jobs/recordInfo")) - polls_before
+    return polls, clock.now - created
+
+
+def test_a_300_s_task_costs_at_most_40_polls(sim, uploaded, monkeypatch):
+    polls, seen_at = _polls_until_seen(sim, uploaded, monkeypatch, 300)
+    print(f"300 s task: {polls} polls, success seen at {seen_at:.1f} s")
+    assert polls <= 40
+
+
+@pytest.mark.parametrize("done_at", [4.0, 17.3, 29.9])
+def test_a_quick_task_is_seen_within_3_s(sim, uploaded, monkeypatch, done_at):
+    import apikley_wan.client as client_module
+    clock = _VirtualClock()
+    client = _client(sim)
+    task_id = client.create_task(_body(client, uploaded))
+    sim.task_seconds = 10_000
+    time.sleep(sim.null_seconds + 0.2)  # let the real 'recordInfo is null' window pass first
+    monkeypatch.setattr(client_module, "time", clock)
+    created = clock.now
+    marks = {}
+
+    def on_status(info):
+        if "done" not in marks and clock.now - created >= done_at:
+            marks["done"] = True
+        if info.state == "success":
+            marks["seen"] = clock.now - created
+
+    # the task "finishes" at done_at: finish it at the first poll after that instant,
+    # and measure when the client sees it relative to done_at
+    original = client.get_task
+
+    def get_task(tid):
+        if clock.now - created >= done_at:
+            sim.finish_task(tid)
+        return original(tid)
+    client.get_task = get_task
+    client.wait_for_task(task_id, created_at=created, on_status=on_status)
+    lag = marks["seen"] - done_at
+    print(f"task done at {done_at} s seen {lag:.1f} s later")
+    assert 0 <= lag <= 3.0
