@@ -77,7 +77,8 @@ class Status:
             elapsed = (now or time.time()) - self.started_at
             left = self.typical_s - elapsed
             text += f" | {int(elapsed)}s elapsed"
-            text += f" (~{int(left)}s left, estimate)" if left > 0 else " (any moment now)"
+            if self.state in jr.PENDING:
+                text += f" (~{int(left)}s left, estimate)" if left > 0 else " (any moment now)"
         text += f" | ~{self.credits:g} credits (${pricing.credits_to_usd(self.credits):.2f}, estimate)"
         return text
 

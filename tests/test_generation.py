@@ -1,0 +1,248 @@
+"""The pipeline end to end against the simulator: journal first, never pay twice, never lose a result."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import av
+import pytest
+
+from apikley_wan import journal as jr
+from apikley_wan.callbacks import CallbackBoard
+from apikley_wan.client import ApikleyClient, Cancel
+from apikley_wan.errors import (CancelledError, CreateUncertainError, GenerationFailedError, InputError,
+                                InsufficientCreditsError, TaskStillPendingError)
+from apikley_wan.generation import GenerationRequest, Generations, Reference
+from apikley_wan.journal import Journal
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _gens(sim, tmp_path, key="sim-key", **kw) -> Generations:
+    client = ApikleyClient(api_key=key, base_url=sim.base_url, backoff_start_s=0.05, cancel=kw.pop("cancel", None))
+    return Generations(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "results", **kw)
+
+
+def _request(clip, **kw) -> GenerationRequest:
+    return GenerationRequest(prompt=kw.pop("prompt", "character1 walks on the moon"), duration="5",
+                             resolution="720p", references=[Reference(source=str(clip))], **kw)
+
+
+def test_run_writes_result_and_sidecar_and_journal(sim, tmp_path, reference_clip):
+    gens = _gens(sim, tmp_path)
+    states = []
+    entry = gens.run(_request(reference_clip), lambda s: states.append(s.state))
+    assert entry.state == jr.SUCCESS and entry.task_id and entry.cost_credits == 70
+    result = Path(entry.result_path)
+    with av.open(str(result)) as c:
+        assert c.streams.video[0].codec_context.width in (1280, 720)
+        assert abs(float(c.duration / 1e6) - 5.0) < 0.3
+    sidecar = json.loads(result.with_suffix(".json").read_text())
+    assert sidecar["task_id"] == entry.task_id and sidecar["prompt"] == "character1 walks on the moon"
+    assert sidecar["model"] == "wan/2-6-video-to-video" and sidecar["cost_is_estimate"] is True
+    assert "uploading reference 1" in states and "downloading" in states
+
+
+def test_identical_inputs_pay_once_even_across_restarts(sim, tmp_path, reference_clip):
+    first = _gens(sim, tmp_path).run(_request(reference_clip))
+    again = _gens(sim, tmp_path).run(_request(reference_clip))  # a new pipeline = a restart
+    assert again.task_id == first.task_id and sim.create_count == 1
+    Path(first.result_path).unlink()  # the user deleted the archived file
+    third = _gens(sim, tmp_path).run(_request(reference_clip))
+    assert Path(third.result_path).is_file() and sim.create_count == 1
+    other_take = _gens(sim, tmp_path).run(_request(reference_clip, take=1))
+    assert other_take.task_id != first.task_id and sim.create_count == 2
+
+
+def test_a_rerun_attaches_to_a_pending_task(sim, tmp_path, reference_clip):
+    sim.task_seconds = 4
+    gens = _gens(sim, tmp_path)
+    entry = gens.submit(_request(reference_clip))
+    assert entry.pending
+    done = _gens(sim, tmp_path).run(_request(reference_clip))
+    assert done.task_id == entry.task_id and sim.create_count == 1
+
+
+def test_inputs_are_checked_before_any_upload(sim, tmp_path, reference_clip):
+    gens = _gens(sim, tmp_path)
+    for bad in (GenerationRequest("x", "5", "720p", [Reference(source=str(reference_clip))]),
+                GenerationRequest("long enough", "5", "720p", []),
+                GenerationRequest("long enough", "7", "720p", [Reference(source=str(reference_clip))]),
+                GenerationRequest("long enough", "5", "720p", [Reference(source=str(reference_clip))] * 4)):
+        with pytest.raises(InputError):
+            gens.submit(bad)
+    assert not any(p.startswith("/file-upload") for _, p, *_ in sim.requests_log)
+    assert sim.create_requests == 0
+
+
+def _crash_script(sim, tmp_path, clip) -> str:
+    return textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {str(REPO)!r})
+        from apikley_wan.client import ApikleyClient
+        from apikley_wan.generation import Generations, GenerationRequest, Reference
+        from apikley_wan.journal import Journal
+        journal = Journal({str(tmp_path / 'journal.sqlite')!r})
+        journal.record_task_id = lambda *a, **k: os._exit(9)   # the process dies right after the POST
+        gens = Generations(ApikleyClient(api_key="sim-key", base_url={sim.base_url!r}), journal,
+                           {str(tmp_path / 'results')!r})
+        gens.submit(GenerationRequest("character1 walks on the moon", "5", "720p",
+                                      [Reference(source={str(clip)!r})]))
+    """)
+
+
+def test_crash_between_create_and_recording_is_reported_not_repaid(sim, tmp_path, reference_clip):
+    proc = subprocess.run([sys.executable, "-c", _crash_script(sim, tmp_path, reference_clip)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 9, proc.stderr
+    assert sim.create_count == 1
+    pending = Journal(tmp_path / "journal.sqlite").pending()
+    assert len(pending) == 1 and pending[0].state == jr.CREATING and pending[0].task_id is None
+    with pytest.raises(CreateUncertainError) as err:
+        _gens(sim, tmp_path).run(_request(reference_clip))
+    assert "earlier run" in str(err.value) and err.value.credits_may_be_spent
+    assert sim.create_count == 1 and sim.create_requests == 1
+
+
+def test_lost_create_answer_is_recorded_and_never_resent(sim, tmp_path, reference_clip):
+    sim.faults.drop_after_create = 1
+    with pytest.raises(CreateUncertainError):
+        _gens(sim, tmp_path).run(_request(reference_clip))
+    assert Journal(tmp_path / "journal.sqlite").pending()[0].state == jr.UNCERTAIN
+    with pytest.raises(CreateUncertainError):
+        _gens(sim, tmp_path).run(_request(reference_clip))
+    assert sim.create_requests == 1 and sim.create_count == 1
+
+
+def test_refused_create_can_be_retried(sim, tmp_path, reference_clip):
+    sim.credits = 1.0
+    with pytest.raises(InsufficientCreditsError):
+        _gens(sim, tmp_path).run(_request(reference_clip))
+    assert Journal(tmp_path / "journal.sqlite").recent(1)[0].state == jr.REFUSED
+    sim.credits = 1000.0
+    entry = _gens(sim, tmp_path).run(_request(reference_clip))
+    assert entry.state == jr.SUCCESS and sim.create_count == 1
+
+
+def test_failed_task_is_recorded_with_reason(sim, tmp_path, reference_clip):
+    sim.faults.fail_tasks = True
+    with pytest.raises(GenerationFailedError) as err:
+        _gens(sim, tmp_path).run(_request(reference_clip))
+    entry = Journal(tmp_path / "journal.sqlite").recent(1)[0]
+    assert entry.state == jr.FAIL and err.value.task_id == entry.task_id and entry.error
+
+
+def test_cancel_leaves_the_task_recorded_and_a_rerun_collects_it(sim, tmp_path, reference_clip):
+    sim.task_seconds = 6
+    cancel = Cancel()
+    gens = _gens(sim, tmp_path, cancel=cancel)
+    entry = gens.submit(_request(reference_clip))
+    threading.Timer(0.5, cancel.set).start()
+    started = time.monotonic()
+    with pytest.raises(CancelledError) as err:
+        gens.wait(entry)
+    assert time.monotonic() - started < 1.6 and err.value.task_id == entry.task_id
+    assert Journal(tmp_path / "journal.sqlite").by_task_id(entry.task_id).pending
+    done = _gens(sim, tmp_path).run(_request(reference_clip))
+    assert done.task_id == entry.task_id and sim.create_count == 1
+
+
+def test_deadline_keeps_the_task_pending_then_collects(sim, tmp_path, reference_clip):
+    sim.task_seconds = 5
+    with pytest.raises(TaskStillPendingError) as err:
+        _gens(sim, tmp_path, deadline_s=1.0).run(_request(reference_clip))
+    task_id = err.value.task_id
+    assert Journal(tmp_path / "journal.sqlite").by_task_id(task_id).pending
+    done = _gens(sim, tmp_path).collect(task_id)
+    assert done.state == jr.SUCCESS and sim.create_count == 1
+
+
+def test_collect_by_id_adopts_a_foreign_task(sim, tmp_path, reference_clip):
+    client = ApikleyClient(api_key="sim-key", base_url=sim.base_url)
+    url = client.upload(reference_clip)
+    task_id = client.create_task(client.build_create_body("a dog surfs a wave", [url], "5", "720p"))
+    entry = _gens(sim, tmp_path).collect(task_id)
+    assert entry.state == jr.SUCCESS and Path(entry.result_path).is_file()
+
+
+def test_url_reference_skips_upload(sim, tmp_path, reference_clip):
+    url = ApikleyClient(api_key="sim-key", base_url=sim.base_url).upload(reference_clip)
+    uploads_before = sum(1 for _, p, *_ in sim.requests_log if p.startswith("/file-upload/api"))
+    req = GenerationRequest("character1 sings", "5", "720p", [Reference(url=url)])
+    entry = _gens(sim, tmp_path).run(req)
+    assert entry.state == jr.SUCCESS
+    assert sum(1 for _, p, *_ in sim.requests_log if p.startswith("/file-upload/api")) == uploads_before
+
+
+def test_callback_wakes_the_waiter_and_reports_cost(tmp_path, reference_clip):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from apikley_wan.simulator import Simulator
+
+    board = CallbackBoard()
+    replies = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            status, msg = board.receive(self.path.rsplit("/", 1)[-1], body, dict(self.headers), "hmac-secret")
+            replies.append((status, msg))
+            self.send_response(status)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        with Simulator(api_key="sim-key", task_seconds=1.0, null_seconds=0.2, webhook_hmac_key="hmac-secret") as sim:
+            sim.faults.callback_repeats = 2
+            gens = _gens(sim, tmp_path)
+            gens.callbacks = board
+            gens.callback_base = f"http://127.0.0.1:{receiver.server_address[1]}"
+            entry = gens.run(_request(reference_clip))
+            deadline = time.time() + 5
+            while len(replies) < 2 and time.time() < deadline:
+                time.sleep(0.1)
+    finally:
+        receiver.shutdown()
+    assert (200, "ok") in replies and (200, "repeat ignored") in replies
+    assert entry.state == jr.SUCCESS
+    if entry.cost_reported:
+        assert entry.cost_credits == 70
+
+
+def test_key_never_in_logs_errors_journal_or_sidecar(tmp_path, reference_clip, caplog):
+    from apikley_wan.simulator import Simulator
+    key = "sk-live-SECRET-KEY-0123456789"
+    caplog.set_level(logging.DEBUG)
+    messages = []
+    with Simulator(api_key=key, task_seconds=1.0, null_seconds=0.2) as sim:
+        sim.faults.rate_limit_creates = 1
+        sim.faults.server_errors = 1
+        sim.faults.server_error_paths = ("/api/v1/jobs/recordInfo",)
+        entry = _gens(sim, tmp_path, key=key).run(_request(reference_clip))
+        for fault in ("drop_after_create", "fail_tasks"):
+            setattr(sim.faults, fault, True if fault == "fail_tasks" else 1)
+            try:
+                _gens(sim, tmp_path, key=key).run(_request(reference_clip, take=7 if fault == "fail_tasks" else 5))
+            except Exception as exc:  # noqa: BLE001 - every error text is inspected
+                messages.append(str(exc) + repr(exc))
+        try:
+            _gens(sim, tmp_path, key=key + "x").run(_request(reference_clip, take=9))
+        except Exception as exc:  # noqa: BLE001
+            messages.append(str(exc) + repr(exc))
+        assert sim.auth_headers_seen_on_file_host == []
+    assert len(messages) == 3
+    assert key not in caplog.text and all(key not in m for m in messages)
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert key.encode() not in path.read_bytes(), path
+    assert entry.state == jr.SUCCESS
