@@ -37,6 +37,8 @@ class StatusBoard:
             host.send_status(self.status.line(), self.node_id)
 
     def say(self, text: str) -> None:
+        """A final line: the ticker stops redrawing the live status over it."""
+        self.status = None
         host.send_status(text, self.node_id)
 
 

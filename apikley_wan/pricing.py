@@ -1,0 +1,28 @@
+"""The one price table for wan/2-6-video-to-video, so nodes, client and simulator agree.
+
+Prices are per video (not per second), from the kie.ai catalogue (api-reference §9);
+apikley publishes none of its own. 1 credit = $0.005.
+"""
+
+from __future__ import annotations
+
+USD_PER_CREDIT = 0.005
+
+CREDITS = {
+    ("5", "720p"): 70.0,
+    ("5", "1080p"): 104.5,
+    ("10", "720p"): 140.0,
+    ("10", "1080p"): 209.5,
+}
+
+
+def estimate_credits(duration: str, resolution: str) -> float:
+    """Credits one task costs; ValueError for a combination the model does not offer."""
+    try:
+        return CREDITS[(str(duration), resolution)]
+    except KeyError:
+        raise ValueError(f"no price for duration={duration!r} resolution={resolution!r}") from None
+
+
+def credits_to_usd(credits: float) -> float:
+    return round(credits * USD_PER_CREDIT, 4)

@@ -1,0 +1,161 @@
+"""The node classes themselves, loaded the way ComfyUI loads the pack, called with torch tensors
+against the simulator (real sockets, real files)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import load_pack
+
+PROMPT = "character1 waves at the camera"
+
+
+@pytest.fixture
+def pack(sim, state_dir, tmp_path, monkeypatch):
+    module = load_pack()
+    monkeypatch.setenv("APIKLEY_BASE_URL", sim.base_url)
+    monkeypatch.setenv("APIKLEY_API_KEY", "sim-key")
+    monkeypatch.setenv("APIKLEY_OUTPUT_DIR", str(tmp_path / "output"))
+    service = __import__(f"{module.__name__}.nodes.service", fromlist=["x"])
+    monkeypatch.setattr(service, "_journal", None)
+    return module
+
+
+def _node(pack, node_id):
+    return pack.NODE_CLASS_MAPPINGS[node_id]()
+
+
+def _frames(n=48, h=120, w=160):
+    x = torch.linspace(0, 1, w).view(1, 1, w, 1).expand(n, h, w, 3).clone()
+    x[:, :, :, 1] = torch.arange(n).view(n, 1, 1).float() / n
+    return x
+
+
+def _video(pack, clip):
+    host = __import__(f"{pack.__name__}.nodes.host", fromlist=["x"])
+    return host.video_from_file(str(clip))
+
+
+def test_mappings_ids_and_declarations(pack):
+    assert set(pack.NODE_CLASS_MAPPINGS) == {"ApikleyWan26V2V", "ApikleyWan26V2VSubmit", "ApikleyTaskPoll",
+                                             "ApikleyTaskFetch", "ApikleyTaskFromId"}
+    assert pack.WEB_DIRECTORY == "./web"
+    allinone = pack.NODE_CLASS_MAPPINGS["ApikleyWan26V2V"]
+    spec = allinone.INPUT_TYPES()
+    assert set(spec["required"]) == {"prompt", "duration", "resolution"}
+    assert {"video", "images", "fps", "video_url", "video_2", "video_3", "multi_shots", "take"} <= set(spec["optional"])
+    assert allinone.RETURN_TYPES == ("VIDEO", "IMAGE", "AUDIO", "FLOAT", "STRING")
+    assert "credits" in spec["required"]["duration"][1]["tooltip"]
+    for cls in pack.NODE_CLASS_MAPPINGS.values():
+        assert cls.CATEGORY == "video/Wan 2.6 (apikley)" and cls.DESCRIPTION
+        assert "api_key" not in json.dumps(cls.INPUT_TYPES()).lower()
+
+
+def test_all_in_one_from_frames_gives_native_outputs(pack, sim, tmp_path):
+    node = _node(pack, "ApikleyWan26V2V")
+    audio = {"waveform": torch.zeros(1, 1, 44100 * 2), "sample_rate": 44100}
+    video, images, audio_out, fps, task_id = asyncio.run(node.generate(
+        PROMPT, "5", "720p", images=_frames(), fps=16.0, audio=audio, unique_id="7", graph=None))
+    assert images.dtype == torch.float32 and images.shape[1:] in ((720, 1280, 3), (1280, 720, 3))
+    assert abs(images.shape[0] / fps - 5.0) < 0.2 and float(images.max()) <= 1.0
+    assert audio_out["waveform"].dim() == 3 and audio_out["sample_rate"] > 0
+    assert video.get_dimensions() in ((1280, 720), (720, 1280))
+    saved = Path(video.get_stream_source())
+    assert saved.parent == tmp_path / "output" / "apikley_wan" and saved.with_suffix(".json").is_file()
+    assert task_id in saved.name and sim.create_count == 1
+
+
+def test_unwired_outputs_are_not_decoded(pack, sim, reference_clip):
+    node = _node(pack, "ApikleyWan26V2V")
+    graph = {"7": {"class_type": "ApikleyWan26V2V", "inputs": {}},
+             "9": {"class_type": "SaveVideo", "inputs": {"video": ["7", 0]}}}
+    video, images, audio, fps, task_id = asyncio.run(node.generate(
+        PROMPT, "5", "720p", video=_video(pack, reference_clip), unique_id="7", graph=graph))
+    assert images is None and audio is None and fps > 0 and video is not None
+    again = asyncio.run(node.generate(PROMPT, "5", "720p", video=_video(pack, reference_clip), unique_id="7",
+                                      graph={**graph, "10": {"inputs": {"images": ["7", 1]}}}))
+    assert again[1] is not None and again[2] is None and again[4] == task_id
+    assert sim.create_count == 1
+
+
+def test_missing_or_conflicting_references_fail_before_upload(pack, sim, reference_clip):
+    node = _node(pack, "ApikleyWan26V2V")
+    errors = __import__(f"{pack.__name__}.apikley_wan.errors", fromlist=["x"])
+    with pytest.raises(errors.InputError, match="no reference"):
+        asyncio.run(node.generate(PROMPT, "5", "720p", unique_id="1"))
+    with pytest.raises(errors.InputError, match="either"):
+        asyncio.run(node.generate(PROMPT, "5", "720p", video=_video(pack, reference_clip), images=_frames(),
+                                  unique_id="1"))
+    with pytest.raises(errors.InputError, match="2 to 5000"):
+        asyncio.run(node.generate("x", "5", "720p", video=_video(pack, reference_clip), unique_id="1"))
+    assert not any(p.startswith("/file-upload") for _, p, *_ in sim.requests_log)
+
+
+def test_submit_poll_fetch_and_from_id(pack, sim, reference_clip):
+    submit, poll, fetch, from_id = (_node(pack, n) for n in ("ApikleyWan26V2VSubmit", "ApikleyTaskPoll",
+                                                               "ApikleyTaskFetch", "ApikleyTaskFromId"))
+    (task,) = asyncio.run(submit.submit(PROMPT, "5", "720p", video=_video(pack, reference_clip), unique_id="3"))
+    assert task["task_id"] and task["state"] == "waiting"
+    (done,) = asyncio.run(poll.poll(task, unique_id="4"))
+    assert done["state"] == "success"
+    video, images, audio, fps, task_id = asyncio.run(fetch.fetch(done, unique_id="5", graph=None))
+    assert task_id == task["task_id"] and images.shape[0] > 0 and fps > 0
+    assert from_id.VALIDATE_INPUTS("  ") != True and from_id.VALIDATE_INPUTS(task_id) is True
+    (again,) = from_id.from_id(task_id)
+    video2, *_ = asyncio.run(fetch.fetch(again, unique_id="6", graph={}))
+    assert video2.get_stream_source() == video.get_stream_source() and sim.create_count == 1
+
+
+def test_fan_out_of_three_submits_finishes_in_about_one_task_time(pack, sim, reference_clip):
+    sim.task_seconds = 6
+    submit, poll = _node(pack, "ApikleyWan26V2VSubmit"), _node(pack, "ApikleyTaskPoll")
+
+    async def one(i):
+        (task,) = await submit.submit(f"{PROMPT} take {i}", "5", "720p", video=_video(pack, reference_clip),
+                                      unique_id=f"s{i}")
+        return await poll.poll(task, unique_id=f"p{i}")
+
+    async def all_three():
+        return await asyncio.gather(*(one(i) for i in range(3)))
+    started = time.monotonic()
+    results = asyncio.run(all_three())
+    elapsed = time.monotonic() - started
+    assert len({r[0]["task_id"] for r in results}) == 3 and sim.create_count == 3
+    assert elapsed < 6 * 1.3 + 4, f"fan-out took {elapsed:.1f}s for 6 s tasks"
+
+
+def test_interrupt_stops_within_a_second_and_keeps_the_task(pack, sim, reference_clip, monkeypatch):
+    host = __import__(f"{pack.__name__}.nodes.host", fromlist=["x"])
+    errors = __import__(f"{pack.__name__}.apikley_wan.errors", fromlist=["x"])
+    service = __import__(f"{pack.__name__}.nodes.service", fromlist=["x"])
+    sim.task_seconds = 30
+    said = []
+    monkeypatch.setattr(host, "send_status", lambda text, node_id: said.append(text))
+    (task,) = asyncio.run(_node(pack, "ApikleyWan26V2VSubmit").submit(
+        PROMPT, "5", "720p", video=_video(pack, reference_clip), unique_id="3"))
+    flag_at = time.monotonic() + 1.5
+    monkeypatch.setattr(host, "interrupted", lambda: time.monotonic() >= flag_at)
+    with pytest.raises(errors.CancelledError):
+        asyncio.run(_node(pack, "ApikleyTaskPoll").poll(task, unique_id="4"))
+    assert time.monotonic() - flag_at < 1.0
+    assert any("waiting" in s and "elapsed" in s and "credits" in s for s in said), said
+    assert any("re-queue" in s for s in said)
+    assert service.journal().by_task_id(task["task_id"]).pending
+
+
+def test_status_line_is_drawn_about_once_a_second(pack, sim, reference_clip, monkeypatch):
+    host = __import__(f"{pack.__name__}.nodes.host", fromlist=["x"])
+    sim.task_seconds = 4
+    said = []
+    monkeypatch.setattr(host, "send_status", lambda text, node_id: said.append((time.monotonic(), node_id, text)))
+    asyncio.run(_node(pack, "ApikleyWan26V2V").generate(PROMPT, "5", "720p", video=_video(pack, reference_clip),
+                                                        unique_id="12", graph={}))
+    waiting = [t for t, n, s in said if "waiting" in s]
+    assert all(n == "12" for _, n, _ in said) and len(waiting) >= 3
+    assert said[-1][2].startswith("Done: task")
