@@ -12,7 +12,6 @@ import json
 import logging
 import sys
 import time
-from pathlib import Path
 
 from . import config
 from .client import ApikleyClient
@@ -49,8 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     credits = sub.add_parser("credits", help="show the account balance")
     credits.add_argument("--simulator", action="store_true")
 
-    serve = sub.add_parser("serve", help="run the API simulator (point APIKLEY_BASE_URL at it)")
-    serve.add_argument("args", nargs=argparse.REMAINDER)
+    sub.add_parser("serve", help="run the API simulator (point APIKLEY_BASE_URL at it); "
+                                 "see `serve --help`", add_help=False)
     return p
 
 
@@ -118,10 +117,11 @@ def _run(args) -> int:
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    args = _parser().parse_args(argv)
-    if args.command == "serve":
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:
         from .simulator import main as serve_main
-        return serve_main(["serve", *args.args])
+        return serve_main(argv)
+    args = _parser().parse_args(argv)
     try:
         if args.command == "tasks":
             for e in _journal(args.simulator).recent(args.limit):

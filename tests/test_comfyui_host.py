@@ -1,0 +1,162 @@
+"""Opt-in: the pack inside a real ComfyUI (started on the CPU) against the simulator.
+
+Skipped unless COMFYUI_DIR points at a ComfyUI checkout (COMFYUI_PYTHON: the Python that runs it).
+Tests run in file order and share one ComfyUI and one simulator; each prints its figures.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+import comfy_host
+from apikley_wan.simulator import Simulator
+
+pytestmark = [pytest.mark.comfyui,
+              pytest.mark.skipif(not comfy_host.available(), reason="set COMFYUI_DIR to a ComfyUI checkout")]
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOWS = REPO / "example_workflows"
+NODE_IDS = {"ApikleyWan26V2V", "ApikleyWan26V2VSubmit", "ApikleyTaskPoll", "ApikleyTaskFetch",
+            "ApikleyTaskFromId"}
+TASK_S = 5.0
+
+
+@pytest.fixture(scope="module")
+def sim():
+    with Simulator(api_key="sim-key", task_seconds=TASK_S, null_seconds=1.0) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def host(sim, tmp_path_factory):
+    root = tmp_path_factory.mktemp("comfy")
+    # APIKLEY_STATE_DIR is blanked so the journal must land in ComfyUI's user folder
+    running = comfy_host.ComfyHost(root, {"APIKLEY_BASE_URL": sim.base_url, "APIKLEY_API_KEY": "sim-key",
+                                          "APIKLEY_STATE_DIR": ""})
+    shutil.copyfile(REPO / "samples" / "reference.mp4", root / "input" / "reference.mp4")
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def object_info(host):
+    return host.get("/object_info")
+
+
+def _prompt(object_info, name: str, take: int = 0, prompt_suffix: str = "") -> dict:
+    prompt = comfy_host.ui_to_api(json.loads((WORKFLOWS / name).read_text()), object_info)
+    for node in prompt.values():
+        if node["class_type"] in ("ApikleyWan26V2V", "ApikleyWan26V2VSubmit"):
+            node["inputs"]["take"] = take
+            node["inputs"]["prompt"] += prompt_suffix
+    return prompt
+
+
+def _run(host, prompt, timeout=240.0) -> tuple:
+    started = time.monotonic()
+    entry = host.wait(host.queue(prompt), timeout)
+    return entry, time.monotonic() - started
+
+
+def _messages(entry) -> list:
+    return [m[0] for m in entry["status"].get("messages", [])]
+
+
+def _wait_for_creates(sim, count, timeout=60.0):
+    deadline = time.time() + timeout
+    while sim.create_count < count and time.time() < deadline:
+        time.sleep(0.05)
+    assert sim.create_count >= count
+
+
+def test_pack_loads_with_every_node_and_template(host, object_info):
+    assert NODE_IDS <= set(object_info)
+    templates = host.get("/workflow_templates")
+    assert set(templates[comfy_host.PACK_DIR_NAME]) == {p.stem for p in WORKFLOWS.glob("*.json")}
+    log = host.log.read_text(errors="replace")
+    assert "IMPORT FAILED" not in log and "Cannot import" not in log
+
+
+@pytest.mark.parametrize("name", ["wan26_v2v_trim_resize.json", "wan26_v2v_frames.json",
+                                  "wan26_v2v_fan_out.json"])
+def test_example_workflow_runs(host, sim, object_info, name):
+    before = sim.create_count
+    entry, took = _run(host, _prompt(object_info, name))
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    saved = [v for out in entry["outputs"].values() for v in out.get("images", [])]
+    expected = 3 if "fan_out" in name else 1
+    assert len(saved) >= expected
+    for item in saved:
+        assert (host.root / "output" / item["subfolder"] / item["filename"]).stat().st_size > 10_000
+    assert sim.create_count - before == expected
+    results = list((host.root / "output" / "apikley_wan").glob("*.mp4"))
+    assert results and all(p.with_suffix(".json").is_file() for p in results)
+    assert not (REPO / "journal.sqlite").exists()
+    assert (host.root / "user" / "apikley_wan" / "journal.sqlite").is_file()
+    print(f"{name}: {took:.1f}s, {sim.create_count - before} task(s) created")
+
+
+def test_requeue_and_restart_requeue_create_nothing(host, sim, object_info):
+    prompt = _prompt(object_info, "wan26_v2v_trim_resize.json")
+    before = sim.create_count
+    entry, took = _run(host, prompt)
+    assert entry["status"]["status_str"] == "success" and sim.create_count == before
+    host.restart()
+    entry, took_restart = _run(host, prompt)
+    assert entry["status"]["status_str"] == "success" and sim.create_count == before
+    print(f"re-queue: {took:.1f}s, after restart: {took_restart:.1f}s, no new create")
+
+
+def test_interrupt_stops_within_2_s_and_requeue_collects(host, sim, object_info):
+    sim.task_seconds = 120
+    prompt = _prompt(object_info, "wan26_v2v_trim_resize.json", take=21)
+    before = sim.create_count
+    prompt_id = host.queue(prompt)
+    _wait_for_creates(sim, before + 1)
+    time.sleep(1.0)
+    started = time.monotonic()
+    host.post("/interrupt", {})
+    entry = host.wait(prompt_id, 30)
+    stopped = time.monotonic() - started
+    assert "execution_interrupted" in _messages(entry), _messages(entry)
+    assert stopped <= 2.0
+    sim.task_seconds = TASK_S
+    entry, _ = _run(host, prompt)
+    assert entry["status"]["status_str"] == "success" and sim.create_count == before + 1
+    print(f"interrupt: stopped {stopped:.2f}s after /interrupt; re-queue collected the same task")
+
+
+def test_kill_while_pending_then_restart_collects_the_same_task(host, sim, object_info):
+    sim.task_seconds = 120
+    prompt = _prompt(object_info, "wan26_v2v_trim_resize.json", take=22)
+    before = sim.create_count
+    host.queue(prompt)
+    _wait_for_creates(sim, before + 1)
+    task_ids = set(sim.tasks)
+    time.sleep(1.0)
+    host.stop(kill=True)
+    sim.task_seconds = TASK_S
+    host.start()
+    entry, _ = _run(host, prompt)
+    assert entry["status"]["status_str"] == "success"
+    assert sim.create_count == before + 1 and set(sim.tasks) == task_ids
+    print("kill -9 while pending, restart, re-queue: same task collected, no new create")
+
+
+def test_fan_out_finishes_in_about_one_task_time(host, sim, object_info):
+    sim.task_seconds = 10.0
+    single, one_time = _run(host, _prompt(object_info, "wan26_v2v_trim_resize.json", take=31))
+    assert single["status"]["status_str"] == "success"
+    fan, fan_time = _run(host, _prompt(object_info, "wan26_v2v_fan_out.json", take=31))
+    assert fan["status"]["status_str"] == "success"
+    ratio = fan_time / one_time
+    print(f"one task: {one_time:.1f}s, three in fan-out: {fan_time:.1f}s, ratio {ratio:.2f}")
+    sim.task_seconds = TASK_S
+    assert ratio <= 1.3
