@@ -96,7 +96,7 @@ class JournalEntry:
 
 
 def _row_to_entry(row: sqlite3.Row) -> JournalEntry:
-    values = dict(zip(_COLUMNS, row))
+    values = dict(zip(_COLUMNS, row, strict=True))
     values["params"] = json.loads(values["params"] or "{}")
     values["cost_reported"] = bool(values["cost_reported"])
     return JournalEntry(**values)

@@ -269,7 +269,11 @@ class _VirtualClock:
         self.now += seconds
 
 
-def _polls_until_seen(sim, uploaded, monkeypatch, finish_after_s):
+def _run_virtual_task(sim, uploaded, monkeypatch, done_at: float) -> tuple:
+    """Create a real task that finishes ``done_at`` virtual seconds after create; poll it to the end.
+
+    Returns ``(recordInfo polls, seconds from finish to the client seeing it)``.
+    """
     import apikley_wan.client as client_module
     clock = _VirtualClock()
     client = _client(sim)
@@ -278,52 +282,30 @@ def _polls_until_seen(sim, uploaded, monkeypatch, finish_after_s):
     time.sleep(sim.null_seconds + 0.2)  # let the real 'recordInfo is null' window pass first
     monkeypatch.setattr(client_module, "time", clock)
     created = clock.now
-    finished = {}
+    original = client.get_task
 
-    def on_status(info):
-        if clock.now - created >= finish_after_s and not finished:
-            sim.finish_task(task_id)
-            finished["at"] = clock.now
-    polls_before = sum(1 for m, p, *_ in sim.requests_log if p.startswith("/api/v1/jobs/recordInfo"))
-    client.wait_for_task(task_id, created_at=created, on_status=on_status)
-    polls = sum(1 for m, p, *_ in sim.requests_log if p.startswith("/api/v1/jobs/recordInfo")) - polls_before
-    return polls, clock.now - created
+    def get_task(tid):
+        if clock.now - created >= done_at:  # the first poll after that instant sees it finished
+            sim.finish_task(tid)
+        return original(tid)
+    client.get_task = get_task
+    before = _record_info_polls(sim)
+    client.wait_for_task(task_id, created_at=created)
+    return _record_info_polls(sim) - before, clock.now - created - done_at
+
+
+def _record_info_polls(sim) -> int:
+    return sum(1 for _, path, *_ in sim.requests_log if path.startswith("/api/v1/jobs/recordInfo"))
 
 
 def test_a_300_s_task_costs_at_most_40_polls(sim, uploaded, monkeypatch):
-    polls, seen_at = _polls_until_seen(sim, uploaded, monkeypatch, 300)
-    print(f"300 s task: {polls} polls, success seen at {seen_at:.1f} s")
+    polls, lag = _run_virtual_task(sim, uploaded, monkeypatch, 300.0)
+    print(f"300 s task: {polls} polls, seen {lag:.1f} s after it finished")
     assert polls <= 40
 
 
 @pytest.mark.parametrize("done_at", [4.0, 17.3, 29.9])
 def test_a_quick_task_is_seen_within_3_s(sim, uploaded, monkeypatch, done_at):
-    import apikley_wan.client as client_module
-    clock = _VirtualClock()
-    client = _client(sim)
-    task_id = client.create_task(_body(client, uploaded))
-    sim.task_seconds = 10_000
-    time.sleep(sim.null_seconds + 0.2)  # let the real 'recordInfo is null' window pass first
-    monkeypatch.setattr(client_module, "time", clock)
-    created = clock.now
-    marks = {}
-
-    def on_status(info):
-        if "done" not in marks and clock.now - created >= done_at:
-            marks["done"] = True
-        if info.state == "success":
-            marks["seen"] = clock.now - created
-
-    # the task "finishes" at done_at: finish it at the first poll after that instant,
-    # and measure when the client sees it relative to done_at
-    original = client.get_task
-
-    def get_task(tid):
-        if clock.now - created >= done_at:
-            sim.finish_task(tid)
-        return original(tid)
-    client.get_task = get_task
-    client.wait_for_task(task_id, created_at=created, on_status=on_status)
-    lag = marks["seen"] - done_at
-    print(f"task done at {done_at} s seen {lag:.1f} s later")
+    polls, lag = _run_virtual_task(sim, uploaded, monkeypatch, done_at)
+    print(f"task done at {done_at} s: seen {lag:.1f} s later after {polls} polls")
     assert 0 <= lag <= 3.0

@@ -6,7 +6,6 @@ Tests run in file order and share one ComfyUI and one simulator; each prints its
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 import time
