@@ -168,11 +168,14 @@ class ApikleyClient:
         session.mount("https://", adapter)
         return session
 
-    def _auth_headers(self, url: str) -> dict:
-        """The key goes only to the API host (same scheme, host and port as the base)."""
+    def require_key(self) -> None:
         if not self.api_key:
             raise ConfigError("no API key", hint="Set APIKLEY_API_KEY or save a key in the pack's key file "
                                                  "(ComfyUI Settings > apikley).")
+
+    def _auth_headers(self, url: str) -> dict:
+        """The key goes only to the API host (same scheme, host and port as the base)."""
+        self.require_key()
         base, target = urlsplit(self.base_url), urlsplit(url)
         if (base.scheme, base.netloc) != (target.scheme, target.netloc):
             return {}

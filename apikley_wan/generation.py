@@ -140,6 +140,7 @@ class Generations:
                ) -> JournalEntry:
         """Return the journal entry of the task for these inputs, creating one only if none exists."""
         check_request(request)
+        self.client.require_key()
         fp, params = fingerprint(request)
         existing = self._reusable(fp)
         if existing is not None:

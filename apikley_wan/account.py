@@ -1,0 +1,122 @@
+"""What the settings UI asks about the account: the key (status, validated save), the balance
+(cached), and the price table.
+
+Every function answers ``(http_status, json_body)`` so the server routes stay one-liners.
+No ComfyUI or aiohttp here. The key itself never appears in an answer or a log line: only
+its masked fingerprint does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from typing import Callable, Optional
+
+from . import config, pricing
+from .client import ApikleyClient
+from .errors import ApikleyError
+
+log = logging.getLogger("apikley_wan")
+
+ENV_VAR = "APIKLEY_API_KEY"
+MAX_KEY_LENGTH = 256
+CREDITS_TTL_S = 30.0
+# a settings click should answer within seconds, not after the pipeline's long retries
+_QUICK = {"read_attempts": 1, "timeout": (5.0, 20.0)}
+
+
+def key_status() -> dict:
+    """Which key is in use (env / file / none), as a fingerprint; never the key."""
+    source = config.key_source()
+    return {"source": source, "fingerprint": config.mask_key(config.api_key()), "env_var": ENV_VAR,
+            "key_file": str(config.key_file())}
+
+
+def _reason(exc: ApikleyError, secret: str) -> str:
+    """A short why, scrubbed of the key in case an upstream message ever echoes it."""
+    text = f"{exc.what}: {exc.detail}" if exc.detail else exc.what
+    if exc.code is not None:
+        text += f" (API code {exc.code})"
+    return text.replace(secret, "•••")
+
+
+def clean_key(raw) -> Optional[str]:
+    """The pasted key, trimmed; None when it cannot be a key (empty, too long, inner spaces)."""
+    if not isinstance(raw, str):
+        return None
+    key = raw.strip()
+    if not key or len(key) > MAX_KEY_LENGTH or any(c.isspace() or ord(c) < 32 for c in key):
+        return None
+    return key
+
+
+class CreditsCache:
+    """The balance, asked of the API at most once per ``ttl_s`` for the same key and base URL."""
+
+    def __init__(self, ttl_s: float = CREDITS_TTL_S, clock: Callable[[], float] = time.monotonic,
+                 client_factory: Callable[..., ApikleyClient] = ApikleyClient):
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._client = client_factory
+        self._lock = threading.Lock()
+        self._ident: Optional[str] = None
+        self._credits = 0.0
+        self._at = 0.0
+
+    @staticmethod
+    def _identity(key: str) -> str:
+        # a digest, so the cache never holds the key longer than the request does
+        return hashlib.sha256(f"{config.base_url()}\n{key}".encode()).hexdigest()
+
+    def remember(self, key: str, credits: float) -> None:
+        with self._lock:
+            self._ident, self._credits, self._at = self._identity(key), float(credits), self._clock()
+
+    def get(self, refresh: bool = False) -> tuple:
+        """Blocking (run it off the event loop)."""
+        key = config.api_key()
+        if not key:
+            return 409, {"ok": False, "msg": f"No API key: paste one in Settings or set {ENV_VAR}."}
+        ident = self._identity(key)
+        with self._lock:  # held across the request: concurrent panels share one API call
+            age = self._clock() - self._at
+            if refresh or self._ident != ident or age >= self.ttl_s:
+                try:
+                    credits = self._client(api_key=key, **_QUICK).credits()
+                except ApikleyError as exc:
+                    return 502, {"ok": False, "msg": _reason(exc, key)}
+                self._ident, self._credits, self._at, age = ident, credits, self._clock(), 0.0
+            return 200, {"ok": True, "credits": self._credits, "usd": pricing.credits_to_usd(self._credits),
+                         "age_s": round(age, 1), "ttl_s": self.ttl_s}
+
+
+def save_key(raw, cache: CreditsCache, client_factory: Callable[..., ApikleyClient] = ApikleyClient) -> tuple:
+    """Validate the key with a credits call and only then write the key file (mode 600).
+
+    A refused or unverifiable key leaves the old key in place. Blocking.
+    """
+    key = clean_key(raw)
+    if key is None:
+        return 400, {"ok": False, "msg": "That is not an API key (empty, too long, or contains spaces).",
+                     **key_status()}
+    try:
+        credits = client_factory(api_key=key, **_QUICK).credits()
+    except ApikleyError as exc:
+        log.info("apikley_wan: a new API key was not saved (%s)", type(exc).__name__)
+        return 422, {"ok": False, "msg": _reason(exc, key) + ". The saved key is unchanged.", **key_status()}
+    config.save_api_key(key)
+    cache.remember(key, credits)
+    status = key_status()
+    msg = f"Key {config.mask_key(key)} checked and saved."
+    if status["source"] == "env":
+        msg += f" {ENV_VAR} is set in ComfyUI's environment and wins over the saved key."
+    return 200, {"ok": True, "msg": msg, "credits": credits, "usd": pricing.credits_to_usd(credits), **status}
+
+
+def price_table() -> tuple:
+    """The one price table, as ``"duration/resolution" -> credits`` plus the dollar rate."""
+    credits = {f"{d}/{r}": c for (d, r), c in pricing.CREDITS.items()}
+    return 200, {"credits": credits, "usd_per_credit": pricing.USD_PER_CREDIT, "estimate": True,
+                 "note": "Estimate from kie.ai's public price table; apikley's own prices may differ."}

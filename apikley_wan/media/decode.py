@@ -1,0 +1,105 @@
+"""Decode a result clip into ComfyUI's IMAGE and AUDIO without holding the frames twice.
+
+Frames go straight into one preallocated float32 tensor (sized from the
+stream's frame count), converted in place frame by frame; ComfyUI's own path
+builds a list of per-frame tensors and stacks them, which peaks at ~3x the output.
+The uint8 -> float conversion is one single-threaded numpy pass per frame: it
+gives the same values as ``tensor / 255`` and leaves the other cores to the
+decoder threads instead of making torch's thread pool compete with them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+from ..errors import InputError
+from .audio import pcm_to_comfy, read_pcm
+from .probe import Readable, open_input
+
+GROWTH = 1.25  # when the frame-count estimate is short, grow by a quarter at a time
+_255 = np.float32(255)
+
+
+@dataclass
+class DecodedVideo:
+    images: Any          # torch.FloatTensor [N, H, W, 3] in 0..1, or None
+    fps: float           # rate of the returned frames (source fps / stride)
+    audio: Optional[dict]  # ComfyUI AUDIO {"waveform": [1, C, T] float32, "sample_rate": int}, or None
+    frame_count: int
+
+
+def decode_video(source: Readable, *, want_images: bool = True, want_audio: bool = True,
+                 max_frames: Optional[int] = None, stride: int = 1) -> DecodedVideo:
+    """Frames (every ``stride``-th, at most ``max_frames``) and sound of a clip.
+
+    When ``max_frames`` cuts the clip short, the sound is cut at the same time.
+    Without ``want_images`` nothing is decoded and ``frame_count`` is the
+    container's count (or its estimate).
+    """
+    if stride < 1 or (max_frames is not None and max_frames < 1):
+        raise ValueError("stride and max_frames must be at least 1")
+    with open_input(source) as container:
+        if not container.streams.video:
+            raise InputError("the file has no video stream")
+        stream = container.streams.video[0]
+        rate = float(stream.average_rate or stream.guessed_rate or 0)
+        if not rate:
+            raise InputError("the video's frame rate could not be read")
+        estimate = _estimated_frames(stream, container, rate)
+        wanted = math.ceil(estimate / stride)
+        if max_frames is not None:
+            wanted = min(wanted, max_frames)
+        images, count = (_decode_frames(container, stream, wanted, stride, max_frames) if want_images
+                         else (None, wanted))
+    seconds = None
+    if max_frames is not None and count >= max_frames:
+        seconds = count * stride / rate
+    pcm = read_pcm(source, max_seconds=seconds) if want_audio else None
+    return DecodedVideo(images=images, fps=rate / stride, audio=pcm_to_comfy(pcm) if pcm else None,
+                        frame_count=count)
+
+
+def _estimated_frames(stream, container, rate: float) -> int:
+    if stream.frames:
+        return stream.frames
+    if stream.duration and stream.time_base:
+        return math.ceil(float(stream.duration * stream.time_base) * rate)
+    if container.duration:
+        return math.ceil(container.duration / 1_000_000 * rate)
+    return 1
+
+
+def _decode_frames(container, stream, wanted: int, stride: int, max_frames: Optional[int]):
+    import torch
+
+    stream.thread_type = "AUTO"
+    height, width = stream.codec_context.height, stream.codec_context.width
+    out = torch.empty((max(wanted, 1), height, width, 3), dtype=torch.float32)
+    pixels = out.numpy()  # same memory
+    count = 0
+    for index, frame in enumerate(container.decode(stream)):
+        if index % stride:
+            continue
+        if count == out.shape[0]:
+            out = _grown(out, count)
+            pixels = out.numpy()
+        rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
+        np.divide(rgb, _255, out=pixels[count], dtype=np.float32)
+        count += 1
+        if count == max_frames:
+            break
+    if count == 0:
+        raise InputError("the video has no frames")
+    return (out if count == out.shape[0] else out[:count]), count
+
+
+def _grown(out, filled: int):
+    import torch
+
+    bigger = torch.empty((math.ceil(out.shape[0] * GROWTH) + 1, *out.shape[1:]), dtype=out.dtype)
+    bigger[:filled].copy_(out[:filled])
+    return bigger

@@ -1,0 +1,73 @@
+"""IMAGE-like frames (ComfyUI's float ``[B, H, W, C]`` tensor, a numpy array, or a list of
+``[H, W, C]`` frames) checked once and then read one frame at a time.
+
+Reading per frame keeps temporaries at one frame's size (a 121-frame 720p batch
+is 1.3 GB of floats; converting it whole would double that) and keeps them in cache.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..errors import InputError
+
+
+def is_tensor(value: Any) -> bool:
+    """A torch tensor, recognised without importing torch."""
+    return type(value).__module__.split(".")[0] == "torch" and hasattr(value, "detach")
+
+
+class FrameBatch:
+    """Validated frames: at least one, all the same size, RGB or RGBA."""
+
+    def __init__(self, images: Any):
+        if is_tensor(images) or isinstance(images, np.ndarray):
+            if images.ndim == 3:
+                images = images[None]
+            if images.ndim != 4:
+                raise InputError(f"expected images shaped [frames, height, width, channels], "
+                                 f"got shape {tuple(images.shape)}")
+            self._frames = images
+        else:
+            self._frames = list(images)
+        if len(self._frames) == 0:
+            raise InputError("the clip has no frames")
+        shapes = {tuple(frame.shape) for frame in self._frames} if isinstance(self._frames, list) \
+            else {tuple(self._frames.shape[1:])}
+        if len(shapes) > 1:
+            sizes = sorted(f"{s[1]}x{s[0]}" for s in shapes)
+            raise InputError(f"the frames have different sizes ({', '.join(sizes)}); "
+                             "all frames of a clip must be the same size")
+        self.height, self.width, channels = shapes.pop()
+        if channels not in (3, 4):
+            raise InputError(f"expected RGB or RGBA frames, got {channels} channels")
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def __iter__(self) -> Iterator[Any]:
+        """The frames as given (tensor or array slices), e.g. for hashing."""
+        return iter(self._frames)
+
+    def rgb24(self) -> Iterator[np.ndarray]:
+        """Each frame as contiguous uint8 RGB ``[H, W, 3]``; floats are read as 0..1 and rounded."""
+        for frame in self._frames:
+            yield np.ascontiguousarray(_to_uint8(frame)[..., :3])
+
+
+def _to_uint8(frame: Any) -> np.ndarray:
+    if is_tensor(frame):
+        import torch
+
+        frame = frame.detach()
+        if frame.dtype != torch.uint8:  # convert where the frame lives (maybe a GPU), move 1/4 the bytes
+            frame = frame.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
+        return frame.cpu().numpy()
+    frame = np.asarray(frame)
+    if frame.dtype == np.uint8:
+        return frame
+    scaled = np.multiply(frame, 255, dtype=np.float32)
+    scaled += 0.5
+    return np.clip(scaled, 0, 255, out=scaled).astype(np.uint8)

@@ -1,0 +1,41 @@
+"""What the API accepts, in one place: the limits, the duration check, the output
+size, and whether a probed file may be uploaded untouched.
+
+Keeping these rules together means preparation, validation and the simulator
+can never disagree about what a compliant reference clip is.
+"""
+
+from __future__ import annotations
+
+from ..errors import InputError
+from .probe import ClipInfo
+
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MAX_LONG_SIDE = 1080
+MIN_REFERENCE_SECONDS = 2.0
+MAX_REFERENCE_SECONDS = 30.0
+
+
+def check_duration(seconds: float, *, min_seconds: float = MIN_REFERENCE_SECONDS,
+                   max_seconds: float = MAX_REFERENCE_SECONDS) -> None:
+    """Refuse a clip outside the API's duration range before anything is encoded or sent."""
+    if not min_seconds <= seconds <= max_seconds:
+        raise InputError(f"the reference clip is {seconds:.2f} s long; it must be between "
+                         f"{min_seconds:g} and {max_seconds:g} s",
+                         hint="Trim or extend the clip, then run again; nothing was sent to the API.")
+
+
+def output_size(width: int, height: int, *, max_long_side: int = MAX_LONG_SIDE) -> tuple[int, int]:
+    """Even dimensions, long side at most ``max_long_side``, aspect ratio kept."""
+    scale = min(1.0, max_long_side / max(width, height))
+    return (max(2, int(width * scale / 2 + 0.5) * 2), max(2, int(height * scale / 2 + 0.5) * 2))
+
+
+def can_pass_through(info: ClipInfo, *, max_bytes: int = MAX_UPLOAD_BYTES) -> bool:
+    """True when the file already is what we would produce, so its bytes can be sent as they are."""
+    return ("mp4" in info.container.split(",")
+            and info.codec == "h264"
+            and info.pix_fmt == "yuv420p"
+            and (info.width, info.height) == output_size(info.width, info.height)
+            and info.audio_codec in (None, "aac")
+            and info.size <= max_bytes)

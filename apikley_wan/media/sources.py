@@ -1,0 +1,73 @@
+"""Sort whatever the graph holds into one of two shapes: a file to read, or frames to encode.
+
+Preparation and fingerprinting both start here, so they always agree on what
+"the input" of a VIDEO object, a file path or an IMAGE batch is.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Optional, Union
+
+from ..errors import InputError
+
+
+@dataclass(frozen=True)
+class FileInput:
+    source: Union[str, io.BytesIO]
+
+
+@dataclass(frozen=True)
+class FramesInput:
+    images: Any  # tensor, array or list of frames; checked by FrameBatch
+    fps: Fraction
+    audio: Optional[dict]
+
+
+def as_rate(fps: Any) -> Fraction:
+    """A frame rate as an exact fraction (24, 24.0 and Fraction(24) are equal; 29.97 → 2997/100)."""
+    try:
+        rate = Fraction(fps).limit_denominator(1001)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"the frame rate {fps!r} is not a number") from exc
+    if rate <= 0:
+        raise InputError(f"the frame rate must be positive, got {fps!r}")
+    return rate
+
+
+def resolve_source(source: Any, *, fps: Any = None, audio: Optional[dict] = None) -> FileInput | FramesInput:
+    """``fps`` and ``audio`` belong to an IMAGE batch; a file or VIDEO brings its own."""
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if not os.path.isfile(path):
+            raise InputError(f"the video file {path!r} does not exist")
+        return FileInput(path)
+    if isinstance(source, io.BytesIO):
+        return FileInput(source)
+    if hasattr(source, "get_components"):
+        return _from_video_object(source)
+    if fps is None:
+        raise InputError("a frame rate (fps) is needed to turn images into a clip")
+    return FramesInput(source, as_rate(fps), audio)
+
+
+def _from_video_object(video: Any) -> FileInput | FramesInput:
+    """A ComfyUI VIDEO: its file when it has one, else its decoded components."""
+    if _has_own_stream_source(video):
+        stream = video.get_stream_source()
+        if isinstance(stream, (str, os.PathLike, io.BytesIO)):
+            return resolve_source(stream)
+    components = video.get_components()
+    return FramesInput(components.images, as_rate(components.frame_rate), components.audio)
+
+
+def _has_own_stream_source(video: Any) -> bool:
+    """False when ``get_stream_source`` is the abstract base's fallback, which would encode the
+    whole video (ComfyUI's VideoFromComponents) — reading the components is cheaper then."""
+    for klass in type(video).__mro__:
+        if "get_stream_source" in vars(klass):
+            return not getattr(getattr(klass, "get_components", None), "__isabstractmethod__", False)
+    return False

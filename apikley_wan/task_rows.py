@@ -1,0 +1,78 @@
+"""The recent-tasks panel's data: journal entries as plain rows, and collecting one by task id.
+
+Rows carry only what the panel shows (never the callback secret or uploaded URLs). Collecting
+goes through ``Generations.collect``, which downloads an existing task's result and never
+creates a task. Answers are ``(http_status, json_body)``.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Callable
+
+from . import journal as jr, pricing
+from .errors import ApikleyError
+from .generation import Generations
+from .journal import Journal, JournalEntry
+
+MAX_ROWS = 200
+COLLECTABLE = (*jr.PENDING, jr.SUCCESS)
+
+
+def task_row(entry: JournalEntry) -> dict:
+    params = entry.params or {}
+    path = entry.result_path
+    return {
+        "task_id": entry.task_id, "state": entry.state,
+        "created_at": entry.task_created_at or entry.created_at, "finished_at": entry.finished_at,
+        "duration": params.get("duration"), "resolution": params.get("resolution"),
+        "prompt": (params.get("prompt") or "")[:120],
+        "cost_credits": entry.cost_credits, "cost_reported": entry.cost_reported,
+        "cost_usd": pricing.credits_to_usd(entry.cost_credits) if entry.cost_credits is not None else None,
+        "result_path": path, "result_file": Path(path).name if path else None,
+        "result_exists": bool(path) and Path(path).is_file(),
+        "error": entry.error,
+        "collectable": entry.task_id is not None and entry.state in COLLECTABLE,
+    }
+
+
+def recent(journal: Journal, limit=50, task_id=None) -> tuple:
+    """The newest entries (or the one with ``task_id``), newest first."""
+    if task_id:
+        entry = journal.by_task_id(task_id)
+        return 200, {"tasks": [task_row(entry)] if entry else []}
+    try:
+        count = max(1, min(MAX_ROWS, int(limit)))
+    except (TypeError, ValueError):
+        return 400, {"ok": False, "msg": "limit must be a number"}
+    return 200, {"tasks": [task_row(e) for e in journal.recent(count)]}
+
+
+def valid_task_id(task_id) -> bool:
+    return isinstance(task_id, str) and 0 < len(task_id) <= 128 and not any(c.isspace() for c in task_id)
+
+
+class Collector:
+    """Collects one journal task at a time per id: a double click must not download twice at once."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._busy: set = set()
+
+    def collect(self, journal: Journal, task_id: str, generations: Callable[[], Generations]) -> tuple:
+        """Blocking: waits for a pending task (up to the pipeline's deadline), then saves its result."""
+        if not valid_task_id(task_id) or journal.by_task_id(task_id) is None:
+            return 404, {"ok": False, "msg": f"No task {task_id!r} in the journal."}
+        with self._lock:
+            if task_id in self._busy:
+                return 409, {"ok": False, "msg": "Already collecting this task."}
+            self._busy.add(task_id)
+        try:
+            entry = generations().collect(task_id)
+            return 200, {"ok": True, "task": task_row(entry)}
+        except ApikleyError as exc:
+            return 502, {"ok": False, "msg": exc.user_message(), "task": task_row(journal.by_task_id(task_id))}
+        finally:
+            with self._lock:
+                self._busy.discard(task_id)

@@ -1,0 +1,72 @@
+"""The command-line runner as a user runs it: a real process, the README command, Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _env(state_dir: Path, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APIKLEY_")}
+    return {**env, "APIKLEY_STATE_DIR": str(state_dir), **extra}
+
+
+def _v2v(out: Path, *extra) -> list:
+    return [sys.executable, "-m", "apikley_wan", "v2v", "--video", "samples/reference.mp4", "--prompt",
+            "character1 dances in the rain", "--duration", "5", "--resolution", "720p", "--out", str(out), *extra]
+
+
+def test_readme_command_writes_a_playable_mp4_and_pays_once(tmp_path):
+    out = tmp_path / "out" / "result.mp4"
+    first = subprocess.run(_v2v(out, "--simulator"), cwd=REPO, env=_env(tmp_path / "state"),
+                           capture_output=True, text=True, timeout=180)
+    assert first.returncode == 0, first.stderr
+    assert "elapsed" in first.stdout and "done: task" in first.stdout
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.name == "h264" and c.streams.audio
+        assert sum(1 for _ in c.decode(video=0)) == 120
+    second = subprocess.run(_v2v(out, "--simulator"), cwd=REPO, env=_env(tmp_path / "state"),
+                            capture_output=True, text=True, timeout=180)
+    task = first.stdout.split("done: task ")[1].split(",")[0]
+    assert second.returncode == 0 and f"done: task {task}" in second.stdout
+    assert "uploading" not in second.stdout, "a re-run must not upload or create again"
+    listing = subprocess.run([sys.executable, "-m", "apikley_wan", "tasks", "--simulator"], cwd=REPO,
+                             env=_env(tmp_path / "state"), capture_output=True, text=True, timeout=60)
+    assert task in listing.stdout and "success" in listing.stdout
+
+
+def test_ctrl_c_leaves_the_task_recorded_and_says_how_to_collect(sim, tmp_path):
+    env = _env(tmp_path / "state", APIKLEY_BASE_URL=sim.base_url, APIKLEY_API_KEY="sim-key")
+    sim.task_seconds = 60
+    out = tmp_path / "r.mp4"
+    proc = subprocess.Popen(_v2v(out), cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + 60
+    while sim.create_count == 0 and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    task_id = next(iter(sim.tasks))
+    assert task_id in stderr and "collect" in stderr and "without paying again" in stderr
+    sim.task_seconds = 1
+    again = subprocess.run(_v2v(out), cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and f"done: task {task_id}" in again.stdout
+    assert sim.create_count == 1
+
+
+def test_errors_are_one_clear_line_without_traceback(tmp_path):
+    result = subprocess.run(_v2v(tmp_path / "x.mp4"), cwd=REPO,
+                            env=_env(tmp_path / "state", APIKLEY_BASE_URL="http://127.0.0.1:9"),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: Not configured: no API key") and "Traceback" not in result.stderr
