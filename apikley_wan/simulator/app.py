@@ -31,6 +31,7 @@ class Simulator:
         self.webhook_hmac_key = webhook_hmac_key
         self.fps = fps
         self.faults = Faults()
+        self.callback_log: list = []  # (task id, receiver's HTTP status or error name)
         self.requests_log: list[tuple] = []
         self.auth_headers_seen_on_file_host: list[str] = []
         self.rate_window = RateWindow()
@@ -117,5 +118,5 @@ class Simulator:
     def _on_complete(self, task: Task) -> None:
         if task.callback_url:
             threading.Thread(target=callbacks.deliver, args=(task, self.webhook_hmac_key,
-                                                             self.faults.callback_repeats),
+                                                             self.faults.callback_repeats, self.callback_log),
                              name=f"sim-callback-{task.task_id[:8]}", daemon=True).start()

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import time
+import urllib.error
 import urllib.request
 from typing import Optional
 
@@ -34,8 +35,9 @@ def signature(hmac_key: str, task_id: str, timestamp: int) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def deliver(task: Task, hmac_key: Optional[str], repeats: int) -> None:
-    """POST the callback ``repeats`` times (blocking; run it in a thread)."""
+def deliver(task: Task, hmac_key: Optional[str], repeats: int, log: list) -> None:
+    """POST the callback ``repeats`` times (blocking; run it in a thread); append each HTTP status
+    (or the error's name) with the task id to ``log`` so tests can see what the receiver said."""
     body = json.dumps(payload(task), ensure_ascii=False, separators=(",", ":")).encode()
     for _ in range(max(repeats, 1)):
         headers = {"Content-Type": "application/json", "User-Agent": "apikley-simulator"}
@@ -47,5 +49,8 @@ def deliver(task: Task, hmac_key: Optional[str], repeats: int) -> None:
         try:
             with OPENER.open(request, timeout=TIMEOUT) as answer:
                 answer.read()
-        except (OSError, ValueError):
-            pass
+                log.append((task.task_id, answer.status))
+        except urllib.error.HTTPError as exc:
+            log.append((task.task_id, exc.code))
+        except (OSError, ValueError) as exc:
+            log.append((task.task_id, type(exc).__name__))
