@@ -6,6 +6,7 @@ Tests run in file order and share one ComfyUI and one simulator; each prints its
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import time
@@ -187,3 +188,19 @@ def test_callback_route_verifies_signature_and_ignores_repeats(host, sim, object
     finally:
         sim.webhook_hmac_key = None
         sim.faults.callback_repeats = 1
+
+
+def test_wiring_images_later_decodes_them_without_a_new_task(host, sim, object_info):
+    prompt = _prompt(object_info, "wan26_v2v_trim_resize.json", take=51)
+    entry, _ = _run(host, prompt)
+    assert entry["status"]["status_str"] == "success"
+    before = sim.create_count
+    v2v = next(k for k, n in prompt.items() if n["class_type"] == "ApikleyWan26V2V")
+    wired = copy.deepcopy(prompt)
+    wired["900"] = {"class_type": "ImageFromBatch", "inputs": {"image": [v2v, 1], "batch_index": 0, "length": 1}}
+    wired["901"] = {"class_type": "PreviewImage", "inputs": {"images": ["900", 0]}}
+    entry, took = _run(host, wired)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    assert entry["outputs"]["901"]["images"], "the newly wired IMAGE output carried frames"
+    assert sim.create_count == before
+    print(f"IMAGE wired after a VIDEO-only run: frames decoded in {took:.1f}s, no new task")
