@@ -11,7 +11,8 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from . import journal as jr, pricing
+from . import journal as jr
+from . import pricing
 from .errors import ApikleyError
 from .generation import Generations
 from .journal import Journal, JournalEntry

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import results, service
+from .preview import preview_ui
 from .inputs import CATEGORY, COST_NOTE, generation_inputs, to_request
 from .task import TASK_TYPE, task_value
 from .waiting import run_blocking
@@ -35,8 +36,9 @@ class Wan26VideoToVideo:
         def work(cancel, board):
             gens = service.generations(cancel)
             entry = gens.run(request, board.update)
-            board.say(f"Done: task {entry.task_id} | {entry.cost_credits:g} credits | {entry.result_path}")
-            return results.outputs_for(entry.result_path, entry.task_id, linked)
+            board.say(results.done_line(entry))
+            return {"ui": preview_ui(entry.result_path),
+                    "result": results.outputs_for(entry.result_path, entry.task_id, linked)}
 
         return await run_blocking(work, unique_id)
 

@@ -36,6 +36,12 @@ def wiring_key(node_id: Optional[str]) -> str:
     return ",".join(str(i) for i in sorted(linked & {IMAGES, AUDIO}))
 
 
+def done_line(entry) -> str:
+    """The line the node keeps when the run ends (the web extension turns it into a summary)."""
+    cost = f"{entry.cost_credits:g} credits" + ("" if entry.cost_reported else " (estimate)")
+    return f"Done: task {entry.task_id} | {cost} | {entry.result_path}"
+
+
 def outputs_for(path: str, task_id: str, linked: Optional[set]) -> tuple:
     """``(VIDEO, IMAGE, AUDIO, fps, task id)``; unknown wiring decodes everything (safe)."""
     want_images = linked is None or IMAGES in linked

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..apikley_wan.errors import InputError
 from . import results, service
 from .inputs import CATEGORY
+from .preview import preview_ui
 from .waiting import run_blocking
 
 TASK_TYPE = "APIKLEY_TASK"
@@ -37,7 +38,7 @@ class ApikleyTaskPoll:
         def work(cancel, board):
             gens = service.generations(cancel)
             entry = gens.wait(_entry(task), board.update)
-            board.say(f"Finished: task {entry.task_id} | {entry.cost_credits:g} credits | {entry.result_path}")
+            board.say(results.done_line(entry))
             return (task_value(entry),)
 
         return await run_blocking(work, unique_id)
@@ -65,7 +66,9 @@ class ApikleyTaskFetch:
 
         def work(cancel, board):
             entry = service.generations(cancel).wait(_entry(task), board.update)
-            return results.outputs_for(entry.result_path, entry.task_id, linked)
+            board.say(results.done_line(entry))
+            return {"ui": preview_ui(entry.result_path),
+                    "result": results.outputs_for(entry.result_path, entry.task_id, linked)}
 
         return await run_blocking(work, unique_id)
 

@@ -60,8 +60,11 @@ def test_mappings_ids_and_declarations(pack):
 def test_all_in_one_from_frames_gives_native_outputs(pack, sim, tmp_path):
     node = _node(pack, "ApikleyWan26V2V")
     audio = {"waveform": torch.zeros(1, 1, 44100 * 2), "sample_rate": 44100}
-    video, images, audio_out, fps, task_id = asyncio.run(node.generate(
-        PROMPT, "5", "720p", images=_frames(), fps=16.0, audio=audio, unique_id="7", graph=None))
+    answer = asyncio.run(node.generate(PROMPT, "5", "720p", images=_frames(), fps=16.0, audio=audio,
+                                       unique_id="7", graph=None))
+    video, images, audio_out, fps, task_id = answer["result"]
+    assert answer["ui"] == {"images": [{"filename": f"wan26_v2v_{task_id}.mp4", "subfolder": "apikley_wan",
+                                        "type": "output"}], "animated": [True]}
     assert images.dtype == torch.float32 and images.shape[1:] in ((720, 1280, 3), (1280, 720, 3))
     assert abs(images.shape[0] / fps - 5.0) < 0.2 and float(images.max()) <= 1.0
     assert audio_out["waveform"].dim() == 3 and audio_out["sample_rate"] > 0
@@ -76,10 +79,10 @@ def test_unwired_outputs_are_not_decoded(pack, sim, reference_clip):
     graph = {"7": {"class_type": "ApikleyWan26V2V", "inputs": {}},
              "9": {"class_type": "SaveVideo", "inputs": {"video": ["7", 0]}}}
     video, images, audio, fps, task_id = asyncio.run(node.generate(
-        PROMPT, "5", "720p", video=_video(pack, reference_clip), unique_id="7", graph=graph))
+        PROMPT, "5", "720p", video=_video(pack, reference_clip), unique_id="7", graph=graph))["result"]
     assert images is None and audio is None and fps > 0 and video is not None
     again = asyncio.run(node.generate(PROMPT, "5", "720p", video=_video(pack, reference_clip), unique_id="7",
-                                      graph={**graph, "10": {"inputs": {"images": ["7", 1]}}}))
+                                      graph={**graph, "10": {"inputs": {"images": ["7", 1]}}}))["result"]
     assert again[1] is not None and again[2] is None and again[4] == task_id
     assert sim.create_count == 1
 
@@ -104,11 +107,13 @@ def test_submit_poll_fetch_and_from_id(pack, sim, reference_clip):
     assert task["task_id"] and task["state"] == "waiting"
     (done,) = asyncio.run(poll.poll(task, unique_id="4"))
     assert done["state"] == "success"
-    video, images, audio, fps, task_id = asyncio.run(fetch.fetch(done, unique_id="5", graph=None))
+    answer = asyncio.run(fetch.fetch(done, unique_id="5", graph=None))
+    video, images, audio, fps, task_id = answer["result"]
+    assert answer["ui"]["images"][0]["filename"].endswith(f"{task_id}.mp4")
     assert task_id == task["task_id"] and images.shape[0] > 0 and fps > 0
     assert from_id.VALIDATE_INPUTS("  ") != True and from_id.VALIDATE_INPUTS(task_id) is True
     (again,) = from_id.from_id(task_id)
-    video2, *_ = asyncio.run(fetch.fetch(again, unique_id="6", graph={}))
+    video2, *_ = asyncio.run(fetch.fetch(again, unique_id="6", graph={}))["result"]
     assert video2.get_stream_source() == video.get_stream_source() and sim.create_count == 1
 
 

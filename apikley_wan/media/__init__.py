@@ -6,11 +6,11 @@ handed in or out, so the command-line runner works without it.
 
 from .decode import DecodedVideo, decode_video
 from .fingerprint import fingerprint_source
-from .policy import MAX_LONG_SIDE, MAX_REFERENCE_SECONDS, MAX_UPLOAD_BYTES, MIN_REFERENCE_SECONDS
+from .policy import MAX_LONG_SIDE, MAX_SHORT_SIDE, MAX_REFERENCE_SECONDS, MAX_UPLOAD_BYTES, MIN_REFERENCE_SECONDS
 from .prepare import PreparedClip, prepare_clip
 from .probe import ClipInfo, probe
 
 __all__ = [
-    "ClipInfo", "DecodedVideo", "MAX_LONG_SIDE", "MAX_REFERENCE_SECONDS", "MAX_UPLOAD_BYTES",
+    "ClipInfo", "DecodedVideo", "MAX_LONG_SIDE", "MAX_SHORT_SIDE", "MAX_REFERENCE_SECONDS", "MAX_UPLOAD_BYTES",
     "MIN_REFERENCE_SECONDS", "PreparedClip", "decode_video", "fingerprint_source", "prepare_clip", "probe",
 ]

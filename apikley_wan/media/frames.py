@@ -36,6 +36,8 @@ class FrameBatch:
             raise InputError("the clip has no frames")
         shapes = {tuple(frame.shape) for frame in self._frames} if isinstance(self._frames, list) \
             else {tuple(self._frames.shape[1:])}
+        if any(len(shape) != 3 for shape in shapes):
+            raise InputError("each frame in a list must be shaped [height, width, channels]")
         if len(shapes) > 1:
             sizes = sorted(f"{s[1]}x{s[0]}" for s in shapes)
             raise InputError(f"the frames have different sizes ({', '.join(sizes)}); "

@@ -11,7 +11,9 @@ from ..errors import InputError
 from .probe import ClipInfo
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-MAX_LONG_SIDE = 1080
+# "at most 1080p": 1920 on the long side and 1080 on the short side (portrait or landscape)
+MAX_LONG_SIDE = 1920
+MAX_SHORT_SIDE = 1080
 MIN_REFERENCE_SECONDS = 2.0
 MAX_REFERENCE_SECONDS = 30.0
 
@@ -25,9 +27,9 @@ def check_duration(seconds: float, *, min_seconds: float = MIN_REFERENCE_SECONDS
                          hint="Trim or extend the clip, then run again; nothing was sent to the API.")
 
 
-def output_size(width: int, height: int, *, max_long_side: int = MAX_LONG_SIDE) -> tuple[int, int]:
-    """Even dimensions, long side at most ``max_long_side``, aspect ratio kept."""
-    scale = min(1.0, max_long_side / max(width, height))
+def output_size(width: int, height: int) -> tuple[int, int]:
+    """Even dimensions, at most 1080p (1920 long side, 1080 short side), aspect ratio kept."""
+    scale = min(1.0, MAX_LONG_SIDE / max(width, height), MAX_SHORT_SIDE / min(width, height))
     return (max(2, int(width * scale / 2 + 0.5) * 2), max(2, int(height * scale / 2 + 0.5) * 2))
 
 

@@ -23,11 +23,11 @@ from .frames import FrameBatch
 from .policy import (MAX_REFERENCE_SECONDS, MAX_UPLOAD_BYTES, MIN_REFERENCE_SECONDS, can_pass_through,
                      check_duration, output_size)
 from .probe import ClipInfo, open_input, probe
-from .sources import FileInput, resolve_source
+from .sources import FileInput, FramesInput, as_rate, resolve_source
 
-X264_PRESET = "veryfast"  # ~2x faster than "medium" at a few % more bits; the size cap is what matters
+X264_PRESET = "veryfast"  # several times faster than x264's default "medium"; the extra bits fit the cap
 X264_CRF = "20"           # quality target for easy content; hard content is held down by the VBV cap
-VBV_SECONDS = 1.0         # decoder buffer; the file can exceed maxrate x duration by at most this much
+VBV_SECONDS = 1.0         # VBV buffer, in seconds at maxrate: the most a file can exceed maxrate x duration
 CONTAINER_MARGIN = 0.97   # room for the mp4 index and headers
 ENCODE_ATTEMPTS = 3
 
@@ -58,7 +58,7 @@ class _Job:
 def prepare_clip(source: Any, work_dir: str | os.PathLike, *, fps: Any = None, audio: Optional[dict] = None,
                  max_bytes: int = MAX_UPLOAD_BYTES, min_duration: float = MIN_REFERENCE_SECONDS,
                  max_duration: float = MAX_REFERENCE_SECONDS) -> PreparedClip:
-    """An upload-ready mp4 (H.264 yuv420p, even size, long side ≤1080, AAC, ≤ ``max_bytes``).
+    """An upload-ready mp4 (H.264 yuv420p, even size, at most 1080p, AAC, ≤ ``max_bytes``).
 
     ``source`` is a file path, a BytesIO, a ComfyUI VIDEO, or IMAGE frames
     (then ``fps`` is required and ``audio`` is an optional ComfyUI AUDIO).
@@ -74,13 +74,8 @@ def prepare_clip(source: Any, work_dir: str | os.PathLike, *, fps: Any = None, a
             return _pass_through(src.source, info, work_dir)
         job = _file_job(src.source, info)
     else:
-        batch = FrameBatch(src.images)
-        duration = len(batch) / src.fps
-        check_duration(float(duration), min_seconds=min_duration, max_seconds=max_duration)
-        pcm = pcm_from_comfy(src.audio)
-        width, height = output_size(batch.width, batch.height)
-        job = _Job(lambda: (av.VideoFrame.from_ndarray(a, format="rgb24") for a in batch.rgb24()),
-                   width, height, src.fps, float(duration), pcm.trimmed(float(duration)) if pcm else None)
+        job = _frames_job(src)
+        check_duration(job.duration, min_seconds=min_duration, max_seconds=max_duration)
     path = _new_output_path(work_dir)
     try:
         _encode_within(job, path, max_bytes)
@@ -90,16 +85,19 @@ def prepare_clip(source: Any, work_dir: str | os.PathLike, *, fps: Any = None, a
         raise
 
 
+def _frames_job(src: FramesInput) -> _Job:
+    batch = FrameBatch(src.images)
+    duration = float(len(batch) / src.fps)
+    pcm = pcm_from_comfy(src.audio)
+    return _Job(lambda: (av.VideoFrame.from_ndarray(rgb, format="rgb24") for rgb in batch.rgb24()),
+                *output_size(batch.width, batch.height), src.fps, duration,
+                pcm.trimmed(duration) if pcm else None)
+
+
 def _file_job(source: str | io.BytesIO, info: ClipInfo) -> _Job:
-    with open_input(source) as container:
-        stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate
-    if not rate:
-        raise InputError("the video's frame rate could not be read")
-    width, height = output_size(info.width, info.height)
     pcm = read_pcm(source)
-    return _Job(lambda: _decoded_frames(source), width, height, Fraction(rate), info.duration,
-                pcm.trimmed(info.duration) if pcm else None)
+    return _Job(lambda: _decoded_frames(source), *output_size(info.width, info.height), as_rate(info.fps),
+                info.duration, pcm.trimmed(info.duration) if pcm else None)
 
 
 def _decoded_frames(source: str | io.BytesIO) -> Iterator[av.VideoFrame]:
@@ -125,7 +123,7 @@ def _encode_within(job: _Job, path: str, max_bytes: int) -> None:
             return
         maxrate *= 0.9 * max_bytes / size
     raise InputError(f"the clip could not be encoded under {max_bytes / 1e6:.1f} MB "
-                     f"(last attempt: {size / 1e6:.1f} MB)", hint="Use a shorter or smaller clip.")
+                     f"(last attempt: {size / 1e6:.1f} MB)", hint="Use a shorter or smaller clip; nothing was sent to the API.")
 
 
 def _pass_through(source: str | io.BytesIO, info: ClipInfo, work_dir: str | os.PathLike) -> PreparedClip:

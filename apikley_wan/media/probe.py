@@ -1,7 +1,8 @@
 """Read a clip's container facts (codecs, pixel format, size, fps, duration) without decoding.
 
 Deciding between pass-through and re-encode, and checking the duration before
-any upload, must be cheap: only headers are read here.
+any upload, must be cheap: only headers are read (packets are counted only for
+a raw stream that states no duration).
 """
 
 from __future__ import annotations
@@ -57,12 +58,14 @@ def probe(source: Readable) -> ClipInfo:
         video = container.streams.video[0]
         audio = container.streams.audio[0] if container.streams.audio else None
         rate = video.average_rate or video.guessed_rate or 0
+        frame_count = video.frames
         if video.duration and video.time_base:
             duration = float(video.duration * video.time_base)
         elif container.duration:
             duration = container.duration / av.time_base
-        else:
-            duration = video.frames / float(rate) if rate else 0.0
+        else:  # a raw stream: count packets (no decoding) to learn how long it is
+            frame_count = frame_count or sum(1 for packet in container.demux(video) if packet.size)
+            duration = frame_count / float(rate) if rate else 0.0
         ctx = video.codec_context
         return ClipInfo(
             container=container.format.name,
@@ -72,7 +75,7 @@ def probe(source: Readable) -> ClipInfo:
             height=ctx.height,
             fps=float(rate),
             duration=duration,
-            frame_count=video.frames,
+            frame_count=frame_count,
             has_audio=audio is not None,
             audio_codec=audio.codec_context.name if audio is not None else None,
             size=source_size(source),

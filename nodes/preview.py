@@ -1,0 +1,27 @@
+"""The ``ui`` part of a node's return value that makes the frontend play a saved result.
+
+It is the same shape core Save Video sends (``ui.PreviewVideo``): the file named relative to
+ComfyUI's output folder plus ``animated: [True]``; the frontend then shows a video player on
+the node and serves the file through ``/view``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from . import host
+
+
+def preview_ui(path: Optional[str]) -> dict:
+    """``{"images": [...], "animated": [True]}`` for a file under the output folder, else ``{}``
+    (``/view`` serves nothing outside it, so there is nothing to preview)."""
+    if not path:
+        return {}
+    root = host.output_dir().parent.resolve()
+    try:
+        relative = Path(path).resolve().relative_to(root)
+    except ValueError:
+        return {}
+    subfolder = "" if relative.parent == Path(".") else relative.parent.as_posix()
+    return {"images": [{"filename": relative.name, "subfolder": subfolder, "type": "output"}], "animated": [True]}

@@ -1,0 +1,156 @@
+// Drives a real ComfyUI page with the pack's extension, the way a user would, and prints what it
+// saw as one JSON line. Started by tests/test_browser.py, which owns ComfyUI, the simulator and
+// the assertions. Environment: COMFY_URL, SHOTS_DIR, WRONG_KEY, RIGHT_KEY, CLIP_NAME.
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+import { chromium } from 'playwright-core'
+
+const { COMFY_URL, SHOTS_DIR, WRONG_KEY, RIGHT_KEY, CLIP_NAME } = process.env
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync']
+const seen = { pageErrors: [] }
+
+const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'apikley-chromium-'))
+const context = await chromium.launchPersistentContext(userDataDir, {
+  executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS, viewport: { width: 1500, height: 950 }
+})
+const page = context.pages()[0] ?? await context.newPage()
+page.on('pageerror', (err) => seen.pageErrors.push(String(err.stack ?? err)))
+const shot = (name, options = {}) => page.screenshot({ path: path.join(SHOTS_DIR, name), ...options })
+const inPage = (fn, arg) => page.evaluate(fn, arg)
+
+try {
+  await page.goto(COMFY_URL)
+  await page.waitForFunction(() => {
+    const app = window.comfyAPI?.app?.app
+    return app?.graph && app.extensionManager && app.extensions?.some((e) => e.name === 'apikley.wan26')
+  }, null, { timeout: 90000 })
+
+  // 1. The key, through Settings: a wrong key is refused, the right one checked and saved.
+  await inPage(() => window.comfyAPI.app.app.extensionManager.command.execute('Comfy.ShowSettingsDialog'))
+  await page.getByText('apikley Wan 2.6', { exact: true }).first().click()
+  const field = page.locator('.apikley-secret')
+  const result = page.locator('.apikley-entry .apikley-result')
+  await field.fill(WRONG_KEY)
+  await page.getByRole('button', { name: 'Check & save' }).click()
+  await page.locator('.apikley-entry .apikley-result[data-state="error"]').waitFor({ timeout: 30000 })
+  seen.refused = await result.textContent()
+  await shot('1_settings_key_refused.png')
+  await field.fill(RIGHT_KEY)
+  await page.getByRole('button', { name: 'Check & save' }).click()
+  await page.locator('.apikley-entry .apikley-result[data-state="ok"]').waitFor({ timeout: 30000 })
+  await page.getByText(/^Balance: .*credits/).waitFor({ timeout: 30000 })
+  seen.saved = await result.textContent()
+  seen.entryText = await page.locator('.apikley-entry').first().innerText()
+  seen.fieldAfterSave = await field.inputValue()
+  await shot('2_settings_key_saved.png')
+  await page.keyboard.press('Escape')
+
+  // 2. A workflow: Load Video -> Wan 2.6 V2V (all-in-one) -> Save Video; the cost badge follows the widgets.
+  const ids = await inPage(({ clip }) => {
+    const { LiteGraph } = window
+    const app = window.comfyAPI.app.app
+    app.graph.clear()
+    const add = (type, pos) => {
+      const node = LiteGraph.createNode(type)
+      node.pos = pos
+      app.graph.add(node)
+      return node
+    }
+    const load = add('LoadVideo', [40, 80])
+    const wan = add('ApikleyWan26V2V', [420, 80])
+    const save = add('SaveVideo', [900, 80])
+    load.widgets.find((w) => w.name === 'file').value = clip
+    wan.widgets.find((w) => w.name === 'prompt').value = 'character1 dances in the rain'
+    load.connect(0, wan, wan.inputs.findIndex((i) => i.name === 'video'))
+    wan.connect(0, save, save.inputs.findIndex((i) => i.name === 'video'))
+    app.canvas.ds.offset = [20, 40]
+    app.canvas.ds.scale = 1
+    app.graph.setDirtyCanvas(true, true)
+    return { load: load.id, wan: wan.id, save: save.id }
+  }, { clip: CLIP_NAME })
+  await inPage(() => {
+    // the text of the node's cost badge, as the canvas draws it
+    window.__costLabel = (id) => window.comfyAPI.app.app.graph.getNodeById(id).badges
+      .map((b) => (typeof b === 'function' ? b() : b)?.text).find((t) => t?.startsWith('est.'))
+  })
+  const costLabel = () => inPage((id) => window.__costLabel(id), ids.wan)
+  const setWidget = (name, value) => inPage(({ id, name, value }) => {
+    const node = window.comfyAPI.app.app.graph.getNodeById(id)
+    const widget = node.widgets.find((w) => w.name === name)
+    widget.value = value
+    widget.callback?.(value)
+    node.setDirtyCanvas(true, true)
+  }, { id: ids.wan, name, value })
+  await page.waitForFunction((id) => window.__costLabel(id), ids.wan) // once the prices are loaded
+  seen.cost = { initial: await costLabel() }
+  await setWidget('duration', '10')
+  seen.cost.duration10 = await costLabel()
+  await setWidget('resolution', '1080p')
+  seen.cost.duration10_1080p = await costLabel()
+  await setWidget('duration', '5')
+  await setWidget('resolution', '720p')
+  seen.cost.back = await costLabel()
+
+  // 3. Run it from the UI; collect the status lines the node receives.
+  await inPage(() => {
+    window.__apikleyLines = []
+    window.comfyAPI.api.api.addEventListener('progress_text', (e) => window.__apikleyLines.push(e.detail))
+  })
+  await inPage(() => window.comfyAPI.app.app.queuePrompt(0, 1))
+  const statusText = () => inPage((id) => window.comfyAPI.app.app.graph.getNodeById(id).widgets
+    .find((w) => w.name === '$$node-text-preview')?.value ?? '', ids.wan)
+  await page.waitForFunction((id) => window.__apikleyLines.some((l) => String(l.nodeId) === String(id) &&
+    /elapsed/.test(l.text)), ids.wan, { timeout: 120000 })
+  seen.liveStatus = await statusText()
+  await shot('3_node_cost_and_live_status.png', { clip: { x: 0, y: 0, width: 1500, height: 700 } })
+  await page.waitForFunction((id) => {
+    const w = window.comfyAPI.app.app.graph.getNodeById(id).widgets.find((x) => x.name === '$$node-text-preview')
+    return w?.value?.startsWith('✓')
+  }, ids.wan, { timeout: 180000 })
+  seen.summary = await statusText()
+  seen.lines = await inPage((id) => window.__apikleyLines
+    .filter((l) => String(l.nodeId) === String(id)).map((l) => l.text), ids.wan)
+  await page.waitForTimeout(1500) // the Save Video preview loads
+  seen.videoPreviews = await inPage((ids) => Object.fromEntries(['wan', 'save'].map((k) => [k,
+    !!window.comfyAPI.app.app.graph.getNodeById(ids[k]).widgets?.some((w) => w.name === 'video-preview')])), ids)
+  await shot('4_node_summary_after_run.png', { clip: { x: 0, y: 0, width: 1500, height: 700 } })
+  seen.workflow = await inPage(() => JSON.stringify(window.comfyAPI.app.app.graph.serialize()))
+
+  // 4. The recent-tasks sidebar tab; a finished task whose file is gone is downloaded again.
+  await inPage(() => window.comfyAPI.app.app.extensionManager.command
+    .execute('Workspace.ToggleSidebarTab.apikley-tasks'))
+  const firstCard = page.locator('.apikley-task').first()
+  await page.locator('.apikley-task[data-state="success"]').first().waitFor({ timeout: 30000 })
+  seen.panelRow = await firstCard.innerText()
+  seen.panelText = await page.locator('.apikley-panel').innerText()
+  await shot('5_recent_tasks_panel.png')
+  const resultPath = await firstCard.locator('.apikley-file').getAttribute('title')
+  fs.unlinkSync(resultPath)
+  await page.getByRole('button', { name: 'Refresh' }).click()
+  await page.getByRole('button', { name: 'Download again' }).click()
+  await page.locator('.apikley-panel .apikley-result[data-state="ok"]').waitFor({ timeout: 60000 })
+  seen.collected = await page.locator('.apikley-panel .apikley-result').textContent()
+  seen.fileRestored = fs.existsSync(resultPath)
+  await shot('6_recent_tasks_after_collect.png')
+
+  // 5. The same panel as a dialog from Settings (what remains where the sidebar API is missing).
+  await inPage(() => window.comfyAPI.app.app.extensionManager.command.execute('Comfy.ShowSettingsDialog'))
+  await page.getByText('apikley Wan 2.6', { exact: true }).first().click()
+  await page.getByRole('button', { name: 'Recent tasks…' }).click()
+  await page.locator('.apikley-dialog .apikley-task[data-state="success"]').waitFor({ timeout: 30000 })
+  await shot('7_recent_tasks_dialog_from_settings.png')
+  await page.locator('.apikley-dialog').getByRole('button', { name: 'Close' }).click()
+  seen.dialogClosed = await page.locator('.apikley-dialog').count() === 0
+
+  seen.storage = await inPage(() => JSON.stringify({ local: { ...localStorage }, session: { ...sessionStorage } }))
+} catch (err) {
+  seen.error = String(err.stack ?? err)
+  await shot('error.png').catch(() => {})
+} finally {
+  await context.close()
+  fs.rmSync(userDataDir, { recursive: true, force: true })
+}
+console.log(JSON.stringify(seen))

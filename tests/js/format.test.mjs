@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+
+import {
+  balanceText, costLabel, costText, formatAgo, formatCredits, formatDuration, formatUsd, shortTaskId,
+  taskSummary
+} from '../../web/lib/format.js'
+
+test('credits and dollars', () => {
+  assert.equal(formatCredits(70), '70')
+  assert.equal(formatCredits(104.5), '104.5')
+  assert.equal(formatCredits(930.1234), '930.12')
+  assert.equal(formatUsd(0.35), '$0.35')
+  assert.equal(formatUsd(104.5 * 0.005), '$0.52') // as the README and the Python side print it
+  assert.equal(costLabel({ credits: 70, usd: 0.35 }), 'est. 70 credits · $0.35')
+  assert.equal(costLabel(null), '')
+})
+
+test('durations and ages', () => {
+  assert.equal(formatDuration(42), '42s')
+  assert.equal(formatDuration(161), '2m 41s')
+  assert.equal(formatDuration(3720), '1h 02m')
+  assert.equal(formatDuration(-3), '0s')
+  assert.equal(formatAgo(1000, 1010), 'just now')
+  assert.equal(formatAgo(1000, 1000 + 120), '2 min ago')
+  assert.equal(formatAgo(0, 7200), '2 h ago')
+  assert.equal(formatAgo(0, 3 * 86400), '3 d ago')
+})
+
+test('task ids are shortened for display', () => {
+  assert.equal(shortTaskId('0123456789abcdef'), '0123456789ab…')
+  assert.equal(shortTaskId('short'), 'short')
+})
+
+test('costs say whether the API reported them', () => {
+  assert.equal(costText({ cost_credits: 70, cost_reported: true }), '70 credits (reported)')
+  assert.equal(costText({ cost_credits: 104.5, cost_reported: false }), '~104.5 credits (estimate)')
+  assert.equal(costText({ cost_credits: null }), '')
+})
+
+test('balance answers', () => {
+  assert.equal(balanceText({ ok: true, credits: 930, usd: 4.65 }), '930 credits ($4.65)')
+  assert.equal(balanceText({ ok: false, msg: 'No API key.' }), 'No API key.')
+  assert.equal(balanceText(undefined), 'Balance unknown.')
+})
+
+test('a finished task reads as one line: task, duration, cost, file', () => {
+  const row = {
+    task_id: 'task1234567890ab', state: 'success', created_at: 1000, finished_at: 1161,
+    cost_credits: 70, cost_reported: true, result_file: 'wan26_v2v_task123.mp4'
+  }
+  assert.equal(taskSummary(row), '✓ task task12345678… · 2m 41s · 70 credits (reported) · wan26_v2v_task123.mp4')
+  assert.equal(taskSummary({ task_id: 't', state: 'waiting', created_at: 5 }), '… task t')
+  assert.equal(taskSummary({ task_id: 't', state: 'fail' }), '✗ task t')
+})

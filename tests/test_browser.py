@@ -1,0 +1,150 @@
+"""Opt-in: the frontend extension in a real ComfyUI page (headless Chromium) against an in-process
+simulator — key through Settings, cost badge, a run with its status lines, the recent-tasks panel.
+
+Skipped unless COMFYUI_DIR and COMFYUI_PYTHON are set, /usr/bin/chromium exists and Node can load
+playwright-core from tests/browser (``npm install --prefix tests/browser``). The page is driven by
+tests/browser/ui_flow.mjs; screenshots land in tests/browser/screens/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from apikley_wan.simulator import Simulator
+
+REPO = Path(__file__).resolve().parents[1]
+BROWSER_DIR = REPO / "tests" / "browser"
+SCREENS = BROWSER_DIR / "screens"
+CHROMIUM = Path("/usr/bin/chromium")
+PACK_FOLDER = "ComfyUI-Apikley-Wan26"
+RIGHT_KEY, WRONG_KEY = "sim-key", "sk-wrong-key-0000"
+SHOTS = ("1_settings_key_refused.png", "2_settings_key_saved.png", "3_node_cost_and_live_status.png",
+         "4_node_summary_after_run.png", "5_recent_tasks_panel.png", "6_recent_tasks_after_collect.png",
+         "7_recent_tasks_dialog_from_settings.png")
+
+
+def _missing():
+    if not (os.environ.get("COMFYUI_DIR") and os.environ.get("COMFYUI_PYTHON")):
+        return "set COMFYUI_DIR (a ComfyUI checkout) and COMFYUI_PYTHON (its Python)"
+    if not CHROMIUM.is_file():
+        return "install Chromium: apt-get install -y chromium"
+    if not shutil.which("node"):
+        return "install Node.js"
+    probe = subprocess.run(["node", "-e", "import('playwright-core')"], cwd=BROWSER_DIR, capture_output=True)
+    if probe.returncode:
+        return "install playwright-core: npm install --prefix tests/browser"
+    return None
+
+
+MISSING = _missing()
+pytestmark = [pytest.mark.comfyui, pytest.mark.skipif(MISSING is not None, reason=MISSING or "")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return resp.read().decode("utf-8")
+
+
+@pytest.fixture(scope="module")
+def comfy(tmp_path_factory):
+    """ComfyUI with the pack and no key in its environment, its API pointed at a simulator."""
+    root = tmp_path_factory.mktemp("comfy")
+    user, output, inputs, nodes = (root / name for name in ("user", "output", "input", "custom_nodes"))
+    for folder in (user / "default", output, inputs, nodes):
+        folder.mkdir(parents=True)
+    (nodes / PACK_FOLDER).symlink_to(REPO, target_is_directory=True)
+    (root / "extra.yaml").write_text(f"apikley:\n  custom_nodes: {nodes}\n")
+    (user / "default" / "comfy.settings.json").write_text('{"Comfy.TutorialCompleted": true}')  # no template dialog
+    shutil.copy(REPO / "samples" / "reference.mp4", inputs / "reference.mp4")
+    sim = Simulator(api_key=RIGHT_KEY, task_seconds=8, null_seconds=0.5).start()
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("APIKLEY_API_KEY", "APIKLEY_STATE_DIR", "APIKLEY_OUTPUT_DIR")}
+    env["APIKLEY_BASE_URL"] = sim.base_url
+    log = (root / "comfyui.log").open("w")
+    proc = subprocess.Popen(
+        [os.environ["COMFYUI_PYTHON"], "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+         "--user-directory", str(user), "--output-directory", str(output), "--input-directory", str(inputs),
+         "--database-url", "sqlite:///:memory:", "--extra-model-paths-config", str(root / "extra.yaml")],
+        cwd=os.environ["COMFYUI_DIR"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                _get(url + "api/apikley_wan/prices")
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("ComfyUI did not start:\n" + (root / "comfyui.log").read_text()[-3000:])
+                time.sleep(0.5)
+        yield SimpleNamespace(url=url, user=user, output=output, sim=sim, log=root / "comfyui.log")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        sim.stop()
+
+
+def test_settings_cost_status_and_recent_tasks_in_a_real_page(comfy):
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    for name in SHOTS:
+        (SCREENS / name).unlink(missing_ok=True)
+    env = {**os.environ, "COMFY_URL": comfy.url, "SHOTS_DIR": str(SCREENS), "WRONG_KEY": WRONG_KEY,
+           "RIGHT_KEY": RIGHT_KEY, "CLIP_NAME": "reference.mp4"}
+    run = subprocess.run(["node", "ui_flow.mjs"], cwd=BROWSER_DIR, env=env, capture_output=True, text=True,
+                         timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    seen = json.loads(run.stdout.strip().splitlines()[-1])
+    assert "error" not in seen, seen["error"] + "\n" + comfy.log.read_text()[-3000:]
+    assert not [e for e in seen["pageErrors"] if PACK_FOLDER in e], seen["pageErrors"]
+
+    # the key: refused, then checked and saved (mode 600) — and nowhere else
+    assert "refused" in seen["refused"] and "unchanged" in seen["refused"]
+    assert "checked and saved" in seen["saved"] and seen["fieldAfterSave"] == ""
+    assert "Saved key •••• is in use." in seen["entryText"]
+    assert "Balance: 1000 credits ($5.00)" in seen["entryText"]
+    key_file = comfy.user / "apikley_wan" / "api_key"
+    assert key_file.read_text() == RIGHT_KEY and stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    history = _get(comfy.url + "api/history")
+    for text in ((comfy.user / "default" / "comfy.settings.json").read_text(), seen["storage"], seen["workflow"],
+                 history, comfy.log.read_text()):
+        assert RIGHT_KEY not in text and WRONG_KEY not in text
+
+    # the cost badge follows duration and resolution
+    assert seen["cost"] == {"initial": "est. 70 credits · $0.35", "duration10": "est. 140 credits · $0.70",
+                            "duration10_1080p": "est. 209.5 credits · $1.05", "back": "est. 70 credits · $0.35"}
+
+    # live status lines, then a one-line summary; one task, its file and Save Video's file on disk
+    assert any("elapsed" in line for line in seen["lines"]) and seen["lines"][-1].startswith("Done: task ")
+    assert seen["liveStatus"].startswith("Wan 2.6 V2V:")
+    assert seen["summary"].startswith("✓ task ") and "credits" in seen["summary"] and ".mp4" in seen["summary"]
+    assert comfy.sim.create_count == 1
+    assert list((comfy.output / "apikley_wan").glob("wan26_v2v_*.mp4")) and list(comfy.output.rglob("ComfyUI_*.mp4"))
+    assert seen["videoPreviews"]["save"]  # ["wan"] too once the node returns nodes.preview.preview_ui(...)
+
+    # the panel lists the task; a deleted result is downloaded again without a new task
+    assert "success" in seen["panelRow"] and "Balance:" in seen["panelText"]
+    assert seen["collected"].startswith("Saved ") and seen["fileRestored"] is True
+    assert comfy.sim.create_count == 1 and seen["dialogClosed"]
+    assert all((SCREENS / name).is_file() for name in SHOTS)

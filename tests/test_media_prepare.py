@@ -1,0 +1,246 @@
+"""prepare_clip on real files: what is passed through, what is converted, what is refused."""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import io
+import os
+from fractions import Fraction
+from pathlib import Path
+from types import SimpleNamespace
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from apikley_wan.errors import InputError
+from apikley_wan.media import MAX_UPLOAD_BYTES, decode_video, prepare_clip, probe
+from apikley_wan.media.clips import image_batch, tone, write_clip
+
+
+class FileVideo:
+    """Duck-typed like ComfyUI's VideoFromFile: a file path or an in-memory file behind it."""
+
+    def __init__(self, source):
+        self.source = source
+
+    def get_stream_source(self):
+        if isinstance(self.source, io.BytesIO):
+            self.source.seek(0)
+        return self.source
+
+    def save_to(self, path, format="auto", codec="auto", metadata=None):
+        data = self.source.getvalue() if isinstance(self.source, io.BytesIO) else Path(self.source).read_bytes()
+        Path(path).write_bytes(data)
+
+    def get_components(self):
+        raise AssertionError("a file-backed VIDEO must not be decoded to components")
+
+
+class VideoBase(abc.ABC):
+    """Like ComfyUI's VideoInput: the default get_stream_source encodes the whole video."""
+
+    @abc.abstractmethod
+    def get_components(self): ...
+
+    @abc.abstractmethod
+    def save_to(self, path, format="auto", codec="auto", metadata=None): ...
+
+    def get_stream_source(self):
+        buffer = io.BytesIO()
+        self.save_to(buffer)
+        return buffer
+
+
+class ComponentsVideo(VideoBase):
+    """Like ComfyUI's VideoFromComponents: frames, a Fraction frame rate, optional AUDIO."""
+
+    def __init__(self, images, frame_rate, audio=None):
+        self.components = SimpleNamespace(images=images, frame_rate=frame_rate, audio=audio)
+
+    def get_components(self):
+        return self.components
+
+    def save_to(self, path, format="auto", codec="auto", metadata=None):
+        raise AssertionError("preparing a components VIDEO must not go through its slow save_to")
+
+
+def comfy_audio(seconds: float, *, rate: int = 48000, channels: int = 2) -> dict:
+    return {"waveform": torch.from_numpy(tone(seconds, rate=rate, channels=channels).samples)[None],
+            "sample_rate": rate}
+
+
+def sha(path) -> bytes:
+    return hashlib.sha256(Path(path).read_bytes()).digest()
+
+
+def test_image_batch_with_audio_round_trips(tmp_path):
+    frames = image_batch(48, 64, 48)
+    prepared = prepare_clip(torch.from_numpy(frames), tmp_path, fps=24, audio=comfy_audio(2.5))
+    info = probe(prepared.path)
+    assert (info.codec, info.pix_fmt, info.audio_codec) == ("h264", "yuv420p", "aac")
+    assert not prepared.passed_through and prepared.has_audio
+    assert (prepared.width, prepared.height, prepared.fps, info.frame_count) == (64, 48, 24.0, 48)
+    assert prepared.duration == pytest.approx(2.0, abs=1 / 24)
+    assert prepared.size_bytes == os.path.getsize(prepared.path)
+    decoded = decode_video(prepared.path)
+    assert decoded.images.shape == (48, 48, 64, 3) and decoded.fps == 24.0
+    assert float((decoded.images - torch.from_numpy(frames)).abs().mean()) < 0.03  # same picture
+    waveform = decoded.audio["waveform"]
+    assert waveform.shape[:2] == (1, 2) and decoded.audio["sample_rate"] == 48000
+    assert abs(waveform.shape[2] - 2 * 48000) <= 48000 / 24  # audio cut to the video, within a frame
+
+
+def test_numpy_frames_keep_an_ntsc_frame_rate(tmp_path):
+    prepared = prepare_clip(image_batch(60, 32, 32), tmp_path, fps=30000 / 1001)
+    assert prepared.fps == pytest.approx(29.97, abs=0.01)
+    assert decode_video(prepared.path, want_audio=False).frame_count == 60
+
+
+def test_rgba_frames_lose_only_their_alpha(tmp_path):
+    rgb = image_batch(48, 32, 32)
+    rgba = np.concatenate([rgb, np.full((48, 32, 32, 1), 0.5, np.float32)], axis=-1)
+    decoded = decode_video(prepare_clip(rgba, tmp_path, fps=24).path).images
+    assert float((decoded - torch.from_numpy(rgb)).abs().mean()) < 0.03
+
+
+def test_compliant_file_is_passed_through_byte_for_byte(tmp_path, reference_clip):
+    before = sha(reference_clip)
+    prepared = prepare_clip(reference_clip, tmp_path / "work")
+    assert prepared.passed_through and prepared.path == str(reference_clip)
+    assert sha(prepared.path) == before
+    assert (prepared.width, prepared.height, prepared.fps, prepared.has_audio) == (480, 270, 24.0, True)
+    assert prepared.duration == pytest.approx(3.0, abs=0.05)
+    assert os.listdir(tmp_path / "work") == []
+
+
+def test_video_object_backed_by_bytes_is_written_unchanged(tmp_path, reference_clip):
+    data = reference_clip.read_bytes()
+    prepared = prepare_clip(FileVideo(io.BytesIO(data)), tmp_path)
+    assert prepared.passed_through
+    assert Path(prepared.path).read_bytes() == data
+
+
+def test_video_object_backed_by_a_non_compliant_file_is_converted(tmp_path):
+    source = write_clip(tmp_path / "in.mkv", seconds=2, width=64, height=48, codec="ffv1", audio_rate=None)
+    prepared = prepare_clip(FileVideo(source), tmp_path)
+    info = probe(prepared.path)
+    assert not prepared.passed_through and (info.codec, info.pix_fmt, info.frame_count) == ("h264", "yuv420p", 48)
+
+
+def test_components_video_is_encoded_from_its_frames(tmp_path):
+    video = ComponentsVideo(torch.from_numpy(image_batch(50, 40, 30)), Fraction(25), comfy_audio(2.0, channels=1))
+    prepared = prepare_clip(video, tmp_path)
+    info = probe(prepared.path)
+    assert (info.width, info.height, info.fps, info.frame_count, info.audio_codec) == (40, 30, 25.0, 50, "aac")
+
+
+def test_ten_bit_input_becomes_8_bit_yuv420p(tmp_path):
+    source = write_clip(tmp_path / "10bit.mp4", seconds=2, width=96, height=64, pix_fmt="yuv420p10le")
+    assert probe(source).pix_fmt == "yuv420p10le"
+    prepared = prepare_clip(source, tmp_path)
+    info = probe(prepared.path)
+    assert not prepared.passed_through
+    assert (info.pix_fmt, info.width, info.height, info.frame_count, info.fps) == ("yuv420p", 96, 64, 48, 24.0)
+    assert info.audio_codec == "aac"
+
+
+def test_odd_sizes_become_even(tmp_path):
+    from_frames = prepare_clip(image_batch(48, 65, 33), tmp_path, fps=24)
+    assert (from_frames.width, from_frames.height) == (66, 34)
+    source = write_clip(tmp_path / "odd.mkv", seconds=2, width=101, height=77, codec="ffv1", audio_rate=None)
+    from_file = prepare_clip(source, tmp_path)
+    assert (from_file.width, from_file.height) == (102, 78)
+
+
+def test_over_1080p_is_downscaled_keeping_aspect(tmp_path):
+    wide = write_clip(tmp_path / "wide.mp4", seconds=2, width=2304, height=384, audio_rate=None)
+    prepared = prepare_clip(wide, tmp_path)
+    assert not prepared.passed_through
+    assert (prepared.width, prepared.height) == (1920, 320)
+    assert decode_video(prepared.path, want_audio=False).images.shape == (48, 320, 1920, 3)
+    portrait = prepare_clip(write_clip(tmp_path / "tall.mp4", seconds=2, width=1296, height=2304,
+                                       audio_rate=None), tmp_path)
+    assert (portrait.width, portrait.height) == (1080, 1920)
+
+
+def test_720p_and_1080p_are_kept_at_full_size(tmp_path):
+    from_frames = prepare_clip(image_batch(48, 1280, 720), tmp_path, fps=24)
+    assert (from_frames.width, from_frames.height) == (1280, 720)
+
+
+def test_long_high_bitrate_clip_is_forced_under_the_limit(tmp_path):
+    source = write_clip(tmp_path / "noisy.mp4", seconds=25, width=256, height=144, grain=0.3,
+                        options={"b": "6M"})
+    assert os.path.getsize(source) > MAX_UPLOAD_BYTES
+    prepared = prepare_clip(source, tmp_path)
+    assert not prepared.passed_through and prepared.size_bytes <= MAX_UPLOAD_BYTES
+    assert prepared.duration == pytest.approx(25.0, abs=0.1) and prepared.has_audio
+    assert probe(prepared.path).frame_count == 600
+
+
+def test_a_size_limit_that_cannot_be_met_is_a_clear_error(tmp_path):
+    source = write_clip(tmp_path / "noisy.mp4", seconds=2, width=128, height=96, grain=0.3)
+    with pytest.raises(InputError, match="could not be encoded under"):
+        prepare_clip(source, tmp_path / "work", max_bytes=20_000)
+    assert os.listdir(tmp_path / "work") == []
+
+
+@pytest.mark.parametrize("images", [torch.zeros((0, 64, 64, 3)), np.zeros((0, 8, 8, 3), np.float32), []])
+def test_zero_frames_are_refused(tmp_path, images):
+    with pytest.raises(InputError, match="no frames"):
+        prepare_clip(images, tmp_path, fps=24)
+
+
+def test_mixed_frame_sizes_are_refused(tmp_path):
+    frames = [np.zeros((48, 64, 3), np.float32)] * 40 + [np.zeros((32, 32, 3), np.float32)] * 10
+    with pytest.raises(InputError, match=r"different sizes \(32x32, 64x48\)"):
+        prepare_clip(frames, tmp_path, fps=24)
+
+
+def test_frames_of_the_wrong_shape_are_refused(tmp_path):
+    with pytest.raises(InputError, match=r"\[height, width, channels\]"):
+        prepare_clip([torch.zeros((1, 8, 8, 3))] * 48, tmp_path, fps=24)
+    with pytest.raises(InputError, match="RGB or RGBA"):
+        prepare_clip(torch.zeros((48, 8, 8, 2)), tmp_path, fps=24)
+
+
+def test_file_without_video_is_refused(tmp_path):
+    path = tmp_path / "sound.m4a"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("aac", rate=48000)
+        frame = av.AudioFrame.from_ndarray(tone(2.0).samples, format="fltp", layout="stereo")
+        frame.sample_rate = 48000
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    with pytest.raises(InputError, match="no video stream"):
+        prepare_clip(path, tmp_path)
+
+
+@pytest.mark.parametrize("seconds", [1.5, 31.0])
+def test_reference_duration_outside_2_to_30_s_is_refused_before_encoding(tmp_path, seconds):
+    work = tmp_path / "work"
+    with pytest.raises(InputError, match=f"{seconds:.2f} s long; it must be between 2 and 30 s") as err:
+        prepare_clip(np.zeros((int(seconds * 2), 16, 16, 3), np.float32), work, fps=2)
+    assert "nothing was sent" in str(err.value)
+    assert os.listdir(work) == []
+
+
+def test_short_file_is_refused(tmp_path):
+    source = write_clip(tmp_path / "short.mp4", seconds=1.5, width=64, height=48)
+    with pytest.raises(InputError, match="1.50 s long"):
+        prepare_clip(source, tmp_path)
+
+
+def test_images_need_a_frame_rate(tmp_path):
+    with pytest.raises(InputError, match="frame rate"):
+        prepare_clip(image_batch(48, 16, 16), tmp_path)
+
+
+def test_unusual_audio_rate_is_resampled_and_kept(tmp_path):
+    prepared = prepare_clip(image_batch(48, 32, 32), tmp_path, fps=24, audio=comfy_audio(2.0, rate=11000))
+    audio = decode_video(prepared.path, want_images=False).audio
+    assert audio["sample_rate"] == 48000
+    assert abs(audio["waveform"].shape[2] - 2 * 48000) <= 48000 / 24

@@ -1,0 +1,256 @@
+"""The pack's server routes (nodes/routes.py) on a plain aiohttp app, against the simulator:
+request in, JSON out; the key is validated before it is saved, saved with mode 600, and never
+echoed or logged."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from apikley_wan.simulator import Simulator
+from conftest import load_pack
+
+KEY = "sk-test-0123456789A1B2"  # long enough to have a fingerprint: ••••A1B2
+WRONG = "sk-wrong-99999999ZZZZ"
+
+
+def _module(pack, name):
+    return importlib.import_module(f"{pack.__name__}.{name}")
+
+
+@pytest.fixture
+def long_key_sim():
+    with Simulator(api_key=KEY, task_seconds=1.5, null_seconds=0.3) as running:
+        yield running
+
+
+@pytest.fixture
+def routes(state_dir, long_key_sim, tmp_path, monkeypatch, caplog):
+    """The routes module of the pack, fresh state, pointed at the simulator; logs captured."""
+    pack = load_pack()
+    monkeypatch.setenv("APIKLEY_BASE_URL", long_key_sim.base_url)
+    monkeypatch.setenv("APIKLEY_OUTPUT_DIR", str(tmp_path / "output"))
+    module = _module(pack, "nodes.routes")
+    monkeypatch.setattr(_module(pack, "nodes.service"), "_journal", None)
+    monkeypatch.setattr(_module(pack, "apikley_wan.config"), "_comfy_user_dir", None)
+    monkeypatch.setattr(module, "credits_cache", _module(pack, "apikley_wan.account").CreditsCache())
+    caplog.set_level(logging.DEBUG)
+    return module
+
+
+class _Server:
+    """Stands in for PromptServer: register() only uses its route table."""
+
+    def __init__(self):
+        self.routes = web.RouteTableDef()
+
+
+def talk(routes, script):
+    """Run ``await script(client)`` against an app holding the pack's routes."""
+    server = _Server()
+    routes.register(server)
+    app = web.Application()
+    app.add_routes(server.routes)
+
+    async def main():
+        async with TestClient(TestServer(app)) as client:
+            return await script(client)
+
+    return asyncio.run(main())
+
+
+async def _call(client, method, path, **kw):
+    resp = await client.request(method, path, **kw)
+    text = await resp.text()
+    assert KEY not in text and WRONG not in text, "a route echoed the key"
+    return resp.status, await resp.json()
+
+
+def _key_file(state_dir: Path) -> Path:
+    return state_dir / "api_key"
+
+
+def test_a_valid_key_is_checked_then_saved_with_mode_600(routes, state_dir, caplog):
+    async def script(client):
+        before = await _call(client, "GET", "/apikley_wan/key")
+        saved = await _call(client, "POST", "/apikley_wan/key", json={"key": f"  {KEY}\n"})
+        after = await _call(client, "GET", "/apikley_wan/key")
+        return before, saved, after
+
+    before, (status, saved), after = talk(routes, script)
+    assert before == (200, {"source": "none", "fingerprint": "", "env_var": "APIKLEY_API_KEY",
+                            "key_file": str(_key_file(state_dir))})
+    assert status == 200 and saved["ok"] is True and saved["fingerprint"] == "••••A1B2"
+    assert saved["source"] == "file" and saved["credits"] == 1000.0 and "••••A1B2" in saved["msg"]
+    path = _key_file(state_dir)
+    assert path.read_text() == KEY and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert after[1]["source"] == "file" and after[1]["fingerprint"] == "••••A1B2"
+    assert KEY not in caplog.text
+
+
+def test_a_refused_key_keeps_the_old_one_and_says_why(routes, state_dir, long_key_sim, caplog):
+    async def script(client):
+        await _call(client, "POST", "/apikley_wan/key", json={"key": KEY})
+        refused = await _call(client, "POST", "/apikley_wan/key", json={"key": WRONG})
+        malformed = await _call(client, "POST", "/apikley_wan/key", json={"key": "two words"})
+        missing = await _call(client, "POST", "/apikley_wan/key", data="not json")
+        return refused, malformed, missing
+
+    (status, refused), malformed, missing = talk(routes, script)
+    assert status == 422 and refused["ok"] is False
+    assert "refused" in refused["msg"] and "401" in refused["msg"] and "unchanged" in refused["msg"]
+    assert refused["source"] == "file" and refused["fingerprint"] == "••••A1B2"
+    assert malformed[0] == 400 and missing[0] == 400
+    assert _key_file(state_dir).read_text() == KEY
+    assert WRONG not in caplog.text and KEY not in caplog.text
+    assert ("GET", "/api/v1/chat/credit", 401) in long_key_sim.requests_log
+
+
+def test_an_unreachable_api_saves_nothing(routes, state_dir, monkeypatch):
+    monkeypatch.setenv("APIKLEY_BASE_URL", "http://127.0.0.1:9")  # discard port: nothing listens
+
+    status, body = talk(routes, lambda client: _call(client, "POST", "/apikley_wan/key", json={"key": KEY}))
+    assert status == 422 and body["ok"] is False and "reach" in body["msg"]
+    assert not _key_file(state_dir).exists() and body["source"] == "none"
+
+
+def test_the_environment_key_wins_and_the_answer_says_so(routes, state_dir, monkeypatch):
+    monkeypatch.setenv("APIKLEY_API_KEY", KEY)
+
+    async def script(client):
+        return (await _call(client, "GET", "/apikley_wan/key"),
+                await _call(client, "POST", "/apikley_wan/key", json={"key": KEY}))
+
+    (_, status_body), (code, saved) = talk(routes, script)
+    assert status_body["source"] == "env" and status_body["fingerprint"] == "••••A1B2"
+    assert code == 200 and saved["source"] == "env" and "APIKLEY_API_KEY" in saved["msg"] and "wins" in saved["msg"]
+
+
+def test_the_key_file_goes_to_comfyuis_user_folder_beside_the_journal(routes, tmp_path, monkeypatch):
+    pack = load_pack()
+    monkeypatch.delenv("APIKLEY_STATE_DIR")
+    user = tmp_path / "comfy_user"
+    monkeypatch.setattr(_module(pack, "nodes.host"), "user_dir", lambda: user)
+
+    talk(routes, lambda client: _call(client, "POST", "/apikley_wan/key", json={"key": KEY}))
+    key_file = user / "apikley_wan" / "api_key"
+    assert key_file.read_text() == KEY and stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert (user / "apikley_wan" / "journal.sqlite").is_file()
+
+
+def test_credits_are_cached_for_30_seconds(routes, long_key_sim, monkeypatch):
+    pack = load_pack()
+    now = [1000.0]
+    cache = _module(pack, "apikley_wan.account").CreditsCache(clock=lambda: now[0])
+    monkeypatch.setattr(routes, "credits_cache", cache)
+
+    async def script(client):
+        answers = [await _call(client, "GET", "/apikley_wan/credits")]
+        await _call(client, "POST", "/apikley_wan/key", json={"key": KEY})
+        long_key_sim.credits = 500
+        answers.append(await _call(client, "GET", "/apikley_wan/credits"))  # primed by the key check
+        now[0] += 10
+        answers.append(await _call(client, "GET", "/apikley_wan/credits"))
+        now[0] += 25
+        answers.append(await _call(client, "GET", "/apikley_wan/credits"))  # 35 s: asks again
+        long_key_sim.credits = 400
+        answers.append(await _call(client, "GET", "/apikley_wan/credits?refresh=1"))
+        return answers
+
+    no_key, primed, cached, expired, refreshed = talk(routes, script)
+    assert no_key[0] == 409 and "No API key" in no_key[1]["msg"]
+    assert primed == (200, {"ok": True, "credits": 1000.0, "usd": 5.0, "age_s": 0.0, "ttl_s": 30.0})
+    assert cached[1]["credits"] == 1000.0 and cached[1]["age_s"] == 10.0
+    assert expired[1]["credits"] == 500.0 and refreshed[1]["credits"] == 400.0
+    credit_calls = [r for r in long_key_sim.requests_log if r[1] == "/api/v1/chat/credit"]
+    assert len(credit_calls) == 3  # key check, expiry, refresh
+
+
+def test_prices_come_from_the_one_table(routes):
+    status, body = talk(routes, lambda client: _call(client, "GET", "/apikley_wan/prices"))
+    assert status == 200 and body["estimate"] is True and body["usd_per_credit"] == 0.005
+    assert body["credits"] == {"5/720p": 70.0, "5/1080p": 104.5, "10/720p": 140.0, "10/1080p": 209.5}
+    assert "estimate" in body["note"].lower()
+
+
+def _foreign_task(sim, clip) -> str:
+    from apikley_wan.client import ApikleyClient
+    client = ApikleyClient(api_key=KEY, base_url=sim.base_url)
+    return client.create_task(client.build_create_body("a cat juggles", [client.upload(clip)], "5", "720p"))
+
+
+def test_recent_tasks_and_collect_never_create_a_task(routes, long_key_sim, reference_clip, tmp_path, monkeypatch):
+    monkeypatch.setenv("APIKLEY_API_KEY", KEY)
+    task_id = _foreign_task(long_key_sim, reference_clip)
+    journal = _module(load_pack(), "nodes.service").journal()
+    journal.adopt(task_id, {"prompt": "a cat juggles", "duration": "5", "resolution": "720p",
+                            "callback_secret": "s3cret", "video_urls": ["https://x/y.mp4"]})
+
+    async def script(client):
+        listed = await _call(client, "GET", "/apikley_wan/tasks?limit=5")
+        collected = await _call(client, "POST", f"/apikley_wan/tasks/{task_id}/collect")
+        one = await _call(client, "GET", f"/apikley_wan/tasks?task_id={task_id}")
+        unknown = await _call(client, "POST", "/apikley_wan/tasks/nope/collect")
+        bad_limit = await _call(client, "GET", "/apikley_wan/tasks?limit=x")
+        return listed, collected, one, unknown, bad_limit
+
+    listed, (status, collected), one, unknown, bad_limit = talk(routes, script)
+    row = listed[1]["tasks"][0]
+    assert row["task_id"] == task_id and row["state"] == "waiting" and row["collectable"] is True
+    assert row["duration"] == "5" and row["prompt"] == "a cat juggles"
+    assert "callback_secret" not in str(listed) and "video_urls" not in str(listed)
+    assert status == 200 and collected["ok"] is True
+    done = collected["task"]
+    assert done["state"] == "success" and done["result_exists"] and done["cost_credits"] == 70.0
+    assert Path(done["result_path"]).parent == tmp_path / "output" / "apikley_wan"
+    assert done["result_file"] == Path(done["result_path"]).name and done["finished_at"] >= done["created_at"]
+    assert one[1]["tasks"] == [done]
+    assert unknown[0] == 404 and bad_limit[0] == 400
+    assert long_key_sim.create_count == 1  # only the task made above
+
+
+def test_a_second_collect_of_the_same_task_waits_its_turn(routes):
+    task_rows = _module(load_pack(), "apikley_wan.task_rows")
+    errors = _module(load_pack(), "apikley_wan.errors")
+    release, entered = threading.Event(), threading.Event()
+
+    class _SlowGenerations:
+        def collect(self, task_id):
+            entered.set()
+            release.wait(5)
+            raise errors.ApikleyError("stopped for the test")
+
+    journal = _module(load_pack(), "nodes.service").journal()
+    journal.adopt("busy-task")
+    collector = task_rows.Collector()
+    first = threading.Thread(target=collector.collect, args=(journal, "busy-task", _SlowGenerations))
+    first.start()
+    assert entered.wait(5)
+    assert collector.collect(journal, "busy-task", _SlowGenerations)[0] == 409
+    release.set()
+    first.join(5)
+    status, body = collector.collect(journal, "busy-task", _SlowGenerations)
+    assert status == 502 and "stopped for the test" in body["msg"] and body["task"]["task_id"] == "busy-task"
+
+
+def test_callback_route_still_registered(routes):
+    status, body = talk(routes, lambda client: _call(client, "POST", "/apikley_wan/callback/unknown", json={}))
+    assert status in (403, 404) and body["ok"] is False
+
+
+def test_preview_ui_names_the_result_like_save_video(routes, tmp_path):
+    preview = _module(load_pack(), "nodes.preview")
+    saved = tmp_path / "output" / "apikley_wan" / "wan26_v2v_abc.mp4"
+    assert preview.preview_ui(str(saved)) == {
+        "images": [{"filename": "wan26_v2v_abc.mp4", "subfolder": "apikley_wan", "type": "output"}],
+        "animated": [True]}
+    assert preview.preview_ui(str(tmp_path / "elsewhere.mp4")) == {}
+    assert preview.preview_ui(None) == {}

@@ -1,0 +1,75 @@
+// Frontend extension of the Wan 2.6 (apikley) pack: the API key and price settings, the cost
+// badge on the generating nodes, the per-node run summary, and the recent-tasks panel.
+// The logic lives in ./lib (pure, tested with node --test); these modules are the DOM glue.
+import { app } from '../../scripts/app.js'
+import { h } from './dom.js'
+import { renderKeyEntry } from './key_entry.js'
+import { addCostBadge } from './node_labels.js'
+import { costFor, describePrices, loadServerPrices, setOverride } from './prices_state.js'
+import { watchRuns } from './run_watch.js'
+import { openTasksDialog, renderTasksPanel } from './tasks_panel.js'
+
+const GENERATING = new Set(['ApikleyWan26V2V', 'ApikleyWan26V2VSubmit'])
+const CATEGORY = 'apikley Wan 2.6'
+
+function widgetValue(node, name) {
+  return node.widgets?.find((w) => w.name === name)?.value
+}
+
+function addStylesheet() {
+  const href = new URL('./apikley_wan.css', import.meta.url).href
+  document.head.append(h('link', { rel: 'stylesheet', href }))
+}
+
+function addSidebarTab() {
+  const manager = app.extensionManager
+  if (typeof manager?.registerSidebarTab !== 'function') return // Settings > "Recent tasks…" remains
+  manager.registerSidebarTab({
+    id: 'apikley-tasks', icon: 'pi pi-video', title: 'apikley', tooltip: 'Recent apikley tasks',
+    type: 'custom', render: renderTasksPanel
+  })
+}
+
+app.registerExtension({
+  name: 'apikley.wan26',
+  settings: [
+    {
+      // A custom entry whose value is never set: the key goes to the pack's route, not to the
+      // settings store (which would write it to comfy.settings.json).
+      id: 'ApikleyWan.ApiKey',
+      category: [CATEGORY, 'Account', 'API key'],
+      name: 'API key',
+      tooltip: 'Checked with the API, then saved in ComfyUI\'s user folder (apikley_wan/api_key, mode 600). ' +
+        'Only a fingerprint is ever shown. APIKLEY_API_KEY in the environment wins over it.',
+      type: () => renderKeyEntry({ openTasks: openTasksDialog }),
+      defaultValue: ''
+    },
+    {
+      id: 'ApikleyWan.PriceOverride',
+      category: [CATEGORY, 'Prices', 'Override'],
+      name: 'Price override (credits per run)',
+      tooltip: 'Leave empty to use the pack\'s table. Replace entries like: 10/1080p=200, usd_per_credit=0.005. ' +
+        'Costs shown on nodes are estimates.',
+      type: 'text',
+      defaultValue: '',
+      onChange: setOverride
+    },
+    {
+      id: 'ApikleyWan.PricesInForce',
+      category: [CATEGORY, 'Prices', 'In force'],
+      name: 'Prices in force',
+      type: () => h('div', { className: 'apikley-entry apikley-note', textContent: describePrices() }),
+      defaultValue: ''
+    }
+  ],
+  async setup() {
+    addStylesheet()
+    addSidebarTab()
+    watchRuns()
+    await loadServerPrices()
+  },
+  nodeCreated(node) {
+    if (!GENERATING.has(node.comfyClass)) return
+    addCostBadge(node, () => costFor(widgetValue(node, 'duration'), widgetValue(node, 'resolution')))
+  }
+})
