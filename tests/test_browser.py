@@ -141,7 +141,7 @@ def test_settings_cost_status_and_recent_tasks_in_a_real_page(comfy):
     assert seen["summary"].startswith("✓ task ") and "credits" in seen["summary"] and ".mp4" in seen["summary"]
     assert comfy.sim.create_count == 1
     assert list((comfy.output / "apikley_wan").glob("wan26_v2v_*.mp4")) and list(comfy.output.rglob("ComfyUI_*.mp4"))
-    assert seen["videoPreviews"]["save"]  # ["wan"] too once the node returns nodes.preview.preview_ui(...)
+    assert seen["videoPreviews"]["save"] and seen["videoPreviews"]["wan"], "both nodes play their video"
 
     # the panel lists the task; a deleted result is downloaded again without a new task
     assert "success" in seen["panelRow"] and "Balance:" in seen["panelText"]
