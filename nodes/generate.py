@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from . import results, service
-from .preview import preview_ui
 from .inputs import CATEGORY, COST_NOTE, generation_inputs, to_request
 from .task import TASK_TYPE, task_value
 from .waiting import run_blocking
@@ -36,9 +35,7 @@ class Wan26VideoToVideo:
         def work(cancel, board):
             gens = service.generations(cancel)
             entry = gens.run(request, board.update)
-            board.say(results.done_line(entry))
-            return {"ui": preview_ui(entry.result_path),
-                    "result": results.outputs_for(entry.result_path, entry.task_id, linked)}
+            return results.finished(entry, linked, board)
 
         return await run_blocking(work, unique_id)
 

@@ -10,6 +10,7 @@ from typing import Optional
 
 from ..apikley_wan import media
 from . import host
+from .preview import preview_ui
 
 RESULT_TYPES = ("VIDEO", "IMAGE", "AUDIO", "FLOAT", "STRING")
 RESULT_NAMES = ("video", "images", "audio", "fps", "task_id")
@@ -48,3 +49,10 @@ def outputs_for(path: str, task_id: str, linked: Optional[set]) -> tuple:
     want_audio = linked is None or AUDIO in linked
     decoded = media.decode_video(path, want_images=want_images, want_audio=want_audio)
     return (host.video_from_file(path), decoded.images, decoded.audio, float(decoded.fps), task_id)
+
+
+def finished(entry, linked: Optional[set], board) -> dict:
+    """What a node that ends with the result returns: the preview for the UI and the five outputs."""
+    board.say(done_line(entry))
+    return {"ui": preview_ui(entry.result_path),
+            "result": outputs_for(entry.result_path, entry.task_id, linked)}

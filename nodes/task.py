@@ -5,7 +5,6 @@ from __future__ import annotations
 from ..apikley_wan.errors import InputError
 from . import results, service
 from .inputs import CATEGORY
-from .preview import preview_ui
 from .waiting import run_blocking
 
 TASK_TYPE = "APIKLEY_TASK"
@@ -66,9 +65,7 @@ class ApikleyTaskFetch:
 
         def work(cancel, board):
             entry = service.generations(cancel).wait(_entry(task), board.update)
-            board.say(results.done_line(entry))
-            return {"ui": preview_ui(entry.result_path),
-                    "result": results.outputs_for(entry.result_path, entry.task_id, linked)}
+            return results.finished(entry, linked, board)
 
         return await run_blocking(work, unique_id)
 
