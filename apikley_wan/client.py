@@ -12,6 +12,8 @@ import base64
 import json
 import logging
 import os
+import re
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -40,6 +42,9 @@ DEFAULT_DEADLINE_S = 30 * 60
 # a fresh task may answer "recordInfo is null" for a while; past this it is really unknown
 NULL_RECORD_GRACE_S = 180.0
 _CHUNK = 1024 * 1024
+POLL_TIMEOUT = (10.0, 20.0)
+# re-attaching to a task older than the deadline still waits this long before giving up
+RESUME_WINDOW_S = 120.0
 
 
 @dataclass
@@ -137,8 +142,16 @@ def _nothing_was_sent(exc: BaseException) -> bool:
     return False
 
 
+_BEARER = re.compile(r"(?i)bearer\s+\S+")
+
+
 def _scrub(text: str, secret: Optional[str]) -> str:
-    return text.replace(secret, "•••") if secret and text else text
+    """Remove the key (and anything shaped like an Authorization value) from text we did not write."""
+    if not text:
+        return text
+    if secret:
+        text = text.replace(secret, "•••")
+    return _BEARER.sub("Bearer •••", text)
 
 
 class ApikleyClient:
@@ -194,13 +207,16 @@ class ApikleyClient:
             err.timed_out = isinstance(exc, requests.exceptions.Timeout)
             raise err from None
 
-    @staticmethod
-    def _envelope(resp: requests.Response, task_id: Optional[str] = None):
-        """Return ``data`` of a {code,msg,data} answer or raise the typed error for its code."""
+    def _envelope(self, resp: requests.Response, task_id: Optional[str] = None):
+        """Return ``data`` of a {code,msg,data} answer or raise the typed error for its code.
+
+        Server text is scrubbed of the key before it can reach a message, a log or the journal;
+        once a task exists, any error says credits may have been spent.
+        """
         try:
             body = resp.json()
         except ValueError:
-            snippet = " ".join(resp.text[:120].split())
+            snippet = _scrub(" ".join(resp.text[:120].split()), self.api_key)
             if resp.status_code >= 500:
                 raise ServerError(f"HTTP {resp.status_code} with a non-JSON body ({snippet!r})",
                                   task_id=task_id) from None
@@ -209,9 +225,14 @@ class ApikleyClient:
             if resp.status_code >= 500:
                 raise ServerError(f"HTTP {resp.status_code}", task_id=task_id)
             raise BadResponseError(f"HTTP {resp.status_code}, unexpected JSON", task_id=task_id)
-        code = int(body.get("code") or 0)
+        try:
+            code = int(body.get("code") or 0)
+        except (TypeError, ValueError):
+            raise BadResponseError(f"HTTP {resp.status_code}, envelope code is not a number",
+                                   task_id=task_id) from None
         if code != 200:
-            raise error_for_code(code, str(body.get("msg") or body.get("message") or ""), task_id=task_id)
+            msg = _scrub(str(body.get("msg") or body.get("message") or ""), self.api_key)
+            raise error_for_code(code, msg, task_id=task_id, credits_may_be_spent=True if task_id else None)
         return body.get("data")
 
     def _read(self, method: str, path_or_url: str, *, task_id: Optional[str] = None, **kw):
@@ -224,8 +245,11 @@ class ApikleyClient:
                 return self._envelope(self._send(method, url, **kw), task_id)
             except (NetworkError, RateLimitError, MaintenanceError, ServerError) as exc:
                 if attempt == self.read_attempts:
-                    if task_id and not exc.task_id:
+                    if task_id:
                         exc.task_id = task_id
+                        exc.credits_may_be_spent = True
+                        exc.hint = (f"{exc.hint} The task exists: re-queue the same inputs (or collect it by "
+                                    "task id) to pick it up without paying again.")
                     raise
                 log.info("apikley %s %s failed (%s); retry %d in %.1fs", method, urlsplit(url).path,
                          type(exc).__name__, attempt, delay)
@@ -295,7 +319,8 @@ class ApikleyClient:
     def get_task(self, task_id: str) -> Optional[TaskInfo]:
         """recordInfo; None while the API still answers 'recordInfo is null'."""
         try:
-            data = self._read("GET", "/api/v1/jobs/recordInfo", params={"taskId": task_id}, task_id=task_id)
+            data = self._read("GET", "/api/v1/jobs/recordInfo", params={"taskId": task_id}, task_id=task_id,
+                              timeout=POLL_TIMEOUT)
         except ApiValidationError as exc:
             if "null" in exc.detail.lower():
                 return None
@@ -322,18 +347,10 @@ class ApikleyClient:
                        "uploadPath": upload_path, "fileName": path.name}
             data = self._read("POST", self.upload_base + "/api/file-base64-upload", json=payload)
         else:
-            data = None
-            for attempt in range(1, self.read_attempts + 1):
-                with path.open("rb") as fh:  # reopen each try: the stream is consumed
-                    try:
-                        data = self._read("POST", self.upload_base + "/api/file-stream-upload",
-                                          files={"file": (path.name, fh, "video/mp4")},
-                                          data={"uploadPath": upload_path, "fileName": path.name})
-                        break
-                    except NetworkError:
-                        if attempt == self.read_attempts:
-                            raise
-                        self.cancel.sleep(self.backoff_start_s * attempt)
+            # bytes, not a file handle: a retry must send the whole clip again (prepared clips are <= 10 MB)
+            data = self._read("POST", self.upload_base + "/api/file-stream-upload",
+                              files={"file": (path.name, path.read_bytes(), "video/mp4")},
+                              data={"uploadPath": upload_path, "fileName": path.name})
         url = (data or {}).get("downloadUrl") or (data or {}).get("fileUrl")
         if not url:
             raise BadResponseError("the upload answer had no downloadUrl")
@@ -344,18 +361,27 @@ class ApikleyClient:
                       deadline_s: float = DEFAULT_DEADLINE_S,
                       on_status: Optional[Callable[[TaskInfo], None]] = None,
                       wake: Optional[threading.Event] = None) -> TaskInfo:
-        """Poll until success (returned) or fail (raised); the deadline counts from create.
+        """Poll until success (returned) or fail (raised).
 
-        ``wake`` (set by a callback) triggers an immediate confirming poll.
+        The deadline counts from create; re-attaching to an older task still waits
+        ``min(deadline_s, RESUME_WINDOW_S)``. Failed status checks are tolerated until the
+        deadline. ``wake`` (set by a callback) triggers an immediate confirming poll.
         """
         created_at = created_at or time.time()
         started = time.time()
+        deadline = max(created_at + deadline_s, started + min(deadline_s, RESUME_WINDOW_S))
         interval = 2.0
         while True:
             if wake is not None:
                 wake.clear()
-            info = self.get_task(task_id)
             now = time.time()
+            try:
+                info = self.get_task(task_id)
+            except (NetworkError, RateLimitError, MaintenanceError, ServerError, BadResponseError) as exc:
+                if now >= deadline:
+                    raise
+                log.warning("apikley task %s: status check failed (%s); still waiting", task_id, type(exc).__name__)
+                info = TaskInfo(task_id=task_id, state="unreachable")
             if info is None:
                 if now - max(created_at, started - 60) > NULL_RECORD_GRACE_S:
                     raise NotFoundError("the API keeps answering 'recordInfo is null' for this task",
@@ -370,11 +396,11 @@ class ApikleyClient:
             if info.state == "fail":
                 raise GenerationFailedError(f"{info.fail_msg or 'no reason given'} (failCode {info.fail_code})",
                                             fail_code=info.fail_code, fail_msg=info.fail_msg, task_id=task_id)
-            if now - created_at >= deadline_s:
+            if now >= deadline:
                 raise TaskStillPendingError(f"still '{info.state}' after {int(now - created_at)} s",
                                             task_id=task_id)
             interval = next_poll_interval(now - created_at, interval)
-            self.cancel.sleep(min(interval, max(0.2, created_at + deadline_s - now)), wake=wake, task_id=task_id)
+            self.cancel.sleep(min(interval, max(0.2, deadline - now)), wake=wake, task_id=task_id)
 
     # -- download ----------------------------------------------------------------------------
     def download(self, url: str, dest: str | os.PathLike, *, task_id: Optional[str] = None,
@@ -403,7 +429,6 @@ class ApikleyClient:
         raise last or DownloadError("unknown error", task_id=task_id)
 
     def _stream_to(self, url: str, dest: Path, max_bytes: int, task_id: Optional[str]) -> None:
-        part = dest.with_name(dest.name + ".part")
         try:
             # a plain request: result hosts never see the Authorization header
             resp = requests.get(url, stream=True, timeout=self.timeout)
@@ -418,8 +443,11 @@ class ApikleyClient:
             if expected > max_bytes:
                 raise DownloadError(f"result is {expected} bytes, over the {max_bytes} cap", task_id=task_id)
             got = 0
+            # a unique name: two downloads of one result never share a half-written file
+            fd, name = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
+            part = Path(name)
             try:
-                with part.open("wb") as fh:
+                with os.fdopen(fd, "wb") as fh:
                     for chunk in resp.iter_content(_CHUNK):
                         self.cancel.raise_if_requested(task_id)
                         got += len(chunk)

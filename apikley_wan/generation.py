@@ -14,7 +14,9 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,18 +105,28 @@ def check_request(request: GenerationRequest) -> None:
                                     request.multi_shots)
 
 
-def fingerprint(request: GenerationRequest) -> tuple:
-    """``(fingerprint, params)``: content of every reference plus every parameter and the take."""
+def fingerprint(request: GenerationRequest, api_base: str) -> tuple:
+    """``(fingerprint, params)``: content of every reference plus every parameter, the take, and the
+    API it goes to (a dry run on the simulator must never stand in for a real, paid result)."""
     refs = []
     for ref in request.references:
         if ref.url is not None:
             refs.append({"url": ref.url})
         else:
             refs.append({"content": media.fingerprint_source(ref.source, fps=ref.fps, audio=ref.audio)})
-    params = {"model": MODEL, "prompt": request.prompt, "duration": str(request.duration),
+    params = {"api": api_base, "model": MODEL, "prompt": request.prompt, "duration": str(request.duration),
               "resolution": request.resolution, "multi_shots": bool(request.multi_shots),
               "take": int(request.take), "references": refs}
     return _hash_params(params), params
+
+
+_locks_guard = threading.Lock()
+_download_locks: dict = {}
+
+
+def _download_lock(task_id: str) -> threading.Lock:
+    with _locks_guard:
+        return _download_locks.setdefault(task_id, threading.Lock())
 
 
 class Generations:
@@ -141,7 +153,7 @@ class Generations:
         """Return the journal entry of the task for these inputs, creating one only if none exists."""
         check_request(request)
         self.client.require_key()
-        fp, params = fingerprint(request)
+        fp, params = fingerprint(request, self.client.base_url)
         existing = self._reusable(fp)
         if existing is not None:
             return existing
@@ -193,19 +205,38 @@ class Generations:
         body = self.client.build_create_body(request.prompt, urls, request.duration, request.resolution,
                                              request.multi_shots, callback_url)
         params = {**params, "video_urls": urls}
-        entry, is_new = self.journal.claim(fp, params)  # written before the POST
-        if not is_new:
-            return self._reusable(fp) or entry
+        while True:
+            entry, is_new = self.journal.claim(fp, params)  # written before the POST
+            if is_new:
+                break
+            attached = self._reusable(fp)  # None: the other creator was refused; claim again
+            if attached is not None:
+                return attached
         try:
             task_id = self.client.create_task(body)
         except CreateUncertainError as exc:
             self.journal.update(entry.id, state=jr.UNCERTAIN, error=exc.user_message())
             raise
-        except ApikleyError as exc:
+        except ApikleyError as exc:  # the API refused, or cancel came before sending: no task
             self.journal.update(entry.id, state=jr.REFUSED, error=exc.user_message())
             raise
-        log.info("apikley task %s created", task_id)
-        return self.journal.record_task_id(entry.id, task_id)
+        except BaseException as exc:  # anything else mid-create: a task may exist
+            self.journal.update(entry.id, state=jr.UNCERTAIN, error=f"stopped during create ({type(exc).__name__})")
+            raise
+        log.warning("apikley task %s created (journal entry %d)", task_id, entry.id)
+        return self._record_task_id(entry, task_id)
+
+    def _record_task_id(self, entry: JournalEntry, task_id: str) -> JournalEntry:
+        """A paid task's id must reach the journal: retry a busy database before giving up."""
+        for attempt in range(3):
+            try:
+                return self.journal.record_task_id(entry.id, task_id)
+            except sqlite3.OperationalError:
+                if attempt == 2:
+                    log.error("apikley task %s could not be recorded; collect it by id", task_id)
+                    raise
+                time.sleep(1.0)
+        raise AssertionError("unreachable")
 
     # -- wait + download -----------------------------------------------------------------
     def wait(self, entry: JournalEntry, on_status: Optional[Callable[[Status], None]] = None) -> JournalEntry:
@@ -232,18 +263,34 @@ class Generations:
         except GenerationFailedError as exc:
             self.journal.update(entry.id, state=jr.FAIL, error=exc.user_message())
             raise
-        reported = self.callbacks.payload(secret) if (self.callbacks and secret) else None
-        consumed = ((reported or {}).get("data") or {}).get("consumeCredits")
-        cost = float(consumed) if consumed is not None else pricing.estimate_credits(
-            entry.params.get("duration", "5"), entry.params.get("resolution", "1080p"))
-        entry = self.journal.update(entry.id, state=jr.SUCCESS, result_url=info.result_urls[0],
-                                    cost_credits=cost, cost_reported=consumed is not None, error=None)
+        entry = self.journal.update(entry.id, state=jr.SUCCESS, result_url=info.result_urls[0], error=None,
+                                    cost_credits=pricing.estimate_credits(entry.params.get("duration", "5"),
+                                                                          entry.params.get("resolution", "1080p")))
+        reported = self._reported_cost(secret)
+        if reported is not None:
+            entry = self.journal.update(entry.id, cost_credits=reported, cost_reported=True)
         return self._ensure_file(entry, on_status)
 
+    def _reported_cost(self, secret: Optional[str]) -> Optional[float]:
+        """consumeCredits from the callback, when one came and it is a number."""
+        payload = self.callbacks.payload(secret) if (self.callbacks and secret) else None
+        try:
+            return float(((payload or {}).get("data") or {})["consumeCredits"])
+        except (KeyError, TypeError, ValueError):
+            return None
+
     def _ensure_file(self, entry: JournalEntry, on_status=None) -> JournalEntry:
-        """The archived result, downloaded (again) from the task when missing; never re-created."""
-        if entry.result_path and Path(entry.result_path).is_file():
-            return entry
+        """The archived result, downloaded (again) from the task when missing; never re-created.
+
+        One download per task at a time in this process; a second caller finds the file.
+        """
+        with _download_lock(entry.task_id):
+            entry = self.journal.by_id(entry.id) or entry
+            if entry.result_path and Path(entry.result_path).is_file():
+                return entry
+            return self._download(entry, on_status)
+
+    def _download(self, entry: JournalEntry, on_status) -> JournalEntry:
         url = entry.result_url
         if not url:
             info = self.client.get_task(entry.task_id)
@@ -264,8 +311,9 @@ class Generations:
                    "cost_usd": pricing.credits_to_usd(entry.cost_credits or 0),
                    "cost_is_estimate": not entry.cost_reported,
                    "created_at": entry.task_created_at, "finished_at": entry.finished_at}
-        tmp = video.with_suffix(".json.part")
-        tmp.write_text(json.dumps(sidecar, indent=2, ensure_ascii=False), encoding="utf-8")
+        fd, tmp = tempfile.mkstemp(dir=video.parent, prefix=video.stem, suffix=".json.part")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(sidecar, fh, indent=2, ensure_ascii=False)
         os.replace(tmp, video.with_suffix(".json"))
 
     # -- whole run -----------------------------------------------------------------------

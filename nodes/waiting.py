@@ -42,24 +42,44 @@ class StatusBoard:
         host.send_status(text, self.node_id)
 
 
+# ComfyUI's interrupt flag is cleared by the first node that raises it, so the news is kept here:
+# every run started before the latest interrupt stops, however many run side by side.
+_interrupts = 0
+
+
+def _note_interrupt() -> None:
+    global _interrupts
+    _interrupts += 1
+
+
+def _quiet(job) -> None:
+    """The abandoned thread ends by itself; its outcome must not be logged as an unhandled error."""
+    job.add_done_callback(lambda j: j.cancelled() or j.exception())
+
+
 async def run_blocking(work: Callable[[Cancel, StatusBoard], object], node_id: Optional[str]):
     """Run ``work(cancel, board)`` in a thread; return its result or raise its error."""
-    cancel = Cancel()
+    started_after = _interrupts
+    cancel = Cancel(lambda: _interrupts != started_after)
     board = StatusBoard(node_id)
     job = asyncio.ensure_future(asyncio.to_thread(work, cancel, board))
     last_draw = 0.0
-    while True:
-        done, _ = await asyncio.wait({job}, timeout=0.2)
-        if done:
-            break
-        if host.interrupted():
-            cancel.set()
-            board.say(CANCEL_NOTE)
-            log.warning("apikley_wan: %s", CANCEL_NOTE)
-            job.add_done_callback(lambda j: j.exception())  # the thread ends by itself; silence it
-            host.raise_interrupt()
-            raise CancelledError("interrupted in ComfyUI")
-        if time.monotonic() - last_draw >= 1.0:
-            board.draw()
-            last_draw = time.monotonic()
-    return job.result()
+    try:
+        while True:
+            done, _ = await asyncio.wait({job}, timeout=0.2)
+            if done:
+                return job.result()
+            if host.interrupted():
+                _note_interrupt()
+            if cancel.requested:
+                board.say(CANCEL_NOTE)
+                log.warning("apikley_wan: %s", CANCEL_NOTE)
+                _quiet(job)
+                host.raise_interrupt()
+                raise CancelledError("interrupted in ComfyUI")
+            if time.monotonic() - last_draw >= 1.0:
+                board.draw()
+                last_draw = time.monotonic()
+    except BaseException:
+        cancel.set()  # ComfyUI cancelling this coroutine, or any error here, stops the thread too
+        raise

@@ -242,9 +242,69 @@ def test_deadline_counts_from_create_and_keeps_task(sim, uploaded):
     client = _client(sim)
     sim.task_seconds = 30
     task_id = client.create_task(_body(client, uploaded))
+    started = time.monotonic()
     with pytest.raises(TaskStillPendingError) as err:
-        client.wait_for_task(task_id, created_at=time.time() - 10, deadline_s=11)
-    assert err.value.task_id == task_id and "pending" in str(err.value)
+        client.wait_for_task(task_id, created_at=time.time() - 1, deadline_s=3)
+    assert 1.5 <= time.monotonic() - started <= 3.5
+    assert err.value.task_id == task_id and "pending" in str(err.value) and err.value.credits_may_be_spent
+
+
+def test_reattaching_to_an_old_task_still_waits_a_while(sim, uploaded):
+    client = _client(sim)
+    task_id = client.create_task(_body(client, uploaded))
+    info = client.wait_for_task(task_id, created_at=time.time() - 3600, deadline_s=60)
+    assert info.state == "success"
+
+
+def test_a_status_outage_during_a_wait_is_tolerated(sim, uploaded):
+    client = _client(sim, read_attempts=1)
+    task_id = client.create_task(_body(client, uploaded))
+    sim.faults.server_errors = 3
+    sim.faults.server_error_paths = ("/api/v1/jobs/recordInfo",)
+    assert client.wait_for_task(task_id).state == "success"
+
+
+def test_read_errors_about_an_existing_task_say_credits_may_be_spent(sim, uploaded):
+    client = _client(sim, read_attempts=1)
+    task_id = client.create_task(_body(client, uploaded))
+    sim.faults.server_errors = 1
+    sim.faults.server_error_paths = ("/api/v1/jobs/recordInfo",)
+    with pytest.raises(Exception) as err:
+        client.get_task(task_id)
+    assert err.value.task_id == task_id and err.value.credits_may_be_spent
+    assert "without paying again" in str(err.value)
+
+
+def test_server_text_echoing_the_key_is_scrubbed(tmp_path):
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    key = "sk-ECHOED-SECRET-987654"
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_GET(self):
+            auth = self.headers.get("Authorization", "")
+            body = (json.dumps({"code": 401, "msg": f"Invalid API key: {auth[7:]} ({auth})"}) if "credit" in self.path
+                    else f"<html>proxy says {auth}</html>")
+            self.send_response(200 if "credit" in self.path else 502)
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args):
+            pass
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = ApikleyClient(api_key=key, base_url=f"http://127.0.0.1:{server.server_address[1]}",
+                               read_attempts=1)
+        with pytest.raises(AuthError) as auth_err:
+            client.credits()
+        with pytest.raises(Exception) as proxy_err:
+            client.get_task("t1")
+    finally:
+        server.shutdown()
+    for err in (auth_err.value, proxy_err.value):
+        assert key not in str(err) and key not in repr(err) and key not in err.detail
 
 
 def test_poll_schedule_shape():

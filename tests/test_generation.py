@@ -246,3 +246,55 @@ def test_key_never_in_logs_errors_journal_or_sidecar(tmp_path, reference_clip, c
         if path.is_file():
             assert key.encode() not in path.read_bytes(), path
     assert entry.state == jr.SUCCESS
+
+
+def test_identical_runs_racing_a_refused_create_both_get_the_refusal(sim, tmp_path, reference_clip):
+    sim.credits = 0.0
+    outcomes = []
+
+    def run():
+        try:
+            _gens(sim, tmp_path).run(_request(reference_clip))
+        except Exception as exc:  # noqa: BLE001 - the type is the assertion
+            outcomes.append(exc)
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert [type(o) for o in outcomes] == [InsufficientCreditsError] * 2, outcomes
+    assert sim.create_count == 0
+
+
+def test_two_collects_of_one_task_share_one_complete_file(sim, tmp_path, reference_clip):
+    entry = _gens(sim, tmp_path).submit(_request(reference_clip))
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(_gens(sim, tmp_path).collect(entry.task_id)))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len({r.result_path for r in results}) == 1 and len(results) == 3
+    with av.open(results[0].result_path) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 120
+    assert not list((tmp_path / "results").glob("*.part"))
+
+
+def test_a_malformed_callback_cost_never_blocks_the_result(sim, tmp_path, reference_clip, monkeypatch):
+    board = CallbackBoard()
+    gens = _gens(sim, tmp_path)
+    gens.callbacks, gens.callback_base = board, "http://127.0.0.1:9"
+    monkeypatch.setattr(board, "payload", lambda secret: {"data": {"consumeCredits": ""}})
+    entry = gens.run(_request(reference_clip))
+    assert entry.state == jr.SUCCESS and Path(entry.result_path).is_file()
+    assert entry.cost_credits == 70 and not entry.cost_reported
+
+
+def test_a_simulator_result_never_stands_in_for_a_real_one(sim, tmp_path, reference_clip):
+    from apikley_wan.simulator import Simulator
+    first = _gens(sim, tmp_path).run(_request(reference_clip))
+    with Simulator(api_key="sim-key", task_seconds=1.0, null_seconds=0.2) as other_api:
+        second = _gens(other_api, tmp_path).run(_request(reference_clip))
+        assert other_api.create_count == 1
+    assert second.task_id != first.task_id

@@ -164,3 +164,27 @@ def test_status_line_is_drawn_about_once_a_second(pack, sim, reference_clip, mon
     waiting = [t for t, n, s in said if "waiting" in s]
     assert all(n == "12" for _, n, _ in said) and len(waiting) >= 3
     assert said[-1][2].startswith("Done: task")
+
+
+def test_one_interrupt_stops_every_node_running_side_by_side(pack, sim, reference_clip, monkeypatch):
+    host = __import__(f"{pack.__name__}.nodes.host", fromlist=["x"])
+    errors = __import__(f"{pack.__name__}.apikley_wan.errors", fromlist=["x"])
+    sim.task_seconds = 30
+    submit, poll = _node(pack, "ApikleyWan26V2VSubmit"), _node(pack, "ApikleyTaskPoll")
+    tasks = [asyncio.run(submit.submit(f"{PROMPT} {i}", "5", "720p", video=_video(pack, reference_clip),
+                                       unique_id=f"s{i}"))[0] for i in range(2)]
+    flag = {"at": time.monotonic() + 1.0, "consumed": False}
+
+    def interrupted():  # ComfyUI's flag: the first node that raises the interrupt clears it
+        if flag["consumed"] or time.monotonic() < flag["at"]:
+            return False
+        flag["consumed"] = True
+        return True
+    monkeypatch.setattr(host, "interrupted", interrupted)
+
+    async def both():
+        return await asyncio.gather(*(poll.poll(t, unique_id=f"p{i}") for i, t in enumerate(tasks)),
+                                    return_exceptions=True)
+    outcomes = asyncio.run(both())
+    assert all(isinstance(o, errors.CancelledError) for o in outcomes), outcomes
+    assert time.monotonic() - flag["at"] < 1.0
