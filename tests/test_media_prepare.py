@@ -244,3 +244,53 @@ def test_unusual_audio_rate_is_resampled_and_kept(tmp_path):
     audio = decode_video(prepared.path, want_images=False).audio
     assert audio["sample_rate"] == 48000
     assert abs(audio["waveform"].shape[2] - 2 * 48000) <= 48000 / 24
+
+
+class TrimmedFileVideo(FileVideo):
+    """Like 2026 ComfyUI's VideoFromFile after Trim Video: the file is whole, the VIDEO is a window."""
+
+    def __init__(self, source, start, duration):
+        super().__init__(source)
+        self.window = (start, duration)
+
+    def get_active_trim_window(self):
+        return self.window
+
+    def get_components(self):
+        start, duration = self.window
+        decoded = decode_video(self.source)
+        first = int(start * decoded.fps)
+        return SimpleNamespace(images=decoded.images[first:first + int(duration * decoded.fps)],
+                               frame_rate=Fraction(decoded.fps), audio=None)
+
+
+def test_a_trimmed_video_is_uploaded_and_fingerprinted_as_its_window(tmp_path):
+    from apikley_wan.media import fingerprint_source
+    source = write_clip(tmp_path / "long.mp4", seconds=8, width=160, height=90, audio_rate=None)
+    early, late = TrimmedFileVideo(source, 0.0, 3.0), TrimmedFileVideo(source, 4.0, 3.0)
+    prepared = prepare_clip(early, tmp_path)
+    assert not prepared.passed_through and abs(prepared.duration - 3.0) < 0.1
+    assert fingerprint_source(early) != fingerprint_source(late) != fingerprint_source(source)
+    assert fingerprint_source(TrimmedFileVideo(source, 0.0, 0.0)) == fingerprint_source(source)
+
+
+def test_surround_sound_is_folded_to_stereo(tmp_path):
+    prepared = prepare_clip(image_batch(48, 64, 48), tmp_path, fps=24, audio=comfy_audio(2.0, channels=6))
+    assert decode_video(prepared.path, want_images=False).audio["waveform"].shape[1] == 2
+
+
+def test_a_phone_clip_keeps_its_display_rotation(tmp_path):
+    path = tmp_path / "phone.mov"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 160, 90, "yuv420p"
+        stream.set_display_rotation(90)
+        for i, rgb in enumerate(image_batch(48, 160, 90)):
+            frame = av.VideoFrame.from_ndarray((rgb * 255).astype(np.uint8), format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    prepared = prepare_clip(path, tmp_path)
+    assert not prepared.passed_through
+    with av.open(prepared.path) as c:
+        assert next(c.decode(video=0)).rotation == 90

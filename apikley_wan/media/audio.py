@@ -29,6 +29,13 @@ class Pcm:
     def seconds(self) -> float:
         return self.samples.shape[1] / self.rate
 
+    def at_most_stereo(self) -> "Pcm":
+        """Surround sound folded to stereo (odd channels left, even right): uploads carry AAC stereo."""
+        if self.channels <= 2:
+            return self
+        left, right = self.samples[0::2].mean(axis=0), self.samples[1::2].mean(axis=0)
+        return Pcm(np.ascontiguousarray(np.stack([left, right]), dtype=np.float32), self.rate)
+
     def trimmed(self, seconds: float) -> "Pcm":
         """At most ``seconds`` long (rounded up to a whole sample), so sound never outlasts the picture."""
         return Pcm(self.samples[:, :math.ceil(seconds * self.rate)], self.rate)

@@ -27,7 +27,7 @@ def aac_bitrate(channels: int) -> int:
 def write_video(path: str | os.PathLike, frames: Iterable[av.VideoFrame], *, width: int, height: int,
                 fps: Fraction, codec: str = "libx264", pix_fmt: str = "yuv420p",
                 options: Optional[dict] = None, audio: Optional[Pcm] = None,
-                audio_codec: str = "aac") -> int:
+                audio_codec: str = "aac", rotation: int = 0) -> int:
     """Encode ``frames`` (any size/format; scaled and converted here) and return how many were written.
 
     A frame's timestamp is kept (relative to the first frame, on a 1/fps grid)
@@ -40,6 +40,8 @@ def write_video(path: str | os.PathLike, frames: Iterable[av.VideoFrame], *, wid
         video = output.add_stream(codec, rate=fps, options=dict(options or {}))
         video.width, video.height, video.pix_fmt = width, height, pix_fmt
         video.thread_type = "AUTO"  # frame threads in x264: fastest for a whole-file encode
+        if rotation:  # a phone clip's display rotation travels on, so it is not uploaded sideways
+            video.set_display_rotation(rotation)
         sound = _add_audio(output, audio, audio_codec) if audio is not None else None
         if sound is not None:  # sound first: the muxer then buffers only the small audio packets
             _encode(output, sound, _audio_frame(audio))
@@ -56,7 +58,7 @@ def _add_audio(output: av.container.OutputContainer, audio: Pcm, codec: str) -> 
 
 
 def _layout(channels: int) -> av.AudioLayout:
-    return av.AudioLayout({1: "mono", 2: "stereo"}.get(channels, channels))
+    return av.AudioLayout("mono" if channels == 1 else "stereo")
 
 
 def _audio_frame(audio: Pcm) -> av.AudioFrame:

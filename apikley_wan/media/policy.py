@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..errors import InputError
 from .probe import ClipInfo
 
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MAX_UPLOAD_BYTES = 10_000_000  # the API says "10MB": decimal, to be safe
 # "at most 1080p": 1920 on the long side and 1080 on the short side (portrait or landscape)
 MAX_LONG_SIDE = 1920
 MAX_SHORT_SIDE = 1080

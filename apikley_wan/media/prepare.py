@@ -53,6 +53,7 @@ class _Job:
     fps: Fraction
     duration: float
     audio: Optional[Pcm]
+    rotation: int = 0
 
 
 def prepare_clip(source: Any, work_dir: str | os.PathLike, *, fps: Any = None, audio: Optional[dict] = None,
@@ -91,13 +92,22 @@ def _frames_job(src: FramesInput) -> _Job:
     pcm = pcm_from_comfy(src.audio)
     return _Job(lambda: (av.VideoFrame.from_ndarray(rgb, format="rgb24") for rgb in batch.rgb24()),
                 *output_size(batch.width, batch.height), src.fps, duration,
-                pcm.trimmed(duration) if pcm else None)
+                pcm.trimmed(duration).at_most_stereo() if pcm else None)
 
 
 def _file_job(source: str | io.BytesIO, info: ClipInfo) -> _Job:
     pcm = read_pcm(source)
     return _Job(lambda: _decoded_frames(source), *output_size(info.width, info.height), as_rate(info.fps),
-                info.duration, pcm.trimmed(info.duration) if pcm else None)
+                info.duration, pcm.trimmed(info.duration).at_most_stereo() if pcm else None,
+                _display_rotation(source))
+
+
+def _display_rotation(source: str | io.BytesIO) -> int:
+    """The rotation a player applies to this file's frames (phones record landscape + a rotation)."""
+    with open_input(source) as container:
+        for frame in container.decode(video=0):
+            return int(round(getattr(frame, "rotation", 0) or 0))
+    return 0
 
 
 def _decoded_frames(source: str | io.BytesIO) -> Iterator[av.VideoFrame]:
@@ -115,7 +125,7 @@ def _encode_within(job: _Job, path: str, max_bytes: int) -> None:
         kbps = max(50, int(maxrate / 1000))
         options = {"preset": X264_PRESET, "crf": X264_CRF, "maxrate": f"{kbps}k", "bufsize": f"{kbps}k"}
         count = write_video(path, job.frames(), width=job.width, height=job.height, fps=job.fps,
-                            options=options, audio=job.audio)
+                            options=options, audio=job.audio, rotation=job.rotation)
         if count == 0:
             raise InputError("the clip has no frames")
         size = os.path.getsize(path)

@@ -55,13 +55,27 @@ def resolve_source(source: Any, *, fps: Any = None, audio: Optional[dict] = None
 
 
 def _from_video_object(video: Any) -> FileInput | FramesInput:
-    """A ComfyUI VIDEO: its file when it has one, else its decoded components."""
-    if _has_own_stream_source(video):
+    """A ComfyUI VIDEO: its file when it has one and it holds exactly what the VIDEO shows,
+    else its decoded components (a trimmed or cropped VIDEO of newer ComfyUI still points at
+    the whole, unedited file)."""
+    if _has_own_stream_source(video) and not _is_edited(video):
         stream = video.get_stream_source()
         if isinstance(stream, (str, os.PathLike, io.BytesIO)):
             return resolve_source(stream)
     components = video.get_components()
     return FramesInput(components.images, as_rate(components.frame_rate), components.audio)
+
+
+def _is_edited(video: Any) -> bool:
+    """True when the VIDEO shows less or other than its stream source (2026: trim, crop)."""
+    pending = getattr(video, "has_pending_frame_edits", None)
+    if callable(pending) and pending():
+        return True
+    window = getattr(video, "get_active_trim_window", None)
+    if callable(window):
+        start, duration = window()
+        return bool(start or duration)
+    return False
 
 
 def _has_own_stream_source(video: Any) -> bool:
