@@ -9,17 +9,22 @@ from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 WEB_DIRECTORY = "./web"
 
 
-def _register_routes() -> None:
+def _start_in_comfyui() -> None:
+    """Inside ComfyUI: add the pack's server routes and the example workflows' sample clip."""
     try:
         from server import PromptServer
     except ImportError:
         return
     if getattr(PromptServer, "instance", None) is None:
         return
+    from pathlib import Path
+
+    from .nodes.host import install_sample
     from .nodes.routes import register
     register(PromptServer.instance)
+    install_sample(Path(__file__).parent / "samples" / "reference.mp4")
 
 
-_register_routes()
+_start_in_comfyui()
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]

@@ -88,7 +88,8 @@ def _printer():
 def _run(args) -> int:
     with _client(args.simulator) as client:
         gens = Generations(client, _journal(args.simulator), config.state_dir() / "results",
-                           deadline_s=args.deadline_min * 60)
+                           deadline_s=args.deadline_min * 60,
+                           api_identity="embedded-simulator" if args.simulator else None)
         show = _printer()
         entry = None
         try:

@@ -16,6 +16,7 @@ import re
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -339,18 +340,23 @@ class ApikleyClient:
 
     # -- upload ------------------------------------------------------------------------------
     def upload(self, path: str | os.PathLike, upload_path: str = "videos/wan26-v2v") -> str:
-        """Upload a local file (free) and return its public URL (``data.downloadUrl``)."""
+        """Upload a local file (free) and return its public URL (``data.downloadUrl``).
+
+        Each upload gets a fresh name: the API overwrites (and caches) same-named uploads, so a
+        user's edited ``clip.mp4`` must never be served as the old one.
+        """
         path = Path(path)
+        name = f"{uuid.uuid4().hex}{path.suffix or '.mp4'}"
         size = path.stat().st_size
         if size <= SMALL_UPLOAD_BYTES:
             payload = {"base64Data": base64.b64encode(path.read_bytes()).decode("ascii"),
-                       "uploadPath": upload_path, "fileName": path.name}
+                       "uploadPath": upload_path, "fileName": name}
             data = self._read("POST", self.upload_base + "/api/file-base64-upload", json=payload)
         else:
             # bytes, not a file handle: a retry must send the whole clip again (prepared clips are <= 10 MB)
             data = self._read("POST", self.upload_base + "/api/file-stream-upload",
                               files={"file": (path.name, path.read_bytes(), "video/mp4")},
-                              data={"uploadPath": upload_path, "fileName": path.name})
+                              data={"uploadPath": upload_path, "fileName": name})
         url = (data or {}).get("downloadUrl") or (data or {}).get("fileUrl")
         if not url:
             raise BadResponseError("the upload answer had no downloadUrl")
@@ -360,7 +366,8 @@ class ApikleyClient:
     def wait_for_task(self, task_id: str, *, created_at: Optional[float] = None,
                       deadline_s: float = DEFAULT_DEADLINE_S,
                       on_status: Optional[Callable[[TaskInfo], None]] = None,
-                      wake: Optional[threading.Event] = None) -> TaskInfo:
+                      wake: Optional[threading.Event] = None,
+                      null_grace_s: float = NULL_RECORD_GRACE_S) -> TaskInfo:
         """Poll until success (returned) or fail (raised).
 
         The deadline counts from create; re-attaching to an older task still waits
@@ -383,7 +390,7 @@ class ApikleyClient:
                 log.warning("apikley task %s: status check failed (%s); still waiting", task_id, type(exc).__name__)
                 info = TaskInfo(task_id=task_id, state="unreachable")
             if info is None:
-                if now - max(created_at, started - 60) > NULL_RECORD_GRACE_S:
+                if now - max(created_at, started - 60) > null_grace_s:
                     raise NotFoundError("the API keeps answering 'recordInfo is null' for this task",
                                         task_id=task_id, credits_may_be_spent=True)
                 info = TaskInfo(task_id=task_id, state="waiting")

@@ -114,7 +114,8 @@ class CreateUncertainError(ApikleyError):
 
 class GenerationFailedError(ApikleyError):
     what = "The generation failed on the provider"
-    hint = "Adjust the prompt or the reference clip and run again (failed tasks are normally not charged)."
+    hint = ("Adjust the prompt or the reference clip and run again (failed tasks are normally not charged): "
+            "re-queuing the all-in-one node creates a new task; after Submit → Poll, change 'take'.")
     credits_may_be_spent = True
 
     def __init__(self, detail: str = "", *, fail_code: Optional[str] = None, fail_msg: Optional[str] = None,

@@ -24,8 +24,8 @@ from typing import Any, Callable, Optional
 
 from . import MODEL, journal as jr, media, pricing
 from .callbacks import CallbackBoard
-from .client import ApikleyClient, Cancel, TaskInfo
-from .errors import (ApikleyError, CreateUncertainError, GenerationFailedError, InputError,
+from .client import NULL_RECORD_GRACE_S, ApikleyClient, Cancel, TaskInfo
+from .errors import (ApikleyError, CreateUncertainError, GenerationFailedError, InputError, NotFoundError,
                      TaskStillPendingError)
 from .journal import Journal, JournalEntry
 
@@ -35,6 +35,8 @@ log = logging.getLogger("apikley_wan")
 TYPICAL_SECONDS = {"5": 150.0, "10": 270.0}
 # a live process that wrote a 'creating' row gets this long to record its task id
 CREATING_GRACE_S = 120.0
+# a typed-in task id that the API keeps calling "recordInfo is null" is unknown after this long
+ADOPTED_NULL_GRACE_S = 20.0
 
 
 @dataclass
@@ -134,8 +136,11 @@ class Generations:
 
     def __init__(self, client: ApikleyClient, journal: Journal, results_dir: str | os.PathLike, *,
                  deadline_s: float = 30 * 60, callbacks: Optional[CallbackBoard] = None,
-                 callback_base: Optional[str] = None, file_prefix: str = "wan26_v2v"):
+                 callback_base: Optional[str] = None, file_prefix: str = "wan26_v2v",
+                 api_identity: Optional[str] = None):
         self.client = client
+        # which API the journal's results belong to (the embedded simulator's port changes per run)
+        self.api_identity = api_identity or client.base_url
         self.journal = journal
         self.results_dir = Path(results_dir)
         self.deadline_s = deadline_s
@@ -153,21 +158,25 @@ class Generations:
         """Return the journal entry of the task for these inputs, creating one only if none exists."""
         check_request(request)
         self.client.require_key()
-        fp, params = fingerprint(request, self.client.base_url)
+        fp, params = fingerprint(request, self.api_identity)
         existing = self._reusable(fp)
         if existing is not None:
             return existing
         with tempfile.TemporaryDirectory(prefix="apikley_wan_") as work:
+            clips = {}  # every clip is checked and prepared before the first upload
+            for i, ref in enumerate(request.references, 1):
+                if ref.url is None:
+                    self._status(on_status, None, f"preparing reference {i}", params)
+                    clips[i] = media.prepare_clip(ref.source, work, fps=ref.fps, audio=ref.audio).path
+                    self.cancel.raise_if_requested()
             urls = []
             for i, ref in enumerate(request.references, 1):
                 if ref.url is not None:
                     urls.append(ref.url)
                     continue
-                self._status(on_status, None, f"preparing reference {i}", params)
-                clip = media.prepare_clip(ref.source, work, fps=ref.fps, audio=ref.audio)
-                self.cancel.raise_if_requested()
                 self._status(on_status, None, f"uploading reference {i}", params)
-                urls.append(self.client.upload(clip.path))
+                urls.append(self.client.upload(clips[i]))
+                self.cancel.raise_if_requested()
         return self._create(fp, params, request, urls)
 
     def _reusable(self, fp: str) -> Optional[JournalEntry]:
@@ -257,11 +266,19 @@ class Generations:
                 last_state[0] = info.state
             self._status(on_status, entry.task_id, info.state, entry.params, created)
 
+        adopted = entry.fingerprint.startswith(jr.ADOPTED_PREFIX)
         try:
             info = self.client.wait_for_task(entry.task_id, created_at=created, deadline_s=self.deadline_s,
-                                             on_status=seen, wake=wake)
+                                             on_status=seen, wake=wake,
+                                             null_grace_s=ADOPTED_NULL_GRACE_S if adopted else NULL_RECORD_GRACE_S)
         except GenerationFailedError as exc:
-            self.journal.update(entry.id, state=jr.FAIL, error=exc.user_message())
+            self.journal.update(entry.id, state=jr.FAIL, error=exc.detail)
+            raise
+        except NotFoundError as exc:
+            if adopted:  # a typed-in id the API does not know: nothing of ours was created or paid
+                self.journal.update(entry.id, state=jr.NOT_FOUND, error=exc.detail)
+                exc.credits_may_be_spent = False
+                exc.hint = "Check the task id (copy it from the apikley task log or a result's .json file)."
             raise
         entry = self.journal.update(entry.id, state=jr.SUCCESS, result_url=info.result_urls[0], error=None,
                                     cost_credits=pricing.estimate_credits(entry.params.get("duration", "5"),

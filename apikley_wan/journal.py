@@ -24,6 +24,8 @@ REFUSED = "refused"          # the API proved no task was made
 ABANDONED = "abandoned"      # the user chose to stop waiting for an uncertain create
 SUCCESS = "success"
 FAIL = "fail"
+NOT_FOUND = "not found"      # a typed-in task id the API does not know
+ADOPTED_PREFIX = "task:"     # fingerprint of a task recorded by id, not by inputs
 PENDING = ("waiting", "queuing", "generating")
 # a new task may be created only over these (no task exists, or it failed unbilled)
 REPLACEABLE = (REFUSED, FAIL, ABANDONED)
@@ -190,7 +192,7 @@ class Journal:
         try:
             db.execute("INSERT OR IGNORE INTO tasks (fingerprint, state, task_id, params, created_at, updated_at,"
                        " task_created_at) VALUES (?, 'waiting', ?, ?, ?, ?, ?)",
-                       (f"task:{task_id}", task_id, json.dumps(params or {}, sort_keys=True), now, now, now))
+                       (f"{ADOPTED_PREFIX}{task_id}", task_id, json.dumps(params or {}, sort_keys=True), now, now, now))
         finally:
             db.close()
         return self.by_task_id(task_id)

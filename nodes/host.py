@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Optional
@@ -38,6 +39,25 @@ def user_dir() -> Optional[Path]:
         return Path(folder_paths.get_user_directory())
     except (ImportError, AttributeError):
         return None
+
+
+SAMPLE_NAME = "apikley_wan_sample.mp4"
+
+
+def install_sample(sample: Path) -> None:
+    """Put the pack's sample clip in ComfyUI's input folder, so the example workflows open ready
+    to run (they load it by this name). Never overwrites a file the user has there."""
+    try:
+        import folder_paths
+        target = Path(folder_paths.get_input_directory()) / SAMPLE_NAME
+    except (ImportError, AttributeError):
+        return
+    if target.exists() or not sample.is_file():
+        return
+    try:
+        shutil.copyfile(sample, target)
+    except OSError:
+        log.warning("apikley_wan: could not copy the sample clip to %s", target)
 
 
 def interrupted() -> bool:

@@ -32,13 +32,15 @@ def generation_inputs() -> dict:
         "optional": {
             "video": ("VIDEO", {"tooltip": "Reference clip (character1), 2–30 s. Converted to an upload-ready "
                                            "mp4 (H.264, ≤1080p, ≤10 MB) when needed."}),
-            "images": ("IMAGE", {"tooltip": "Reference frames instead of a VIDEO (use with fps)."}),
+            "images": ("IMAGE", {"tooltip": "Reference frames instead of a VIDEO (character1). Set 'fps' to "
+                                           "their real frame rate (wire Get Video Components' fps)."}),
             "fps": ("FLOAT", {"default": 24.0, "min": 1.0, "max": 120.0, "step": 0.001,
                               "tooltip": "Frame rate of 'images'."}),
             "audio": ("AUDIO", {"tooltip": "Sound for 'images' (e.g. from Get Video Components), so the "
                                            "reference keeps its voice."}),
-            "video_url": ("STRING", {"default": "", "tooltip": "An already public http(s) clip URL, used "
-                                                               "instead of (or after) the local reference."}),
+            "video_url": ("STRING", {"default": "", "tooltip": "An already public http(s) clip URL. It is the "
+                                                               "last reference: character1 when no clip is "
+                                                               "connected, else after video, video_2, video_3."}),
             "video_2": ("VIDEO", {"tooltip": "Second reference clip (character2)."}),
             "video_3": ("VIDEO", {"tooltip": "Third reference clip (character3)."}),
             "multi_shots": ("BOOLEAN", {"default": False,
@@ -53,18 +55,21 @@ def generation_inputs() -> dict:
 
 def to_request(prompt, duration, resolution, video=None, images=None, fps=24.0, audio=None, video_url="",
                video_2=None, video_3=None, multi_shots=False, take=0) -> GenerationRequest:
-    """Map widget values to a request; every reference check happens here, before any upload."""
+    """Map widget values to a request. References keep fixed places: video (or images) is
+    character1, video_2 character2, video_3 character3, and video_url comes after them."""
     refs = []
     if video is not None and images is not None:
         raise InputError("connect either 'video' or 'images', not both")
+    if audio is not None and images is None:
+        raise InputError("'audio' goes with 'images'; a VIDEO brings its own sound")
     if video is not None:
         refs.append(Reference(source=video))
     elif images is not None:
         if getattr(images, "ndim", 0) != 4 or images.shape[0] == 0:
             raise InputError("'images' must be a non-empty IMAGE batch")
         refs.append(Reference(source=images, fps=float(fps), audio=audio))
+    refs += [Reference(source=v) for v in (video_2, video_3) if v is not None]
     if (video_url or "").strip():
         refs.append(Reference(url=video_url.strip()))
-    refs += [Reference(source=v) for v in (video_2, video_3) if v is not None]
     return GenerationRequest(prompt=prompt, duration=str(duration), resolution=resolution, references=refs,
                              multi_shots=bool(multi_shots), take=int(take))

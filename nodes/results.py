@@ -37,8 +37,14 @@ def wiring_key(node_id: Optional[str]) -> str:
     return ",".join(str(i) for i in sorted(linked & {IMAGES, AUDIO}))
 
 
-def done_line(entry) -> str:
-    """The line the node keeps when the run ends (the web extension turns it into a summary)."""
+def done_line(entry, started_at: float) -> str:
+    """The line the node keeps when the run ends (the web extension turns it into a summary).
+
+    A result that was already finished before this run began says so, so nobody reads a
+    re-used result as a new charge.
+    """
+    if entry.finished_at is not None and entry.finished_at < started_at:
+        return f"Reused: task {entry.task_id} (no new charge) | {entry.result_path}"
     cost = f"{entry.cost_credits:g} credits" + ("" if entry.cost_reported else " (estimate)")
     return f"Done: task {entry.task_id} | {cost} | {entry.result_path}"
 
@@ -48,11 +54,14 @@ def outputs_for(path: str, task_id: str, linked: Optional[set]) -> tuple:
     want_images = linked is None or IMAGES in linked
     want_audio = linked is None or AUDIO in linked
     decoded = media.decode_video(path, want_images=want_images, want_audio=want_audio)
-    return (host.video_from_file(path), decoded.images, decoded.audio, float(decoded.fps), task_id)
+    audio = decoded.audio
+    if want_audio and audio is None:  # a silent result still gives AUDIO nodes something valid
+        audio = media.silence(media.probe(path).duration)
+    return (host.video_from_file(path), decoded.images, audio, float(decoded.fps), task_id)
 
 
 def finished(entry, linked: Optional[set], board) -> dict:
     """What a node that ends with the result returns: the preview for the UI and the five outputs."""
-    board.say(done_line(entry))
+    board.say(done_line(entry, board.started_at))
     return {"ui": preview_ui(entry.result_path),
             "result": outputs_for(entry.result_path, entry.task_id, linked)}

@@ -37,7 +37,7 @@ class ApikleyTaskPoll:
         def work(cancel, board):
             gens = service.generations(cancel)
             entry = gens.wait(_entry(task), board.update)
-            board.say(results.done_line(entry))
+            board.say(results.done_line(entry, board.started_at))
             return (task_value(entry),)
 
         return await run_blocking(work, unique_id)
@@ -84,14 +84,17 @@ class ApikleyTaskFromId:
 
     @classmethod
     def VALIDATE_INPUTS(cls, task_id):
-        cleaned = (task_id or "").strip()
+        if task_id is None:  # wired from another node: checked when the node runs
+            return True
+        cleaned = task_id.strip()
         if not cleaned or any(c.isspace() for c in cleaned) or len(cleaned) > 128:
             return "Paste one apikley task id (e.g. 32 hex characters)."
         return True
 
     def from_id(self, task_id):
-        cleaned = (task_id or "").strip()
-        if not cleaned:
-            raise InputError("no task id given")
+        message = self.VALIDATE_INPUTS(task_id or "")
+        if message is not True:
+            raise InputError(message)
+        cleaned = task_id.strip()
         entry = service.journal().adopt(cleaned)
         return (task_value(entry),)

@@ -28,6 +28,7 @@ class StatusBoard:
     def __init__(self, node_id: Optional[str]):
         self.node_id = node_id
         self.status: Optional[Status] = None
+        self.started_at = time.time()
 
     def update(self, status: Status) -> None:
         self.status = status

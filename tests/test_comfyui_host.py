@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -39,8 +38,8 @@ def host(sim, tmp_path_factory):
     # APIKLEY_STATE_DIR is blanked so the journal must land in ComfyUI's user folder
     running = comfy_host.ComfyHost(root, {"APIKLEY_BASE_URL": sim.base_url, "APIKLEY_API_KEY": "sim-key",
                                           "APIKLEY_STATE_DIR": ""})
-    shutil.copyfile(REPO / "samples" / "reference.mp4", root / "input" / "reference.mp4")
     running.start()
+    assert (root / "input" / "apikley_wan_sample.mp4").is_file(), "the pack installs its sample clip"
     yield running
     running.stop()
 

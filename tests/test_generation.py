@@ -298,3 +298,13 @@ def test_a_simulator_result_never_stands_in_for_a_real_one(sim, tmp_path, refere
         second = _gens(other_api, tmp_path).run(_request(reference_clip))
         assert other_api.create_count == 1
     assert second.task_id != first.task_id
+
+
+def test_an_unknown_typed_in_task_id_fails_fast_and_costs_nothing(sim, tmp_path):
+    from apikley_wan.errors import NotFoundError
+    started = time.monotonic()
+    with pytest.raises(NotFoundError) as err:
+        _gens(sim, tmp_path).collect("0123456789abcdef0123456789abcdef")
+    assert time.monotonic() - started < 40 and not err.value.credits_may_be_spent
+    entry = Journal(tmp_path / "journal.sqlite").by_task_id("0123456789abcdef0123456789abcdef")
+    assert entry.state == jr.NOT_FOUND and not entry.pending

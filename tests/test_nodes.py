@@ -188,3 +188,31 @@ def test_one_interrupt_stops_every_node_running_side_by_side(pack, sim, referenc
     outcomes = asyncio.run(both())
     assert all(isinstance(o, errors.CancelledError) for o in outcomes), outcomes
     assert time.monotonic() - flag["at"] < 1.0
+
+
+def test_references_keep_their_character_places(pack, reference_clip):
+    inputs = __import__(f"{pack.__name__}.nodes.inputs", fromlist=["x"])
+    errors = __import__(f"{pack.__name__}.apikley_wan.errors", fromlist=["x"])
+    one, two = _video(pack, reference_clip), _video(pack, str(reference_clip))
+    request = inputs.to_request(PROMPT, "5", "720p", video=one, video_url="https://x/y.mp4", video_2=two)
+    assert [r.source for r in request.references[:2]] == [one, two] and request.references[2].url
+    with pytest.raises(errors.InputError, match="audio"):
+        inputs.to_request(PROMPT, "5", "720p", video=one, audio={"waveform": torch.zeros(1, 1, 10),
+                                                                "sample_rate": 8000})
+    from_id = pack.NODE_CLASS_MAPPINGS["ApikleyTaskFromId"]
+    assert from_id.VALIDATE_INPUTS(None) is True  # a wired id is checked when the node runs
+    with pytest.raises(errors.InputError):
+        from_id().from_id("two words")
+
+
+def test_a_reused_result_says_no_new_charge(pack, sim, reference_clip, monkeypatch):
+    host = __import__(f"{pack.__name__}.nodes.host", fromlist=["x"])
+    said = []
+    monkeypatch.setattr(host, "send_status", lambda text, node_id: said.append(text))
+    node = _node(pack, "ApikleyWan26V2V")
+    asyncio.run(node.generate(PROMPT, "5", "720p", video=_video(pack, reference_clip), unique_id="1", graph={}))
+    asyncio.run(node.generate(PROMPT, "5", "720p", video=_video(pack, reference_clip), unique_id="1", graph={}))
+    finals = [s for s in said if s.startswith(("Done:", "Reused:"))]
+    assert finals[0].startswith("Done: task") and "credits" in finals[0]
+    assert finals[1].startswith("Reused: task") and "no new charge" in finals[1]
+    assert sim.create_count == 1

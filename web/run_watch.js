@@ -1,6 +1,6 @@
 // Follows the nodes' status lines: when a node reports its task's final line, the journal row
-// of that task becomes the node's one-line summary, and a toast says what it cost (reported by
-// the API when it was) and the new balance.
+// of that task becomes the node's one-line summary, and — only for a task that finished during
+// this run, never for a re-used result — a toast says what it cost and the new balance.
 import { api } from '../../scripts/api.js'
 import { app } from '../../scripts/app.js'
 import { balanceText, costText, shortTaskId, taskSummary } from './lib/format.js'
@@ -14,7 +14,7 @@ async function onFinalLine(nodeId, final) {
   const node = app.graph?.getNodeById?.(nodeId)
   if (!row) return
   if (node) keepSummary(node, taskSummary(row))
-  if (final.kind === 'submitted') return
+  if (final.kind !== 'done') return
   const balance = await getJson('credits?refresh=1')
   app.extensionManager?.toast?.add?.({
     severity: 'success',

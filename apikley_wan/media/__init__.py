@@ -4,6 +4,7 @@ Core code: PyAV and numpy only; torch is imported lazily where a tensor is
 handed in or out, so the command-line runner works without it.
 """
 
+from .audio import silence
 from .decode import DecodedVideo, decode_video
 from .fingerprint import fingerprint_source
 from .policy import MAX_LONG_SIDE, MAX_SHORT_SIDE, MAX_REFERENCE_SECONDS, MAX_UPLOAD_BYTES, MIN_REFERENCE_SECONDS
@@ -13,4 +14,5 @@ from .probe import ClipInfo, probe
 __all__ = [
     "ClipInfo", "DecodedVideo", "MAX_LONG_SIDE", "MAX_SHORT_SIDE", "MAX_REFERENCE_SECONDS", "MAX_UPLOAD_BYTES",
     "MIN_REFERENCE_SECONDS", "PreparedClip", "decode_video", "fingerprint_source", "prepare_clip", "probe",
+    "silence",
 ]

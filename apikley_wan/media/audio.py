@@ -65,6 +65,11 @@ def pcm_to_comfy(pcm: Pcm) -> dict:
     return {"waveform": torch.from_numpy(pcm.samples).unsqueeze(0), "sample_rate": pcm.rate}
 
 
+def silence(seconds: float, rate: int = 44100) -> dict:
+    """A silent ComfyUI AUDIO of the given length (stereo)."""
+    return pcm_to_comfy(Pcm(np.zeros((2, max(1, int(seconds * rate))), dtype=np.float32), rate))
+
+
 def read_pcm(source: Readable, *, max_seconds: Optional[float] = None) -> Optional[Pcm]:
     """Decode the first audio stream to planar float32 (``None`` if the file has no sound)."""
     with open_input(source) as container:

@@ -7,7 +7,7 @@ test('final lines of the nodes name their task', () => {
   // the exact lines nodes/generate.py and nodes/task.py send
   assert.deepEqual(parseFinalLine('Done: task 9f8e7d | 70 credits | /out/apikley_wan/wan26_v2v_9f8e7d.mp4'),
     { kind: 'done', taskId: '9f8e7d' })
-  assert.deepEqual(parseFinalLine('Finished: task abc | 104.5 credits | /x.mp4'), { kind: 'finished', taskId: 'abc' })
+  assert.deepEqual(parseFinalLine('Reused: task abc (no new charge) | /x.mp4'), { kind: 'reused', taskId: 'abc' })
   assert.deepEqual(parseFinalLine('Submitted: task abc (waiting)'), { kind: 'submitted', taskId: 'abc' })
 })
 

@@ -1,11 +1,12 @@
 // Reading the nodes' status lines (the "progress_text" messages). Pure (no DOM).
 
-const FINAL = /^(Done|Finished|Submitted): task (\S+)(.*)$/
+const FINAL = /^(Done|Reused|Submitted): task (\S+)(.*)$/
 
 /**
- * The last line a node sends for a task — "Done: task ID | 70 credits | /path",
- * "Finished: task ID | …" (Poll) or "Submitted: task ID (waiting)" — as
- * {kind: 'done'|'finished'|'submitted', taskId}; null for a live status line.
+ * The last line a node sends for a task — "Done: task ID | 70 credits | /path" (it finished
+ * during this run), "Reused: task ID (no new charge) | /path" (an earlier, already paid result)
+ * or "Submitted: task ID (waiting)" — as {kind: 'done'|'reused'|'submitted', taskId};
+ * null for a live status line.
  */
 export function parseFinalLine(text) {
   const match = FINAL.exec(String(text ?? '').trim())
