@@ -239,9 +239,12 @@ class ApikleyClient:
     def _read(self, method: str, path_or_url: str, *, task_id: Optional[str] = None, **kw):
         """A request that is safe to repeat: retried with backoff on network errors, 429, 455, 5xx."""
         url = path_or_url if "://" in path_or_url else self.base_url + path_or_url
+        data_factory = kw.pop("data_factory", None)
         delay = self.backoff_start_s
         for attempt in range(1, self.read_attempts + 1):
             self.cancel.raise_if_requested(task_id)
+            if data_factory is not None:
+                kw["data"] = data_factory()
             try:
                 return self._envelope(self._send(method, url, **kw), task_id)
             except (NetworkError, RateLimitError, MaintenanceError, ServerError) as exc:
@@ -353,10 +356,12 @@ class ApikleyClient:
                        "uploadPath": upload_path, "fileName": name}
             data = self._read("POST", self.upload_base + "/api/file-base64-upload", json=payload)
         else:
-            # bytes, not a file handle: a retry must send the whole clip again (prepared clips are <= 10 MB)
+            # the whole body in memory (prepared clips are <= 10 MB), re-read from the start on each retry
+            body, content_type = urllib3.encode_multipart_formdata(
+                {"file": (name, path.read_bytes(), "video/mp4"), "uploadPath": upload_path, "fileName": name})
             data = self._read("POST", self.upload_base + "/api/file-stream-upload",
-                              files={"file": (path.name, path.read_bytes(), "video/mp4")},
-                              data={"uploadPath": upload_path, "fileName": name})
+                              data_factory=lambda: _CancellableBody(body, self.cancel),
+                              headers={"Content-Type": content_type})
         url = (data or {}).get("downloadUrl") or (data or {}).get("fileUrl")
         if not url:
             raise BadResponseError("the upload answer had no downloadUrl")
@@ -476,3 +481,20 @@ class ApikleyClient:
 
 class _Expired(Exception):
     pass
+
+
+class _CancellableBody:
+    """A request body read in blocks that checks cancel between them, so a long upload stops
+    within a block of Cancel; ``len`` gives requests its Content-Length."""
+
+    def __init__(self, data: bytes, cancel: Cancel):
+        self._data, self._cancel, self._pos = data, cancel, 0
+
+    def __len__(self) -> int:
+        return len(self._data) - self._pos
+
+    def read(self, size: int = -1) -> bytes:
+        self._cancel.raise_if_requested()
+        end = len(self._data) if size is None or size < 0 else min(len(self._data), self._pos + size)
+        chunk, self._pos = self._data[self._pos:end], end
+        return chunk

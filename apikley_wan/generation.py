@@ -167,8 +167,8 @@ class Generations:
             for i, ref in enumerate(request.references, 1):
                 if ref.url is None:
                     self._status(on_status, None, f"preparing reference {i}", params)
-                    clips[i] = media.prepare_clip(ref.source, work, fps=ref.fps, audio=ref.audio).path
-                    self.cancel.raise_if_requested()
+                    clips[i] = media.prepare_clip(ref.source, work, fps=ref.fps, audio=ref.audio,
+                                                  check_cancel=self.cancel.raise_if_requested).path
             urls = []
             for i, ref in enumerate(request.references, 1):
                 if ref.url is not None:

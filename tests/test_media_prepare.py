@@ -294,3 +294,19 @@ def test_a_phone_clip_keeps_its_display_rotation(tmp_path):
     assert not prepared.passed_through
     with av.open(prepared.path) as c:
         assert next(c.decode(video=0)).rotation == 90
+
+
+def test_cancel_stops_an_encode_between_frames_and_leaves_nothing(tmp_path):
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def check_cancel():
+        seen.append(1)
+        if len(seen) > 10:
+            raise Stop()
+    work = tmp_path / "work"
+    with pytest.raises(Stop):
+        prepare_clip(image_batch(96, 320, 180), work, fps=24, check_cancel=check_cancel)
+    assert len(seen) == 11 and not list(work.iterdir())

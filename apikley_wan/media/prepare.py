@@ -58,13 +58,15 @@ class _Job:
 
 def prepare_clip(source: Any, work_dir: str | os.PathLike, *, fps: Any = None, audio: Optional[dict] = None,
                  max_bytes: int = MAX_UPLOAD_BYTES, min_duration: float = MIN_REFERENCE_SECONDS,
-                 max_duration: float = MAX_REFERENCE_SECONDS) -> PreparedClip:
+                 max_duration: float = MAX_REFERENCE_SECONDS,
+                 check_cancel: Optional[Callable[[], None]] = None) -> PreparedClip:
     """An upload-ready mp4 (H.264 yuv420p, even size, at most 1080p, AAC, ≤ ``max_bytes``).
 
     ``source`` is a file path, a BytesIO, a ComfyUI VIDEO, or IMAGE frames
     (then ``fps`` is required and ``audio`` is an optional ComfyUI AUDIO).
     Duration limits are checked before anything is encoded. A compliant file
     path is returned as it is; anything else is written into ``work_dir``.
+    ``check_cancel`` is called before every frame is encoded; whatever it raises stops the encode.
     """
     os.makedirs(work_dir, exist_ok=True)
     src = resolve_source(source, fps=fps, audio=audio)
@@ -79,7 +81,7 @@ def prepare_clip(source: Any, work_dir: str | os.PathLike, *, fps: Any = None, a
         check_duration(job.duration, min_seconds=min_duration, max_seconds=max_duration)
     path = _new_output_path(work_dir)
     try:
-        _encode_within(job, path, max_bytes)
+        _encode_within(job, path, max_bytes, check_cancel)
         return _prepared(path, probe(path), passed_through=False)
     except BaseException:
         os.unlink(path)
@@ -117,14 +119,21 @@ def _decoded_frames(source: str | io.BytesIO) -> Iterator[av.VideoFrame]:
         yield from container.decode(stream)
 
 
-def _encode_within(job: _Job, path: str, max_bytes: int) -> None:
+def _checked(frames: Iterator[av.VideoFrame], check_cancel: Optional[Callable[[], None]]):
+    for frame in frames:
+        if check_cancel is not None:
+            check_cancel()
+        yield frame
+
+
+def _encode_within(job: _Job, path: str, max_bytes: int, check_cancel: Optional[Callable[[], None]] = None) -> None:
     """Encode; if the file still misses the size limit, encode again at a proportionally lower cap."""
     audio_bits = aac_bitrate(job.audio.channels) * job.duration if job.audio else 0.0
     maxrate = (max_bytes * 8 * CONTAINER_MARGIN - audio_bits) / (job.duration + VBV_SECONDS)
     for _ in range(ENCODE_ATTEMPTS):
         kbps = max(50, int(maxrate / 1000))
         options = {"preset": X264_PRESET, "crf": X264_CRF, "maxrate": f"{kbps}k", "bufsize": f"{kbps}k"}
-        count = write_video(path, job.frames(), width=job.width, height=job.height, fps=job.fps,
+        count = write_video(path, _checked(job.frames(), check_cancel), width=job.width, height=job.height, fps=job.fps,
                             options=options, audio=job.audio, rotation=job.rotation)
         if count == 0:
             raise InputError("the clip has no frames")
