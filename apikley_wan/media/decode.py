@@ -16,8 +16,11 @@ from typing import Any, Optional
 
 import numpy as np
 
+from av.video.reformatter import VideoReformatter
+
 from ..errors import InputError
 from .audio import pcm_to_comfy, read_pcm
+from .encode import SCALE_THREADS
 from .probe import Readable, open_input
 
 GROWTH = 1.25  # when the frame-count estimate is short, grow by a quarter at a time
@@ -80,6 +83,7 @@ def _decode_frames(container, stream, wanted: int, stride: int, max_frames: Opti
     height, width = stream.codec_context.height, stream.codec_context.width
     out = torch.empty((max(wanted, 1), height, width, 3), dtype=torch.float32)
     pixels = out.numpy()  # same memory
+    reformatter = VideoReformatter()  # one scaler context for all frames, on all cores
     count = 0
     for index, frame in enumerate(container.decode(stream)):
         if index % stride:
@@ -87,7 +91,8 @@ def _decode_frames(container, stream, wanted: int, stride: int, max_frames: Opti
         if count == out.shape[0]:
             out = _grown(out, count)
             pixels = out.numpy()
-        rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
+        rgb = reformatter.reformat(frame, width=width, height=height, format="rgb24",
+                                   threads=SCALE_THREADS).to_ndarray()
         np.divide(rgb, _255, out=pixels[count], dtype=np.float32)
         count += 1
         if count == max_frames:

@@ -16,6 +16,7 @@ import av.video.reformatter
 
 from .audio import Pcm
 
+SCALE_THREADS = 0  # swscale picks the thread count (all cores): RGB -> YUV is a third of an encode
 AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
 
 
@@ -86,7 +87,7 @@ def _encode_video(output: av.container.OutputContainer, stream, frames: Iterable
             start = frame.time if start is None else start
             pts = max(last_pts + 1, round((frame.time - start) * fps))
         frame = reformatter.reformat(frame, width=stream.width, height=stream.height,
-                                     format=stream.pix_fmt, interpolation="BICUBIC")
+                                     format=stream.pix_fmt, interpolation="BICUBIC", threads=SCALE_THREADS)
         frame.pts, frame.time_base = pts, time_base
         output.mux(stream.encode(frame))
         count, last_pts = count + 1, pts
