@@ -36,7 +36,6 @@ log = logging.getLogger("apikley_wan")
 
 DURATIONS = ("5", "10")
 RESOLUTIONS = ("720p", "1080p")
-PENDING_STATES = ("waiting", "queuing", "generating")
 MAX_RESULT_BYTES = 2 * 1024 ** 3
 SMALL_UPLOAD_BYTES = 1024 * 1024
 DEFAULT_DEADLINE_S = 30 * 60
@@ -205,7 +204,6 @@ class ApikleyClient:
             detail = _scrub(f"{type(exc).__name__}: {exc}", self.api_key)
             err = NetworkError(detail)
             err.nothing_sent = _nothing_was_sent(exc)
-            err.timed_out = isinstance(exc, requests.exceptions.Timeout)
             raise err from None
 
     def _envelope(self, resp: requests.Response, task_id: Optional[str] = None):

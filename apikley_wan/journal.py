@@ -93,9 +93,6 @@ class JournalEntry:
             return True
         return True
 
-    def to_dict(self) -> dict:
-        return {name: getattr(self, name) for name in _COLUMNS}
-
 
 def _row_to_entry(row: sqlite3.Row) -> JournalEntry:
     values = dict(zip(_COLUMNS, row, strict=True))
