@@ -15,7 +15,7 @@ import time
 from typing import Callable, Optional
 
 from . import config, pricing
-from .client import ApikleyClient
+from .client import ApikleyClient, scrub
 from .errors import ApikleyError
 
 log = logging.getLogger("apikley_wan")
@@ -39,7 +39,7 @@ def _reason(exc: ApikleyError, secret: str) -> str:
     text = f"{exc.what}: {exc.detail}" if exc.detail else exc.what
     if exc.code is not None:
         text += f" (API code {exc.code})"
-    return text.replace(secret, "•••")
+    return scrub(text, secret)
 
 
 def clean_key(raw) -> Optional[str]:

@@ -145,7 +145,7 @@ def _nothing_was_sent(exc: BaseException) -> bool:
 _BEARER = re.compile(r"(?i)bearer\s+\S+")
 
 
-def _scrub(text: str, secret: Optional[str]) -> str:
+def scrub(text: str, secret: Optional[str]) -> str:
     """Remove the key (and anything shaped like an Authorization value) from text we did not write."""
     if not text:
         return text
@@ -201,7 +201,7 @@ class ApikleyClient:
                                                       timeout=kw.pop("timeout", self.timeout), **kw)
         except requests.exceptions.RequestException as exc:
             # requests' messages can echo the URL but never headers; scrub anyway
-            detail = _scrub(f"{type(exc).__name__}: {exc}", self.api_key)
+            detail = scrub(f"{type(exc).__name__}: {exc}", self.api_key)
             err = NetworkError(detail)
             err.nothing_sent = _nothing_was_sent(exc)
             raise err from None
@@ -215,7 +215,7 @@ class ApikleyClient:
         try:
             body = resp.json()
         except ValueError:
-            snippet = _scrub(" ".join(resp.text[:120].split()), self.api_key)
+            snippet = scrub(" ".join(resp.text[:120].split()), self.api_key)
             if resp.status_code >= 500:
                 raise ServerError(f"HTTP {resp.status_code} with a non-JSON body ({snippet!r})",
                                   task_id=task_id) from None
@@ -230,7 +230,7 @@ class ApikleyClient:
             raise BadResponseError(f"HTTP {resp.status_code}, envelope code is not a number",
                                    task_id=task_id) from None
         if code != 200:
-            msg = _scrub(str(body.get("msg") or body.get("message") or ""), self.api_key)
+            msg = scrub(str(body.get("msg") or body.get("message") or ""), self.api_key)
             raise error_for_code(code, msg, task_id=task_id, credits_may_be_spent=True if task_id else None)
         return body.get("data")
 

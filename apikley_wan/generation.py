@@ -101,8 +101,7 @@ def check_request(request: GenerationRequest) -> None:
     for i, ref in enumerate(refs, 1):
         if ref.url is None and ref.source is None:
             raise InputError(f"reference {i} is empty")
-    placeholder = ["https://example.invalid/ref.mp4"] * len(refs)
-    urls = [ref.url or placeholder[0] for ref in refs]
+    urls = [ref.url or "https://example.invalid/ref.mp4" for ref in refs]  # local clips: not uploaded yet
     ApikleyClient.build_create_body(request.prompt, urls, request.duration, request.resolution,
                                     request.multi_shots)
 

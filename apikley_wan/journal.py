@@ -30,6 +30,11 @@ PENDING = ("waiting", "queuing", "generating")
 # a new task may be created only over these (no task exists, or it failed unbilled)
 REPLACEABLE = (REFUSED, FAIL, ABANDONED)
 
+def valid_task_id(task_id) -> bool:
+    """One apikley task id: non-empty, no spaces, at most 128 characters."""
+    return isinstance(task_id, str) and 0 < len(task_id) <= 128 and not any(c.isspace() for c in task_id)
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -50,10 +50,6 @@ def recent(journal: Journal, limit=50, task_id=None) -> tuple:
     return 200, {"tasks": [task_row(e) for e in journal.recent(count)]}
 
 
-def valid_task_id(task_id) -> bool:
-    return isinstance(task_id, str) and 0 < len(task_id) <= 128 and not any(c.isspace() for c in task_id)
-
-
 class Collector:
     """Collects one journal task at a time per id: a double click must not download twice at once."""
 
@@ -63,7 +59,7 @@ class Collector:
 
     def collect(self, journal: Journal, task_id: str, generations: Callable[[], Generations]) -> tuple:
         """Blocking: waits for a pending task (up to the pipeline's deadline), then saves its result."""
-        if not valid_task_id(task_id) or journal.by_task_id(task_id) is None:
+        if not jr.valid_task_id(task_id) or journal.by_task_id(task_id) is None:
             return 404, {"ok": False, "msg": f"No task {task_id!r} in the journal."}
         with self._lock:
             if task_id in self._busy:

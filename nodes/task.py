@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..apikley_wan.errors import InputError
+from ..apikley_wan.journal import valid_task_id
 from . import results, service
 from .inputs import CATEGORY
 from .waiting import run_blocking
@@ -86,8 +87,7 @@ class ApikleyTaskFromId:
     def VALIDATE_INPUTS(cls, task_id):
         if task_id is None:  # wired from another node: checked when the node runs
             return True
-        cleaned = task_id.strip()
-        if not cleaned or any(c.isspace() for c in cleaned) or len(cleaned) > 128:
+        if not valid_task_id(task_id.strip()):
             return "Paste one apikley task id (e.g. 32 hex characters)."
         return True
 

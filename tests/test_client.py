@@ -275,7 +275,7 @@ def test_read_errors_about_an_existing_task_say_credits_may_be_spent(sim, upload
     assert "without paying again" in str(err.value)
 
 
-def test_server_text_echoing_the_key_is_scrubbed(tmp_path):
+def test_server_text_echoing_the_key_isscrubbed(tmp_path):
     import json
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
