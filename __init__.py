@@ -19,10 +19,12 @@ def _start_in_comfyui() -> None:
         return
     from pathlib import Path
 
-    from .nodes.host import install_sample
+    from .apikley_wan.archive import remove_stale_parts
+    from .nodes.host import install_sample, output_dir
     from .nodes.routes import register
     register(PromptServer.instance)
     install_sample(Path(__file__).parent / "samples" / "reference.mp4")
+    remove_stale_parts(output_dir())
 
 
 _start_in_comfyui()

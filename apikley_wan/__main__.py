@@ -1,4 +1,4 @@
-"""Command-line runner: ``python -m apikley_wan v2v|collect|tasks|credits|serve``.
+"""Command-line runner: ``python -m apikley_wan v2v|collect|tasks|abandon|credits|serve``.
 
 ``v2v --simulator`` runs the whole job against an embedded simulator (no key, no network).
 The same command twice pays once: both go through the task journal.
@@ -16,6 +16,8 @@ import time
 from . import config
 from .client import ApikleyClient
 from .errors import ApikleyError
+from .archive import remove_stale_parts
+from .errors import InputError
 from .generation import GenerationRequest, Generations, Reference, Status
 from .journal import Journal
 
@@ -44,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     tasks = sub.add_parser("tasks", help="list the journal's recent entries")
     tasks.add_argument("--limit", type=int, default=20)
     tasks.add_argument("--simulator", action="store_true", help="the simulator's journal")
+
+    abandon = sub.add_parser("abandon", help="give up on a create whose answer was lost (state 'uncertain'), "
+                                             "so the same inputs may create a new task")
+    abandon.add_argument("entry", help="the journal entry number (first column of `tasks`)")
+    abandon.add_argument("--simulator", action="store_true", help="the simulator's journal")
 
     credits = sub.add_parser("credits", help="show the account balance")
     credits.add_argument("--simulator", action="store_true")
@@ -85,9 +92,22 @@ def _printer():
     return show
 
 
+def _abandon(args) -> int:
+    journal = _journal(args.simulator)
+    entry = journal.by_id(int(args.entry)) if args.entry.isdigit() else None
+    if entry is None:
+        raise InputError(f"there is no journal entry {args.entry!r}", hint="See `python -m apikley_wan tasks`.")
+    journal.abandon(entry)
+    print(f"entry {entry.id} abandoned: if the lost create did make a task, it may still be billed; "
+          "the next run with the same inputs creates (and pays for) a new one.")
+    return 0
+
+
 def _run(args) -> int:
+    results = config.state_dir() / "results"
+    remove_stale_parts(results)
     with _client(args.simulator) as client:
-        gens = Generations(client, _journal(args.simulator), config.state_dir() / "results",
+        gens = Generations(client, _journal(args.simulator), results,
                            deadline_s=args.deadline_min * 60,
                            api_identity="embedded-simulator" if args.simulator else None)
         show = _printer()
@@ -127,8 +147,11 @@ def main(argv=None) -> int:
         if args.command == "tasks":
             for e in _journal(args.simulator).recent(args.limit):
                 when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.created_at))
-                print(f"{when}  {e.state:<10} {e.task_id or '-':<34} {e.cost_credits or '':<7} {e.result_path or ''}")
+                print(f"{e.id:>5}  {when}  {e.state:<10} {e.task_id or '-':<34} {e.cost_credits or '':<7} "
+                      f"{e.result_path or ''}")
             return 0
+        if args.command == "abandon":
+            return _abandon(args)
         if args.command == "credits":
             with _client(args.simulator) as client:
                 print(json.dumps({"credits": client.credits()}))

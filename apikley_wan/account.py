@@ -21,6 +21,7 @@ from .errors import ApikleyError
 log = logging.getLogger("apikley_wan")
 
 ENV_VAR = "APIKLEY_API_KEY"
+MIN_KEY_LENGTH = 6
 MAX_KEY_LENGTH = 256
 CREDITS_TTL_S = 30.0
 # a settings click should answer within seconds, not after the pipeline's long retries
@@ -43,11 +44,15 @@ def _reason(exc: ApikleyError, secret: str) -> str:
 
 
 def clean_key(raw) -> Optional[str]:
-    """The pasted key, trimmed; None when it cannot be a key (empty, too long, inner spaces)."""
+    """The pasted key, trimmed; None unless it is 6..256 printable ASCII characters without spaces.
+
+    Anything else cannot travel in an HTTP header (a zero-width space from a web page would
+    fail deep inside ``requests``), so it is refused up front.
+    """
     if not isinstance(raw, str):
         return None
     key = raw.strip()
-    if not key or len(key) > MAX_KEY_LENGTH or any(c.isspace() or ord(c) < 32 for c in key):
+    if not MIN_KEY_LENGTH <= len(key) <= MAX_KEY_LENGTH or not all("!" <= c <= "~" for c in key):
         return None
     return key
 
@@ -99,14 +104,24 @@ def save_key(raw, cache: CreditsCache, client_factory: Callable[..., ApikleyClie
     """
     key = clean_key(raw)
     if key is None:
-        return 400, {"ok": False, "msg": "That is not an API key (empty, too long, or contains spaces).",
-                     **key_status()}
+        return 400, {"ok": False, "msg": f"That is not an API key: a key is {MIN_KEY_LENGTH} to {MAX_KEY_LENGTH} "
+                     "printable ASCII characters without spaces (a copy from a web page can carry invisible "
+                     "ones; type or paste it again). The saved key is unchanged.", **key_status()}
     try:
         credits = client_factory(api_key=key, **_QUICK).credits()
     except ApikleyError as exc:
         log.info("apikley_wan: a new API key was not saved (%s)", type(exc).__name__)
         return 422, {"ok": False, "msg": _reason(exc, key) + ". The saved key is unchanged.", **key_status()}
-    config.save_api_key(key)
+    except Exception as exc:  # noqa: BLE001 - only the type is shown: a library's message may quote the key
+        log.warning("apikley_wan: checking a new API key failed unexpectedly (%s)", type(exc).__name__)
+        return 500, {"ok": False, "msg": f"Checking the key failed unexpectedly ({type(exc).__name__}). "
+                     "The saved key is unchanged.", **key_status()}
+    try:
+        config.save_api_key(key)
+    except OSError as exc:
+        log.warning("apikley_wan: the key file could not be written (%s)", type(exc).__name__)
+        return 500, {"ok": False, "msg": f"The key works but could not be saved to {config.key_file()} "
+                     f"({scrub(exc.strerror or type(exc).__name__, key)}).", **key_status()}
     cache.remember(key, credits)
     status = key_status()
     msg = f"Key {config.mask_key(key)} checked and saved."

@@ -1,8 +1,9 @@
-"""Callback receipt: per-task secret URLs, signature check, repeat filtering, waking the waiter.
+"""Callback receipt: per-task secret URLs, signature check, waking the waiter.
 
 The provider POSTs to ``<public base>/apikley_wan/callback/<secret>`` when a task ends.
-A callback only wakes the waiting code; the waiter still confirms with a task query,
-so a forged or replayed callback can at most cause one extra poll.
+A callback is only a wake-up: nothing in its body is kept, and the waiter confirms state and
+cost with a task query. So a forged, replayed or repeated callback can at most cause an
+extra poll, and can never shadow the real one.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import threading
 import time
@@ -18,13 +20,13 @@ from typing import Optional
 
 ROUTE_PREFIX = "/apikley_wan/callback/"
 MAX_SIGNATURE_AGE_S = 600
+_STAMP = re.compile(r"[0-9]{1,12}")
 
 
 @dataclass
 class _Waiter:
     wake: threading.Event = field(default_factory=threading.Event)
     task_id: Optional[str] = None
-    payload: Optional[dict] = None
 
 
 def signature(task_id: str, timestamp: str, key: str) -> str:
@@ -33,10 +35,15 @@ def signature(task_id: str, timestamp: str, key: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def task_id_of(payload: dict) -> Optional[str]:
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+def task_id_of(payload) -> Optional[str]:
+    """The task id of a callback body; None when the body does not have the documented shape."""
+    if not isinstance(payload, dict):
+        return None
+    data = payload.get("data", {})
+    if not isinstance(data, dict):
+        return None
     value = data.get("taskId") or data.get("task_id") or payload.get("taskId")
-    return str(value) if value else None
+    return value if isinstance(value, str) and value else None
 
 
 class CallbackBoard:
@@ -45,7 +52,6 @@ class CallbackBoard:
     def __init__(self):
         self._lock = threading.Lock()
         self._by_secret: dict = {}
-        self._seen: set = set()
 
     def new_secret(self) -> str:
         secret = secrets.token_urlsafe(24)
@@ -55,6 +61,11 @@ class CallbackBoard:
 
     def url_for(self, public_base: str, secret: str) -> str:
         return public_base.rstrip("/") + ROUTE_PREFIX + secret
+
+    def knows(self, secret: str) -> bool:
+        """Whether a delivery to this secret is worth reading at all."""
+        with self._lock:
+            return secret in self._by_secret
 
     def waiter(self, secret: Optional[str], task_id: Optional[str] = None) -> Optional[threading.Event]:
         """The wake event of a secret (re-created after a restart from the journal's copy)."""
@@ -66,33 +77,28 @@ class CallbackBoard:
                 entry.task_id = task_id
             return entry.wake
 
-    def payload(self, secret: str) -> Optional[dict]:
-        with self._lock:
-            entry = self._by_secret.get(secret)
-            return entry.payload if entry else None
+    def receive(self, secret: str, payload, headers: dict, hmac_key: Optional[str]) -> tuple:
+        """Check one delivery and wake the waiter; returns ``(http_status, message)``.
 
-    def receive(self, secret: str, payload: dict, headers: dict, hmac_key: Optional[str]) -> tuple:
-        """Handle one delivery; returns ``(http_status, message)``. Repeats are acknowledged and ignored."""
+        Every valid delivery, repeats included, only wakes the waiter.
+        """
         with self._lock:
             entry = self._by_secret.get(secret)
         if entry is None:
             return 404, "unknown callback"
         task_id = task_id_of(payload)
-        if not task_id or (entry.task_id and entry.task_id != task_id):
+        if task_id is None:
+            return 400, "no task id in data.taskId"
+        if entry.task_id and entry.task_id != task_id:
             return 400, "task id does not match"
         if hmac_key:
-            stamp = str(headers.get("X-Webhook-Timestamp") or headers.get("x-webhook-timestamp") or "")
-            given = str(headers.get("X-Webhook-Signature") or headers.get("x-webhook-signature") or "")
-            if not stamp.isdigit() or abs(time.time() - int(stamp)) > MAX_SIGNATURE_AGE_S:
+            named = {str(k).lower(): str(v) for k, v in headers.items()}
+            stamp = named.get("x-webhook-timestamp", "")
+            given = named.get("x-webhook-signature", "")
+            if not _STAMP.fullmatch(stamp) or abs(time.time() - int(stamp)) > MAX_SIGNATURE_AGE_S:
                 return 401, "missing or stale signature timestamp"
-            if not hmac.compare_digest(given, signature(task_id, stamp, hmac_key)):
+            # as bytes: compare_digest refuses str with non-ASCII characters
+            if not hmac.compare_digest(given.encode("utf-8", "replace"), signature(task_id, stamp, hmac_key).encode()):
                 return 401, "bad signature"
-        key = (secret, str((payload.get("data") or {}).get("state")))
-        with self._lock:
-            if key in self._seen:
-                return 200, "repeat ignored"
-            self._seen.add(key)
-            entry.task_id = task_id
-            entry.payload = payload
         entry.wake.set()
         return 200, "ok"

@@ -9,11 +9,12 @@ left the machine raises ``CreateUncertainError`` and is never re-posted.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
+import math
 import os
 import re
-import tempfile
 import threading
 import time
 import uuid
@@ -30,7 +31,9 @@ from . import MODEL, config
 from .errors import (ApikleyError, BadResponseError, CancelledError, ConfigError, CreateUncertainError,
                      DownloadError, GenerationFailedError, InputError, MaintenanceError, NetworkError,
                      NotFoundError, RateLimitError, ResultMissingError, ServerError, TaskStillPendingError,
-                     ApiValidationError, error_for_code)
+                     ApiValidationError, StorageError, error_for_code)
+from .files import open_part, write_all
+from .journal import valid_task_id
 
 log = logging.getLogger("apikley_wan")
 
@@ -41,7 +44,12 @@ SMALL_UPLOAD_BYTES = 1024 * 1024
 DEFAULT_DEADLINE_S = 30 * 60
 # a fresh task may answer "recordInfo is null" for a while; past this it is really unknown
 NULL_RECORD_GRACE_S = 180.0
-_CHUNK = 1024 * 1024
+# downloads read what has arrived, at most this much at a time, so Cancel is felt per read
+_CHUNK = 64 * 1024
+# the states recordInfo may report; anything else a server says is shown and stored as "waiting"
+TASK_STATES = ("waiting", "queuing", "generating", "success", "fail")
+# server text longer than this is cut before it reaches a message, a log line or the journal
+MAX_SERVER_TEXT = 500
 POLL_TIMEOUT = (10.0, 20.0)
 # re-attaching to a task older than the deadline still waits this long before giving up
 RESUME_WINDOW_S = 120.0
@@ -66,32 +74,78 @@ class TaskInfo:
         return self.state not in ("success", "fail")
 
     @classmethod
-    def from_record(cls, data: dict) -> "TaskInfo":
-        urls = []
-        raw = data.get("resultJson") or ""
-        if raw:
-            try:
-                parsed = json.loads(raw) if isinstance(raw, str) else raw
-                urls = list(parsed.get("resultUrls") or [])
-            except (ValueError, AttributeError):
-                urls = []
-        return cls(task_id=str(data.get("taskId") or data.get("task_id") or ""),
-                   state=str(data.get("state") or "waiting"), result_urls=urls,
-                   fail_code=data.get("failCode") or None, fail_msg=data.get("failMsg") or None,
-                   cost_time_s=data.get("costTime"), create_time_ms=data.get("createTime"),
-                   complete_time_ms=data.get("completeTime"),
-                   consumed_credits=data.get("consumeCredits"))
+    def from_record(cls, task_id: str, data: dict) -> "TaskInfo":
+        """Only what the record may hold: a known state, http(s) result URLs, short text, finite numbers.
+
+        The task id is the one that was asked for, never the server's (it could be a path).
+        """
+        state = data.get("state")
+        return cls(task_id=task_id, state=state if state in TASK_STATES else "waiting",
+                   result_urls=_result_urls(data.get("resultJson")),
+                   fail_code=_text(data.get("failCode")), fail_msg=_text(data.get("failMsg")),
+                   cost_time_s=_number(data.get("costTime")), create_time_ms=_number(data.get("createTime")),
+                   complete_time_ms=_number(data.get("completeTime")),
+                   consumed_credits=_number(data.get("consumeCredits")))
+
+
+def _text(value) -> Optional[str]:
+    """Server text for a message: a string, cut to ``MAX_SERVER_TEXT``; None when empty."""
+    if value is None or value == "":
+        return None
+    text = " ".join(str(value).split())
+    return text if len(text) <= MAX_SERVER_TEXT else text[:MAX_SERVER_TEXT] + "…"
+
+
+def _number(value) -> Optional[float]:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        return None
+    return value
+
+
+def _result_urls(raw) -> list:
+    """``resultJson`` (a JSON string on the wire) → its http(s) result URLs."""
+    try:
+        parsed = json.loads(raw) if isinstance(raw, str) else raw
+        urls = parsed.get("resultUrls") or []
+    except (ValueError, AttributeError):
+        return []
+    return [u for u in urls if isinstance(u, str) and len(u) <= 4096
+            and urlsplit(u).scheme in ("http", "https") and urlsplit(u).netloc] if isinstance(urls, list) else []
 
 
 class Cancel:
-    """A cancel hook shared by the caller and the client: waits are sliced so it is felt within a second."""
+    """A cancel hook shared by the caller and the client: waits are sliced so it is felt within a second,
+    and a transfer blocked in a socket read is shut down the moment cancel is set."""
 
     def __init__(self, check: Optional[Callable[[], bool]] = None):
         self._event = threading.Event()
         self._check = check
+        self._lock = threading.Lock()
+        self._closers: list = []
 
     def set(self) -> None:
         self._event.set()
+        with self._lock:
+            closers, self._closers = self._closers, []
+        for close in closers:
+            try:
+                close()
+            except Exception:  # a transfer that already ended
+                log.debug("closing a cancelled transfer failed", exc_info=True)
+
+    @contextlib.contextmanager
+    def closing(self, close: Callable[[], None]):
+        """While inside, ``set()`` calls ``close`` (e.g. shuts down the socket a read blocks on)."""
+        with self._lock:
+            self._closers.append(close)
+        if self._event.is_set():
+            close()
+        try:
+            yield
+        finally:
+            with self._lock:
+                if close in self._closers:
+                    self._closers.remove(close)
 
     @property
     def requested(self) -> bool:
@@ -154,8 +208,20 @@ def scrub(text: str, secret: Optional[str]) -> str:
     return _BEARER.sub("Bearer •••", text)
 
 
+def scrub_tree(value, secret: Optional[str]):
+    """Every string in a decoded server answer (keys and values, at any depth), scrubbed: what the
+    server says can reach no message, log line, journal column or file with the key in it."""
+    if isinstance(value, str):
+        return scrub(value, secret)
+    if isinstance(value, dict):
+        return {scrub_tree(k, secret): scrub_tree(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub_tree(v, secret) for v in value]
+    return value
+
+
 class ApikleyClient:
-    """Blocking client; run it off ComfyUI's event loop (``asyncio.to_thread``)."""
+    """Blocking client; run it off ComfyUI's event loop (on ``workers``)."""
 
     def __init__(self, api_key: Optional[str] = None, base_url: Optional[str] = None, *,
                  cancel: Optional[Cancel] = None, timeout: tuple = (10.0, 60.0),
@@ -197,7 +263,8 @@ class ApikleyClient:
     def _send(self, method: str, url: str, session: Optional[requests.Session] = None, **kw) -> requests.Response:
         headers = {**kw.pop("headers", {}), **self._auth_headers(url)}
         try:
-            return (session or self._session).request(method, url, headers=headers,
+            # never follow a redirect: it would re-send the body (and the key) to another address
+            return (session or self._session).request(method, url, headers=headers, allow_redirects=False,
                                                       timeout=kw.pop("timeout", self.timeout), **kw)
         except requests.exceptions.RequestException as exc:
             # requests' messages can echo the URL but never headers; scrub anyway
@@ -212,8 +279,11 @@ class ApikleyClient:
         Server text is scrubbed of the key before it can reach a message, a log or the journal;
         once a task exists, any error says credits may have been spent.
         """
+        if resp.is_redirect or 300 <= resp.status_code < 400:
+            raise BadResponseError(f"HTTP {resp.status_code} redirect (API calls never follow redirects)",
+                                   task_id=task_id)
         try:
-            body = resp.json()
+            body = scrub_tree(resp.json(), self.api_key)
         except ValueError:
             snippet = scrub(" ".join(resp.text[:120].split()), self.api_key)
             if resp.status_code >= 500:
@@ -230,7 +300,7 @@ class ApikleyClient:
             raise BadResponseError(f"HTTP {resp.status_code}, envelope code is not a number",
                                    task_id=task_id) from None
         if code != 200:
-            msg = scrub(str(body.get("msg") or body.get("message") or ""), self.api_key)
+            msg = _text(body.get("msg") or body.get("message")) or ""
             raise error_for_code(code, msg, task_id=task_id, credits_may_be_spent=True if task_id else None)
         return body.get("data")
 
@@ -262,9 +332,11 @@ class ApikleyClient:
     @staticmethod
     def build_create_body(prompt: str, video_urls: list, duration: str, resolution: str,
                           multi_shots: bool = False, callback_url: Optional[str] = None) -> dict:
-        """Validate every field before any request and build the createTask body."""
-        if not isinstance(prompt, str) or not 2 <= len(prompt.strip()) <= 5000:
-            raise InputError(f"the prompt must be 2 to 5000 characters (got {len((prompt or '').strip())})")
+        """Validate every field before any request and build the createTask body (what is checked is
+        what is sent: the prompt without its surrounding whitespace)."""
+        prompt = prompt.strip() if isinstance(prompt, str) else ""
+        if not 2 <= len(prompt) <= 5000:
+            raise InputError(f"the prompt must be 2 to 5000 characters (got {len(prompt)})")
         if not isinstance(video_urls, (list, tuple)) or not 1 <= len(video_urls) <= 3:
             raise InputError(f"give 1 to 3 reference videos (got {len(video_urls or [])})")
         for url in video_urls:
@@ -305,10 +377,13 @@ class ApikleyClient:
                 except (ServerError, BadResponseError) as exc:
                     raise CreateUncertainError(exc.detail) from None
                 else:
-                    task_id = (data or {}).get("taskId") if isinstance(data, dict) else None
+                    task_id = data.get("taskId") if isinstance(data, dict) else None
                     if not task_id:
                         raise CreateUncertainError("the create answer had no taskId")
-                    return str(task_id)
+                    if not valid_task_id(task_id):
+                        raise CreateUncertainError("the create answer's taskId is not a valid task id "
+                                                   f"({_text(task_id)[:60]!r})")
+                    return task_id
             if attempt == self.create_attempts:
                 raise proof
             log.info("apikley createTask refused (%s); no task was made; retry %d in %.1fs",
@@ -329,9 +404,7 @@ class ApikleyClient:
             raise
         if not isinstance(data, dict):
             return None
-        info = TaskInfo.from_record(data)
-        info.task_id = info.task_id or task_id
-        return info
+        return TaskInfo.from_record(task_id, data)
 
     def credits(self) -> float:
         return float(self._read("GET", "/api/v1/chat/credit"))
@@ -417,10 +490,15 @@ class ApikleyClient:
                  max_bytes: int = MAX_RESULT_BYTES, attempts: int = 4) -> Path:
         """Stream a result to ``dest`` (temp file, renamed when complete), never with the key.
 
-        An expired URL (403/404/410) is swapped once for a fresh one from download-url.
+        An expired URL (403/404/410) is swapped once for a fresh one from download-url. A local
+        write failure (disk full) is not retried.
         """
         dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"the folder {dest.parent} could not be created ({exc.strerror})",
+                               task_id=task_id) from None
         current, refreshed = url, False
         last: Optional[ApikleyError] = None
         for attempt in range(1, attempts + 1):
@@ -433,6 +511,8 @@ class ApikleyClient:
                 if refreshed:
                     break
                 current, refreshed = self.fresh_download_url(url, task_id=task_id), True
+            except StorageError:
+                raise
             except (DownloadError, NetworkError) as exc:
                 last = exc if isinstance(exc, DownloadError) else DownloadError(exc.detail, task_id=task_id)
                 self.cancel.sleep(min(2.0 * attempt, 10.0), task_id=task_id)
@@ -444,28 +524,34 @@ class ApikleyClient:
             resp = requests.get(url, stream=True, timeout=self.timeout)
         except requests.exceptions.RequestException as exc:
             raise DownloadError(f"{type(exc).__name__}", task_id=task_id) from None
-        with resp:
+        with resp, self.cancel.closing(resp.raw.shutdown):
             if resp.status_code in (401, 403, 404, 410):
                 raise _Expired(f"HTTP {resp.status_code} from the result host (link expired?)")
             if resp.status_code != 200:
                 raise DownloadError(f"HTTP {resp.status_code} from the result host", task_id=task_id)
-            expected = int(resp.headers.get("Content-Length") or 0)
+            try:
+                expected = int(resp.headers.get("Content-Length") or 0)
+            except ValueError:
+                expected = 0
             if expected > max_bytes:
                 raise DownloadError(f"result is {expected} bytes, over the {max_bytes} cap", task_id=task_id)
+            part, fh = open_part(dest, task_id)
             got = 0
-            # a unique name: two downloads of one result never share a half-written file
-            fd, name = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
-            part = Path(name)
             try:
-                with os.fdopen(fd, "wb") as fh:
-                    for chunk in resp.iter_content(_CHUNK):
+                with fh:
+                    while True:
+                        # what has arrived (at most a chunk): a slow host cannot hold off Cancel
+                        chunk = resp.raw.read1(_CHUNK, decode_content=True)
                         self.cancel.raise_if_requested(task_id)
+                        if not chunk:
+                            break
                         got += len(chunk)
                         if got > max_bytes:
                             raise DownloadError(f"result exceeds the {max_bytes}-byte cap", task_id=task_id)
-                        fh.write(chunk)
-            except requests.exceptions.RequestException as exc:
+                        write_all(fh, chunk, dest, task_id)
+            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
                 part.unlink(missing_ok=True)
+                self.cancel.raise_if_requested(task_id)
                 raise DownloadError(f"connection lost after {got} bytes ({type(exc).__name__})",
                                     task_id=task_id) from None
             except BaseException:

@@ -52,6 +52,18 @@ class ConfigError(ApikleyError):
     what = "Not configured"
 
 
+class JournalError(ApikleyError):
+    """The task journal (the file that prevents paying twice) cannot be read or written."""
+
+    what = "The task journal could not be used"
+
+    def __init__(self, detail: str = "", *, path=None, **kw):
+        kw.setdefault("hint", f"The journal file {path} is damaged, locked or not writable. Fix its permissions "
+                              "or free disk space; if it is damaged, move it aside (a new journal is started, "
+                              "and results already saved stay in the output folder)." if path else None)
+        super().__init__(detail, **kw)
+
+
 class AuthError(ApikleyError):
     what = "The API key was refused"
     hint = ("Set a valid key in APIKLEY_API_KEY or in the pack's key file "
@@ -142,6 +154,22 @@ class DownloadError(ApikleyError):
     what = "Downloading the result failed"
     hint = "Run again with the same inputs to retry the download; the task will not be created again."
     credits_may_be_spent = True
+
+
+class ResultInvalidError(DownloadError):
+    """What the result host sent is not a video: it was deleted, and the task stays collectable."""
+
+    what = "The downloaded result is not a playable video"
+    hint = ("The task was paid for, so it is kept: the result is fetched again on the next run with the same "
+            "inputs (or with `collect`), never created again.")
+
+
+class StorageError(DownloadError):
+    """The result could not be written locally (disk full, no permission): retrying at once won't help."""
+
+    what = "The result could not be saved"
+    hint = ("Free disk space (or fix the output folder's permissions), then run again with the same inputs "
+            "(or `collect` the task): it is downloaded again, never created again.")
 
 
 class CancelledError(ApikleyError):

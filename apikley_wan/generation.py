@@ -10,11 +10,11 @@ fetch:  the result file (downloaded again from the task if the archived file wen
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import logging
 import os
 import shutil
-import sqlite3
 import tempfile
 import threading
 import time
@@ -22,11 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from . import MODEL, journal as jr, media, pricing
+from urllib.parse import urlsplit
+
+from . import MODEL, archive, journal as jr, media, pricing
 from .callbacks import CallbackBoard
 from .client import NULL_RECORD_GRACE_S, ApikleyClient, Cancel, TaskInfo
-from .errors import (ApikleyError, CreateUncertainError, GenerationFailedError, InputError, NotFoundError,
-                     TaskStillPendingError)
+from .errors import (ApikleyError, CreateUncertainError, GenerationFailedError, InputError, JournalError,
+                     NotFoundError, ResultInvalidError, TaskStillPendingError)
 from .journal import Journal, JournalEntry
 
 log = logging.getLogger("apikley_wan")
@@ -37,6 +39,8 @@ TYPICAL_SECONDS = {"5": 150.0, "10": 270.0}
 CREATING_GRACE_S = 120.0
 # a typed-in task id that the API keeps calling "recordInfo is null" is unknown after this long
 ADOPTED_NULL_GRACE_S = 20.0
+# a public clip URL longer than this is refused (real storage links are far shorter)
+MAX_URL_LENGTH = 2048
 
 
 @dataclass
@@ -91,7 +95,7 @@ def _hash_params(params: dict) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
 
 
-def check_request(request: GenerationRequest) -> None:
+def check_request(request: GenerationRequest, api_base: str) -> None:
     """Every cheap check, before any file work, upload or paid call."""
     refs = request.references
     if not refs:
@@ -104,6 +108,32 @@ def check_request(request: GenerationRequest) -> None:
     urls = [ref.url or "https://example.invalid/ref.mp4" for ref in refs]  # local clips: not uploaded yet
     ApikleyClient.build_create_body(request.prompt, urls, request.duration, request.resolution,
                                     request.multi_shots)
+    for ref in refs:
+        if ref.url is not None:
+            check_public_url(ref.url, api_base)
+
+
+def _local_host(host: str) -> bool:
+    """localhost, a private/loopback/link-local/reserved IP literal, or a name only a LAN knows."""
+    host = host.strip("[]").lower().rstrip(".")
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal", ".lan", ".home.arpa")):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return "." not in host  # a bare intranet name
+    return not ip.is_global
+
+
+def check_public_url(url: str, api_base: str) -> None:
+    """A ``video_url`` the provider can fetch: short, http(s), and not on this machine or LAN (allowed
+    only when the API itself runs there, e.g. the simulator). Refused before any paid call."""
+    if len(url) > MAX_URL_LENGTH:
+        raise InputError(f"video_url is {len(url)} characters long; at most {MAX_URL_LENGTH} are allowed")
+    host = urlsplit(url).hostname or ""
+    if _local_host(host) and not _local_host(urlsplit(api_base).hostname or ""):
+        raise InputError(f"video_url points at {host!r}, a local or private address the provider cannot reach",
+                         hint="Give a public http(s) link, or connect the clip to 'video' so it is uploaded.")
 
 
 def fingerprint(request: GenerationRequest, api_base: str) -> tuple:
@@ -155,7 +185,7 @@ class Generations:
     def submit(self, request: GenerationRequest, on_status: Optional[Callable[[Status], None]] = None
                ) -> JournalEntry:
         """Return the journal entry of the task for these inputs, creating one only if none exists."""
-        check_request(request)
+        check_request(request, self.client.base_url)
         self.client.require_key()
         fp, params = fingerprint(request, self.api_identity)
         existing = self._reusable(fp)
@@ -239,9 +269,12 @@ class Generations:
         for attempt in range(3):
             try:
                 return self.journal.record_task_id(entry.id, task_id)
-            except sqlite3.OperationalError:
+            except JournalError as exc:
                 if attempt == 2:
                     log.error("apikley task %s could not be recorded; collect it by id", task_id)
+                    exc.task_id, exc.credits_may_be_spent = task_id, True
+                    exc.hint = (f"The task WAS created: collect it by its id ({task_id}) once the journal "
+                                "works again. " + exc.hint)
                     raise
                 time.sleep(1.0)
         raise AssertionError("unreachable")
@@ -279,21 +312,14 @@ class Generations:
                 exc.credits_may_be_spent = False
                 exc.hint = "Check the task id (copy it from the apikley task log or a result's .json file)."
             raise
+        # the cost comes from the API's own record (a callback only wakes the waiter: anyone who
+        # learns its URL could post one)
+        reported = info.consumed_credits
+        cost = reported if reported is not None else pricing.estimate_credits(
+            entry.params.get("duration", "5"), entry.params.get("resolution", "1080p"))
         entry = self.journal.update(entry.id, state=jr.SUCCESS, result_url=info.result_urls[0], error=None,
-                                    cost_credits=pricing.estimate_credits(entry.params.get("duration", "5"),
-                                                                          entry.params.get("resolution", "1080p")))
-        reported = self._reported_cost(secret)
-        if reported is not None:
-            entry = self.journal.update(entry.id, cost_credits=reported, cost_reported=True)
+                                    cost_credits=cost, cost_reported=reported is not None)
         return self._ensure_file(entry, on_status)
-
-    def _reported_cost(self, secret: Optional[str]) -> Optional[float]:
-        """consumeCredits from the callback, when one came and it is a number."""
-        payload = self.callbacks.payload(secret) if (self.callbacks and secret) else None
-        try:
-            return float(((payload or {}).get("data") or {})["consumeCredits"])
-        except (KeyError, TypeError, ValueError):
-            return None
 
     def _ensure_file(self, entry: JournalEntry, on_status=None) -> JournalEntry:
         """The archived result, downloaded (again) from the task when missing; never re-created.
@@ -302,11 +328,12 @@ class Generations:
         """
         with _download_lock(entry.task_id):
             entry = self.journal.by_id(entry.id) or entry
-            if entry.result_path and Path(entry.result_path).is_file():
+            if entry.result_path and Path(entry.result_path).is_file() and archive.is_video(Path(entry.result_path)):
                 return entry
             return self._download(entry, on_status)
 
     def _download(self, entry: JournalEntry, on_status) -> JournalEntry:
+        dest = archive.result_path(self.results_dir, self.file_prefix, entry.task_id)
         url = entry.result_url
         if not url:
             info = self.client.get_task(entry.task_id)
@@ -314,23 +341,16 @@ class Generations:
             if not url:
                 raise TaskStillPendingError("no result URL recorded yet", task_id=entry.task_id)
         self._status(on_status, entry.task_id, "downloading", entry.params, entry.task_created_at)
-        dest = self.results_dir / f"{self.file_prefix}_{entry.task_id}.mp4"
         self.client.download(url, dest, task_id=entry.task_id)
-        self._write_sidecar(entry, dest)
-        return self.journal.update(entry.id, result_path=str(dest))
-
-    def _write_sidecar(self, entry: JournalEntry, video: Path) -> None:
-        """Metadata beside the result: task id, model, parameters, prompt, cost (never the key)."""
-        params = {k: v for k, v in entry.params.items() if k not in ("callback_secret",)}
-        sidecar = {"task_id": entry.task_id, "model": MODEL, "prompt": params.get("prompt"),
-                   "parameters": params, "cost_credits": entry.cost_credits,
-                   "cost_usd": pricing.credits_to_usd(entry.cost_credits or 0),
-                   "cost_is_estimate": not entry.cost_reported,
-                   "created_at": entry.task_created_at, "finished_at": entry.finished_at}
-        fd, tmp = tempfile.mkstemp(dir=video.parent, prefix=video.stem, suffix=".json.part")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(sidecar, fh, indent=2, ensure_ascii=False)
-        os.replace(tmp, video.with_suffix(".json"))
+        try:
+            archive.verify(dest, entry.task_id)
+        except ResultInvalidError:
+            # the next attempt asks the API for the result again instead of re-using this link
+            self.journal.update(entry.id, result_url=None, result_path=None,
+                                error="the downloaded result was not a video; it will be fetched again")
+            raise
+        archive.write_sidecar(entry, dest)
+        return self.journal.update(entry.id, result_path=str(dest), error=None)
 
     # -- whole run -----------------------------------------------------------------------
     def run(self, request: GenerationRequest, on_status=None) -> JournalEntry:

@@ -8,14 +8,18 @@ processes (WAL, short transactions, ``BEGIN IMMEDIATE`` for the claim).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import socket
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
+
+from .errors import InputError, JournalError
 
 # states in the user's words
 CREATING = "creating"        # row written, create POST about to be sent or in flight
@@ -30,9 +34,14 @@ PENDING = ("waiting", "queuing", "generating")
 # a new task may be created only over these (no task exists, or it failed unbilled)
 REPLACEABLE = (REFUSED, FAIL, ABANDONED)
 
+# what real task ids look like (32 hex, or short word characters): an id from the server or a user
+# that does not match is refused, so none can ever become a path, a URL part or a log injection
+TASK_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def valid_task_id(task_id) -> bool:
-    """One apikley task id: non-empty, no spaces, at most 128 characters."""
-    return isinstance(task_id, str) and 0 < len(task_id) <= 128 and not any(c.isspace() for c in task_id)
+    """One apikley task id: 1-64 letters, digits, '_' or '-'."""
+    return isinstance(task_id, str) and TASK_ID_PATTERN.fullmatch(task_id) is not None
 
 
 _SCHEMA = """
@@ -111,31 +120,43 @@ class Journal:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JournalError(f"its folder could not be created ({exc.strerror})", path=self.path) from None
+        with self._session() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        db.execute("PRAGMA busy_timeout=30000")
-        db.execute("PRAGMA synchronous=NORMAL")
-        return db
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[sqlite3.Connection]:
+        """One short connection; a damaged, locked or read-only file becomes one JournalError."""
+        db = None
+        try:
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            db.execute("PRAGMA busy_timeout=30000")
+            db.execute("PRAGMA synchronous=NORMAL")
+            yield db
+        except sqlite3.DatabaseError as exc:
+            if db is not None and db.in_transaction:
+                db.execute("ROLLBACK")
+            raise JournalError(str(exc), path=self.path) from None
+        except BaseException:
+            if db is not None and db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        finally:
+            if db is not None:
+                db.close()
 
     def _one(self, sql: str, args: tuple = ()) -> Optional[JournalEntry]:
-        db = self._connect()
-        try:
+        with self._session() as db:
             row = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM tasks {sql}", args).fetchone()
-        finally:
-            db.close()
         return _row_to_entry(row) if row else None
 
     def _many(self, sql: str, args: tuple = ()) -> list:
-        db = self._connect()
-        try:
+        with self._session() as db:
             rows = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM tasks {sql}", args).fetchall()
-        finally:
-            db.close()
         return [_row_to_entry(r) for r in rows]
 
     # -- queries -------------------------------------------------------------------------
@@ -163,8 +184,7 @@ class Journal:
         else ``(existing_entry, False)``. Atomic across processes."""
         now = time.time()
         owner = f"{socket.gethostname()}:{os.getpid()}"
-        db = self._connect()
-        try:
+        with self._session() as db:
             db.execute("BEGIN IMMEDIATE")
             row = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM tasks WHERE fingerprint = ? "
                              "ORDER BY id DESC LIMIT 1", (fingerprint,)).fetchone()
@@ -176,27 +196,21 @@ class Journal:
                              (fingerprint, CREATING, json.dumps(params, sort_keys=True), owner, now, now))
             db.execute("COMMIT")
             new_id = cur.lastrowid
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        finally:
-            db.close()
         return self.by_id(new_id), True
 
     def adopt(self, task_id: str, params: Optional[dict] = None) -> JournalEntry:
         """Record a task created elsewhere (typed in by the user) so it can be collected."""
+        if not valid_task_id(task_id):
+            raise InputError(f"{str(task_id)[:80]!r} is not an apikley task id (1-64 letters, digits, '_' or '-')",
+                             hint="Copy the id from the apikley task log, a status line or a result's .json file.")
         existing = self.by_task_id(task_id)
         if existing:
             return existing
         now = time.time()
-        db = self._connect()
-        try:
+        with self._session() as db:
             db.execute("INSERT OR IGNORE INTO tasks (fingerprint, state, task_id, params, created_at, updated_at,"
                        " task_created_at) VALUES (?, 'waiting', ?, ?, ?, ?, ?)",
                        (f"{ADOPTED_PREFIX}{task_id}", task_id, json.dumps(params or {}, sort_keys=True), now, now, now))
-        finally:
-            db.close()
         return self.by_task_id(task_id)
 
     def update(self, entry_id: int, **fields) -> JournalEntry:
@@ -210,12 +224,20 @@ class Journal:
             fields["finished_at"] = time.time()
         fields["updated_at"] = time.time()
         names = ", ".join(f"{k} = ?" for k in fields)
-        db = self._connect()
-        try:
+        with self._session() as db:
             db.execute(f"UPDATE tasks SET {names} WHERE id = ?", (*fields.values(), entry_id))
-        finally:
-            db.close()
         return self.by_id(entry_id)
 
     def record_task_id(self, entry_id: int, task_id: str) -> JournalEntry:
         return self.update(entry_id, task_id=task_id, state="waiting", task_created_at=time.time(), error=None)
+
+    def abandon(self, entry: JournalEntry) -> JournalEntry:
+        """The user gives up on a create whose answer was lost, so these inputs may create again.
+
+        Only an unresolved create can be abandoned: a task with a known id is collected, never replaced.
+        """
+        if entry.state not in (UNCERTAIN, CREATING) or (entry.state == CREATING and entry.owner_alive()):
+            raise InputError(f"journal entry {entry.id} is '{entry.state}'; only an uncertain create "
+                             "(sent, answer lost) can be abandoned",
+                             hint="A task with a known id is collected, never abandoned.")
+        return self.update(entry.id, state=ABANDONED, error="abandoned by the user: the next run creates a new task")

@@ -10,8 +10,8 @@ CATEGORY = "video/Wan 2.6 (apikley)"
 
 
 def _price_note() -> str:
-    rows = [f"{d} s {r}: ~{pricing.estimate_credits(d, r):g} credits (${pricing.credits_to_usd(pricing.estimate_credits(d, r)):.2f})"
-            for d in ("5", "10") for r in ("720p", "1080p")]
+    costs = [(d, r, pricing.estimate_credits(d, r)) for d in ("5", "10") for r in ("720p", "1080p")]
+    rows = [f"{d} s {r}: ~{c:g} credits (${pricing.credits_to_usd(c):.2f})" for d, r, c in costs]
     return "Estimated cost per run (kie.ai price table; apikley's may differ): " + "; ".join(rows) + "."
 
 
@@ -68,6 +68,12 @@ def to_request(prompt, duration, resolution, video=None, images=None, fps=24.0, 
         if getattr(images, "ndim", 0) != 4 or images.shape[0] == 0:
             raise InputError("'images' must be a non-empty IMAGE batch")
         refs.append(Reference(source=images, fps=float(fps), audio=audio))
+    if video_2 is not None and not refs:
+        raise InputError("'video_2' is character2, but nothing is connected as character1",
+                         hint="Connect the first clip to 'video' (or 'images'); nothing was sent to the API.")
+    if video_3 is not None and video_2 is None:
+        raise InputError("'video_3' is character3, but 'video_2' (character2) is not connected",
+                         hint="Connect clips in order: video, video_2, video_3; nothing was sent to the API.")
     refs += [Reference(source=v) for v in (video_2, video_3) if v is not None]
     if (video_url or "").strip():
         refs.append(Reference(url=video_url.strip()))

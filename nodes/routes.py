@@ -8,7 +8,10 @@ Registered only when ComfyUI's PromptServer exists. Handlers only translate HTTP
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import logging
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -20,6 +23,8 @@ from . import service
 log = logging.getLogger("apikley_wan")
 
 API_PREFIX = "/apikley_wan/"
+MAX_CALLBACK_BYTES = 1024 * 1024
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 credits_cache = account.CreditsCache()
 collector = task_rows.Collector()
 
@@ -29,9 +34,44 @@ def _answer(result: tuple) -> web.Response:
     return web.json_response(body, status=status)
 
 
+def _refuse(status: int, msg: str) -> web.Response:
+    return web.json_response({"ok": False, "msg": msg}, status=status)
+
+
 def _journal():
     """The journal, opened first: opening it points the key file at ComfyUI's user folder."""
     return service.journal()
+
+
+def _same_origin(origin: str, host: str) -> bool:
+    """Whether ``Origin`` names the host:port the request was sent to (a missing port is the
+    scheme's default). ``null`` and anything that is not an http(s) origin never match."""
+    try:
+        sent_from, sent_to = urlsplit(origin), urlsplit("//" + host)
+        default = _DEFAULT_PORTS.get(sent_from.scheme)
+        return (default is not None and bool(sent_from.hostname) and sent_from.hostname == sent_to.hostname
+                and (sent_from.port or default) == (sent_to.port or default))
+    except ValueError:  # a malformed port
+        return False
+
+
+def same_origin_json(handler):
+    """Only the pack's own page may change state.
+
+    ComfyUI's origin check lets ``Origin: null`` (sandboxed iframes) and non-loopback hosts
+    through, and a ``text/plain`` POST needs no CORS preflight; requiring JSON forces one.
+    """
+    @functools.wraps(handler)
+    async def guarded(request):
+        origin = request.headers.get("Origin")
+        if origin is not None and not _same_origin(origin, request.headers.get("Host", "")):
+            log.warning("apikley_wan: refused %s %s from another site (Origin %r)", request.method, request.path,
+                        origin[:100])
+            return _refuse(403, "Refused: this request came from another site than ComfyUI's own page.")
+        if request.content_type != "application/json":
+            return _refuse(415, "Send the request body as application/json.")
+        return await handler(request)
+    return guarded
 
 
 async def _json_object(request):
@@ -42,12 +82,33 @@ async def _json_object(request):
     return payload if isinstance(payload, dict) else None
 
 
+async def _read_capped(request, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of the body, so an oversized one is noticed without reading it all."""
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = await request.content.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 async def receive_callback(request):
-    payload = await _json_object(request)
-    if payload is None:
-        return web.json_response({"ok": False, "msg": "not a JSON object"}, status=400)
-    status, msg = service.callbacks.receive(request.match_info["secret"], payload, dict(request.headers),
-                                            config.webhook_hmac_key())
+    """Cheap checks first: an unknown secret or an oversized body is refused before parsing."""
+    secret = request.match_info["secret"]
+    if not service.callbacks.knows(secret):
+        return _refuse(404, "unknown callback")
+    if (request.content_length or 0) > MAX_CALLBACK_BYTES:
+        return _refuse(413, "callback body too large")
+    body = await _read_capped(request, MAX_CALLBACK_BYTES)
+    if len(body) > MAX_CALLBACK_BYTES:
+        return _refuse(413, "callback body too large")
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
+        return _refuse(400, "not JSON")
+    status, msg = service.callbacks.receive(secret, payload, dict(request.headers), config.webhook_hmac_key())
     if status != 200:
         log.warning("apikley_wan: callback refused (%s)", msg)
     return web.json_response({"ok": status == 200, "msg": msg}, status=status)
@@ -58,6 +119,7 @@ async def get_key(request):
     return web.json_response(account.key_status())
 
 
+@same_origin_json
 async def post_key(request):
     _journal()
     payload = await _json_object(request) or {}
@@ -79,6 +141,7 @@ async def get_tasks(request):
     return _answer(await asyncio.to_thread(task_rows.recent, _journal(), query.get("limit", 50), query.get("task_id")))
 
 
+@same_origin_json
 async def post_collect(request):
     journal = _journal()
     task_id = request.match_info["task_id"]

@@ -1,7 +1,9 @@
 """Run blocking core work off ComfyUI's event loop, with a status line and a felt Cancel.
 
 The event loop checks the interrupt flag every 0.2 s and redraws the status line about
-once a second; on Cancel the core is told to stop and ComfyUI's own interrupt is raised.
+once a second; on Cancel the core is told to stop (a transfer in flight is shut down) and
+ComfyUI's own interrupt is raised at once: the work runs on the pack's own daemon workers,
+which ComfyUI never waits for, so the queue moves on whatever the network is doing.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Callable, Optional
 from ..apikley_wan.client import Cancel
 from ..apikley_wan.errors import CancelledError
 from ..apikley_wan.generation import Status
+from ..apikley_wan.workers import workers
 from . import host
 
 log = logging.getLogger("apikley_wan")
@@ -54,16 +57,16 @@ def _note_interrupt() -> None:
 
 
 def _quiet(job) -> None:
-    """The abandoned thread ends by itself; its outcome must not be logged as an unhandled error."""
+    """The abandoned work ends by itself; its outcome must not be logged as an unhandled error."""
     job.add_done_callback(lambda j: j.cancelled() or j.exception())
 
 
 async def run_blocking(work: Callable[[Cancel, StatusBoard], object], node_id: Optional[str]):
-    """Run ``work(cancel, board)`` in a thread; return its result or raise its error."""
+    """Run ``work(cancel, board)`` on a worker; return its result or raise its error."""
     started_after = _interrupts
     cancel = Cancel(lambda: _interrupts != started_after)
     board = StatusBoard(node_id)
-    job = asyncio.ensure_future(asyncio.to_thread(work, cancel, board))
+    job = workers.run(work, cancel, board)
     last_draw = 0.0
     try:
         while True:

@@ -161,7 +161,7 @@ def test_fan_out_finishes_in_about_one_task_time(host, sim, object_info):
     assert ratio <= 1.3
 
 
-def test_callback_route_verifies_signature_and_ignores_repeats(host, sim, object_info):
+def test_callback_route_verifies_signature_and_a_repeat_only_wakes(host, sim, object_info):
     sim.webhook_hmac_key = "webhook-secret"
     sim.faults.callback_repeats = 2
     host.env.update(APIKLEY_CALLBACK_URL=host.url, APIKLEY_WEBHOOK_HMAC_KEY="webhook-secret")
@@ -174,7 +174,7 @@ def test_callback_route_verifies_signature_and_ignores_repeats(host, sim, object
         while len([s for t, s in sim.callback_log if t == task_id]) < 2 and time.time() < deadline:
             time.sleep(0.1)
         statuses = [s for t, s in sim.callback_log if t == task_id]
-        assert statuses == [200, 200], statuses  # accepted once, the repeat acknowledged and ignored
+        assert statuses == [200, 200], statuses  # each valid delivery, the repeat too, only wakes the waiter
         sim.webhook_hmac_key = "wrong-key"
         sim.faults.callback_repeats = 1
         _run(host, _prompt(object_info, "wan26_v2v_trim_resize.json", take=42))
@@ -183,7 +183,7 @@ def test_callback_route_verifies_signature_and_ignores_repeats(host, sim, object
         while not [s for t, s in sim.callback_log if t == task_id] and time.time() < deadline:
             time.sleep(0.1)
         assert [s for t, s in sim.callback_log if t == task_id] == [401], "a bad signature is refused"
-        print(f"callback run: {took:.1f}s; signed callbacks accepted, repeat ignored, bad signature refused")
+        print(f"callback run: {took:.1f}s; signed callbacks and their repeat woke the waiter, bad signature refused")
     finally:
         sim.webhook_hmac_key = None
         sim.faults.callback_repeats = 1

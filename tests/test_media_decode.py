@@ -90,3 +90,45 @@ def test_unreadable_file_is_an_input_error(tmp_path):
     junk.write_bytes(b"not a video at all" * 100)
     with pytest.raises(InputError, match="could not be read"):
         decode_video(junk)
+
+
+def test_an_image_too_big_for_the_memory_limit_is_refused_before_allocating(clip, monkeypatch):
+    monkeypatch.setenv("APIKLEY_MAX_DECODE_GB", "0.0001")
+
+    def no_allocation(*args, **kwargs):
+        raise AssertionError("the IMAGE tensor must not be allocated")
+    monkeypatch.setattr(torch, "empty", no_allocation)
+    with pytest.raises(InputError, match=r"decoding 48 frames of 96x64 needs 0\.0035 GB of memory as an IMAGE, "
+                                         r"more than 0\.0001 GB \(the APIKLEY_MAX_DECODE_GB setting\)") as err:
+        decode_video(clip)
+    message = str(err.value)
+    assert "nothing was sent" not in message and "use the VIDEO output" in message
+    monkeypatch.undo()
+    monkeypatch.setenv("APIKLEY_MAX_DECODE_GB", "0.0001")
+    assert decode_video(clip, want_images=False).audio is not None  # sound alone is not limited
+    assert decode_video(clip, max_frames=1).images.shape == (1, 64, 96, 3)  # a smaller IMAGE fits
+
+
+def test_a_buffer_that_grows_past_the_limit_is_refused(tmp_path, monkeypatch):
+    raw = write_clip(tmp_path / "raw.h264", seconds=2, width=32, height=32, audio_rate=None)
+    monkeypatch.setenv("APIKLEY_MAX_DECODE_GB", "0.0002")  # room for 16 of its 48 frames
+    with pytest.raises(InputError, match="APIKLEY_MAX_DECODE_GB"):
+        decode_video(raw)
+
+
+def test_without_a_setting_the_limit_is_the_available_memory(monkeypatch):
+    from apikley_wan.media import decode
+
+    monkeypatch.delenv("APIKLEY_MAX_DECODE_GB", raising=False)
+    available = decode._available_memory()
+    if available is None or available * 0.8 >= 119.5e9:
+        pytest.skip("this system does not tell its free memory, or has 150 GB free")
+    with pytest.raises(InputError, match=r"needs 119\.4 GB .*\(80% of the available memory\)"):
+        decode._check_fits(300, 4320, 7680)  # 8K, 10 s at 30 fps
+
+
+@pytest.mark.parametrize("setting", ["lots", "0", "-1", "nan"])
+def test_a_wrong_memory_setting_is_named(clip, monkeypatch, setting):
+    monkeypatch.setenv("APIKLEY_MAX_DECODE_GB", setting)
+    with pytest.raises(InputError, match="APIKLEY_MAX_DECODE_GB is .* not a positive number"):
+        decode_video(clip)

@@ -17,7 +17,8 @@ import torch
 
 from apikley_wan.errors import InputError
 from apikley_wan.media import MAX_UPLOAD_BYTES, decode_video, prepare_clip, probe
-from apikley_wan.media.clips import image_batch, tone, write_clip
+from apikley_wan.media.clips import frames_rgb, image_batch, tone, write_clip
+from apikley_wan.media.encode import write_video
 
 
 class FileVideo:
@@ -222,16 +223,54 @@ def test_file_without_video_is_refused(tmp_path):
 @pytest.mark.parametrize("seconds", [1.5, 31.0])
 def test_reference_duration_outside_2_to_30_s_is_refused_before_encoding(tmp_path, seconds):
     work = tmp_path / "work"
-    with pytest.raises(InputError, match=f"{seconds:.2f} s long; it must be between 2 and 30 s") as err:
-        prepare_clip(np.zeros((int(seconds * 2), 16, 16, 3), np.float32), work, fps=2)
+    frames = int(seconds * 2)
+    with pytest.raises(InputError, match=rf"{seconds:.2f} s of video \({frames} frames\); "
+                                         "it must be between 2 and 30 s long") as err:
+        prepare_clip(np.zeros((frames, 16, 16, 3), np.float32), work, fps=2)
     assert "nothing was sent" in str(err.value)
     assert os.listdir(work) == []
 
 
 def test_short_file_is_refused(tmp_path):
     source = write_clip(tmp_path / "short.mp4", seconds=1.5, width=64, height=48)
-    with pytest.raises(InputError, match="1.50 s long"):
+    with pytest.raises(InputError, match=r"only 1.50 s of video \(36 frames\)"):
         prepare_clip(source, tmp_path)
+
+
+def sound_longer_than_picture(path, frames: int, sound_seconds: float, *, codec: str = "libx264") -> str:
+    """25 fps video of ``frames`` frames over ``sound_seconds`` of sound: players show the longer one."""
+    video = (av.VideoFrame.from_ndarray(rgb, format="rgb24") for rgb in frames_rgb(frames, 64, 48))
+    write_video(path, video, width=64, height=48, fps=Fraction(25), codec=codec, audio=tone(sound_seconds))
+    return str(path)
+
+
+@pytest.mark.parametrize("name, frames, expected", [
+    ("still.mkv", 1, r"only 0\.04 s of video \(1 frame\); it must be between 2 and 30 s long, with at least 2 frames"),
+    ("short.mp4", 25, r"only 1\.00 s of video \(25 frames\); it must be between 2 and 30 s long"),
+])
+def test_the_length_is_the_videos_not_the_sounds(tmp_path, name, frames, expected):
+    """A clip whose sound runs 10 s but whose picture is shorter than 2 s would be paid for."""
+    source = sound_longer_than_picture(tmp_path / name, frames, 10.0)
+    with av.open(source) as container:
+        assert container.duration / av.time_base >= 9.9  # the container itself says ~10 s
+    work = tmp_path / "work"
+    with pytest.raises(InputError, match=expected):
+        prepare_clip(source, work)
+    assert os.listdir(work) == []
+
+
+def test_sound_beyond_the_picture_is_not_counted_when_passing_through_or_encoding(tmp_path):
+    compliant = prepare_clip(sound_longer_than_picture(tmp_path / "long_sound.mp4", 60, 6.0), tmp_path)
+    assert compliant.passed_through and compliant.duration == pytest.approx(2.4)
+    converted = prepare_clip(sound_longer_than_picture(tmp_path / "long_sound.mkv", 60, 6.0, codec="ffv1"), tmp_path)
+    assert not converted.passed_through and converted.duration == pytest.approx(2.4, abs=0.01)
+    sound = decode_video(converted.path, want_images=False).audio["waveform"]
+    assert abs(sound.shape[2] - 2.4 * 48000) <= 48000 / 25  # cut to the picture
+
+
+def test_the_sample_clip_is_measured_by_its_frames(reference_clip):
+    info = probe(reference_clip)
+    assert (info.frame_count, info.duration) == (72, pytest.approx(3.0))
 
 
 def test_images_need_a_frame_rate(tmp_path):

@@ -111,7 +111,7 @@ def test_submit_poll_fetch_and_from_id(pack, sim, reference_clip):
     video, images, audio, fps, task_id = answer["result"]
     assert answer["ui"]["images"][0]["filename"].endswith(f"{task_id}.mp4")
     assert task_id == task["task_id"] and images.shape[0] > 0 and fps > 0
-    assert from_id.VALIDATE_INPUTS("  ") != True and from_id.VALIDATE_INPUTS(task_id) is True
+    assert from_id.VALIDATE_INPUTS("  ") is not True and from_id.VALIDATE_INPUTS(task_id) is True
     (again,) = from_id.from_id(task_id)
     video2, *_ = asyncio.run(fetch.fetch(again, unique_id="6", graph={}))["result"]
     assert video2.get_stream_source() == video.get_stream_source() and sim.create_count == 1

@@ -20,6 +20,7 @@ from conftest import load_pack
 
 KEY = "sk-test-0123456789A1B2"  # long enough to have a fingerprint: ••••A1B2
 WRONG = "sk-wrong-99999999ZZZZ"
+JSON = {"Content-Type": "application/json"}
 
 
 def _module(pack, name):
@@ -54,10 +55,11 @@ class _Server:
 
 
 def talk(routes, script):
-    """Run ``await script(client)`` against an app holding the pack's routes."""
+    """Run ``await script(client)`` against an app holding the pack's routes (with ComfyUI's
+    100 MB body limit, so the routes' own limits are what is tested)."""
     server = _Server()
     routes.register(server)
-    app = web.Application()
+    app = web.Application(client_max_size=100 * 1024 * 1024)
     app.add_routes(server.routes)
 
     async def main():
@@ -101,7 +103,7 @@ def test_a_refused_key_keeps_the_old_one_and_says_why(routes, state_dir, long_ke
         await _call(client, "POST", "/apikley_wan/key", json={"key": KEY})
         refused = await _call(client, "POST", "/apikley_wan/key", json={"key": WRONG})
         malformed = await _call(client, "POST", "/apikley_wan/key", json={"key": "two words"})
-        missing = await _call(client, "POST", "/apikley_wan/key", data="not json")
+        missing = await _call(client, "POST", "/apikley_wan/key", data="not json", headers=JSON)
         return refused, malformed, missing
 
     (status, refused), malformed, missing = talk(routes, script)
@@ -196,9 +198,9 @@ def test_recent_tasks_and_collect_never_create_a_task(routes, long_key_sim, refe
 
     async def script(client):
         listed = await _call(client, "GET", "/apikley_wan/tasks?limit=5")
-        collected = await _call(client, "POST", f"/apikley_wan/tasks/{task_id}/collect")
+        collected = await _call(client, "POST", f"/apikley_wan/tasks/{task_id}/collect", json={})
         one = await _call(client, "GET", f"/apikley_wan/tasks?task_id={task_id}")
-        unknown = await _call(client, "POST", "/apikley_wan/tasks/nope/collect")
+        unknown = await _call(client, "POST", "/apikley_wan/tasks/nope/collect", json={})
         bad_limit = await _call(client, "GET", "/apikley_wan/tasks?limit=x")
         return listed, collected, one, unknown, bad_limit
 
@@ -241,9 +243,151 @@ def test_a_second_collect_of_the_same_task_waits_its_turn(routes):
     assert status == 502 and "stopped for the test" in body["msg"] and body["task"]["task_id"] == "busy-task"
 
 
-def test_callback_route_still_registered(routes):
-    status, body = talk(routes, lambda client: _call(client, "POST", "/apikley_wan/callback/unknown", json={}))
-    assert status in (403, 404) and body["ok"] is False
+# --- what another site can make the browser send ------------------------------------------------
+
+def test_only_the_pages_own_json_posts_change_state(routes, state_dir, caplog):
+    """A form or a sandboxed iframe (Origin: null) on any site must not replace the key."""
+    key, collect = "/apikley_wan/key", "/apikley_wan/tasks/nope/collect"
+    local = {"Host": "localhost:8188"}
+
+    async def script(client):
+        body = f'{{"key": "{KEY}"}}'
+        return {
+            "text/plain": await _call(client, "POST", key, data=body, headers={"Content-Type": "text/plain"}),
+            "form": await _call(client, "POST", key, data={"key": KEY}),
+            "null origin": await _call(client, "POST", key, json={"key": KEY}, headers={"Origin": "null"}),
+            "other site": await _call(client, "POST", key, json={"key": KEY},
+                                      headers={**local, "Origin": "http://evil.example"}),
+            "other port": await _call(client, "POST", key, json={"key": KEY},
+                                      headers={**local, "Origin": "http://localhost:9999"}),
+            "rebound name": await _call(client, "POST", key, json={"key": KEY},
+                                        headers={**local, "Origin": "http://localhost.evil.example:8188"}),
+            "collect, no body": await _call(client, "POST", collect),
+            "collect, null origin": await _call(client, "POST", collect, json={}, headers={"Origin": "null"}),
+            "collect, own page": await _call(client, "POST", collect, json={},
+                                             headers={**local, "Origin": "http://localhost:8188"}),
+            "behind a proxy": await _call(client, "POST", collect, json={},
+                                          headers={"Host": "comfy.example", "Origin": "https://comfy.example"}),
+            "own page": await _call(client, "POST", key, json={"key": KEY},
+                                    headers={**local, "Origin": "http://LOCALHOST:8188"}),
+        }
+
+    answers = talk(routes, script)
+    codes = {name: status for name, (status, _) in answers.items()}
+    assert codes == {"text/plain": 415, "form": 415, "null origin": 403, "other site": 403, "other port": 403,
+                     "rebound name": 403, "collect, no body": 415, "collect, null origin": 403,
+                     "collect, own page": 404, "behind a proxy": 404, "own page": 200}
+    assert all(body["ok"] is False and body["msg"] for status, body in answers.values() if status != 200)
+    assert _key_file(state_dir).read_text() == KEY  # written only by the last, same-origin request
+    assert "from another site" in caplog.text
+
+
+@pytest.mark.parametrize("pasted", ["sk-test-0123456789\u200bA1B2", "sk-test-0123456789\u00e9A1B2",
+                                    "sk-test-0123\t456789A1B2", "sk-test-0123456789A1B2\x7f", "abc",
+                                    "x" * 257, 12345678, None])
+def test_a_key_that_cannot_be_a_header_is_a_clear_400(routes, state_dir, long_key_sim, pasted):
+    async def script(client):
+        resp = await client.post("/apikley_wan/key", json={"key": pasted})
+        return resp.status, await resp.json()
+
+    status, body = talk(routes, script)
+    assert status == 400 and body["ok"] is False and "printable ASCII" in body["msg"] and "unchanged" in body["msg"]
+    assert not _key_file(state_dir).exists() and not long_key_sim.requests_log
+
+
+def test_an_unexpected_failure_while_saving_is_a_sentence_without_the_key(routes, state_dir, monkeypatch, caplog):
+    config = _module(load_pack(), "apikley_wan.config")
+
+    def refuse(key):
+        raise PermissionError(13, f"Permission denied writing {key}")
+
+    monkeypatch.setattr(config, "save_api_key", refuse)
+    status, body = talk(routes, lambda client: _call(client, "POST", "/apikley_wan/key", json={"key": KEY}))
+    assert status == 500 and body["ok"] is False and "could not be saved" in body["msg"]
+    assert "Permission denied" in body["msg"] and "Traceback" not in caplog.text and KEY not in caplog.text
+
+
+def test_an_unexpected_client_error_is_a_sentence_without_the_key(routes, caplog):
+    account = _module(load_pack(), "apikley_wan.account")
+
+    class Exploding:
+        def __init__(self, api_key, **kw):
+            self.api_key = api_key
+
+        def credits(self):
+            raise ValueError(f"Invalid header value b'Bearer {self.api_key}'")
+
+    status, body = account.save_key(KEY, account.CreditsCache(), client_factory=Exploding)
+    assert status == 500 and body["ok"] is False and "ValueError" in body["msg"] and "unchanged" in body["msg"]
+    assert KEY not in str(body) and KEY not in caplog.text
+
+
+# --- the provider's callback ----------------------------------------------------------------------
+
+@pytest.fixture
+def board(routes, monkeypatch):
+    """A fresh callback board holding one secret, waited on for task ``task-1``."""
+    callbacks = _module(load_pack(), "apikley_wan.callbacks")
+    fresh = callbacks.CallbackBoard()
+    monkeypatch.setattr(_module(load_pack(), "nodes.service"), "callbacks", fresh)
+    monkeypatch.delenv("APIKLEY_WEBHOOK_HMAC_KEY", raising=False)
+    secret = fresh.new_secret()
+    return fresh, secret, fresh.waiter(secret, "task-1")
+
+
+def test_an_unknown_secret_is_refused_before_the_body_is_read(routes, board):
+    async def script(client):
+        return await _call(client, "POST", "/apikley_wan/callback/unknown", data=b"{not json",
+                           headers={"Content-Type": "application/json"})
+
+    status, body = talk(routes, script)
+    assert status == 404 and body["ok"] is False
+
+
+def test_an_oversized_callback_is_refused_unparsed(routes, board, monkeypatch):
+    _, secret, wake = board
+    path = f"/apikley_wan/callback/{secret}"
+    big = b'{"data": {"taskId": "task-1", "pad": "' + b"x" * (2 * 1024 * 1024) + b'"}}'
+    parsed = []
+    monkeypatch.setattr(routes.json, "loads", lambda text: parsed.append(len(text)))
+
+    async def chunks():
+        for start in range(0, len(big), 64 * 1024):
+            yield big[start:start + 64 * 1024]
+
+    async def script(client):
+        return (await _call(client, "POST", path, data=big, headers=JSON),
+                await _call(client, "POST", path, data=chunks(), headers=JSON))  # chunked: no Content-Length
+
+    declared, streamed = talk(routes, script)
+    assert declared[0] == 413 and streamed[0] == 413 and parsed == [] and not wake.is_set()
+
+
+@pytest.mark.parametrize("raw", [b'{"data": [1], "taskId": "task-1"}', b'{"data": {"taskId": 5}}', b'[1]',
+                                 b'"task-1"', b"{not json", b"\xff\xfe", b"[" * 100000])
+def test_a_misshapen_callback_is_a_400(routes, board, raw):
+    _, secret, wake = board
+    status, body = talk(routes, lambda client: _call(client, "POST", f"/apikley_wan/callback/{secret}",
+                                                     data=raw, headers=JSON))
+    assert status == 400 and body["ok"] is False and not wake.is_set()
+
+
+def test_every_valid_callback_only_wakes_the_waiter(routes, board):
+    fresh, secret, wake = board
+    path = f"/apikley_wan/callback/{secret}"
+    forged = {"data": {"taskId": "task-1", "state": "success", "consumeCredits": 0.01}}
+    real = {"data": {"taskId": "task-1", "state": "success", "consumeCredits": 70}}
+
+    async def script(client):
+        first = await _call(client, "POST", path, json=forged)
+        woke_first = wake.is_set()
+        wake.clear()  # as the waiter does before its confirming poll
+        second = await _call(client, "POST", path, json=real)
+        return first, woke_first, second
+
+    first, woke_first, second = talk(routes, script)
+    assert first == (200, {"ok": True, "msg": "ok"}) and woke_first
+    assert second == (200, {"ok": True, "msg": "ok"}) and wake.is_set()
 
 
 def test_preview_ui_names_the_result_like_save_video(routes, tmp_path):

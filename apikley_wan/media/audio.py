@@ -13,6 +13,7 @@ from typing import Any, Optional
 import av
 import numpy as np
 
+from ..errors import InputError
 from .probe import Readable, open_input
 
 
@@ -45,6 +46,7 @@ def pcm_from_comfy(audio: Optional[dict]) -> Optional[Pcm]:
     """The first item of a ComfyUI AUDIO (``{"waveform": [B, C, T], "sample_rate": int}``)."""
     if audio is None:
         return None
+    rate = comfy_sample_rate(audio)
     waveform: Any = audio["waveform"]
     if hasattr(waveform, "detach"):  # a torch tensor, possibly on a GPU
         waveform = waveform.detach().float().cpu().numpy()
@@ -53,9 +55,32 @@ def pcm_from_comfy(audio: Optional[dict]) -> Optional[Pcm]:
         samples = samples[0]
     if samples.ndim == 1:
         samples = samples[None, :]
+    if samples.ndim != 2:
+        raise InputError(f"the AUDIO waveform is shaped {tuple(np.shape(waveform))}; "
+                         "expected [batch, channels, samples]")
     if samples.shape[1] == 0:
         return None
-    return Pcm(np.ascontiguousarray(samples), int(audio["sample_rate"]))
+    if not np.isfinite(samples).all():  # the AAC encoder would turn them into noise or silence
+        raise InputError("the AUDIO waveform holds NaN or infinite samples; audio samples must be "
+                         "finite values from -1 to 1",
+                         hint="Check the node that made the sound, then run again; nothing was sent to the API.")
+    return Pcm(np.ascontiguousarray(samples), rate)
+
+
+def comfy_sample_rate(audio: Any) -> int:
+    """The sample rate of a ComfyUI AUDIO, refused unless it is a positive whole number
+    (checked before hashing or encoding, so a malformed AUDIO is one clear error)."""
+    if not isinstance(audio, dict) or "waveform" not in audio:
+        raise InputError("the AUDIO input is not a ComfyUI AUDIO (a dict with 'waveform' and 'sample_rate')")
+    value = audio.get("sample_rate")
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        rate = math.nan
+    if not (rate > 0 and rate.is_integer()):
+        raise InputError(f"the AUDIO sample rate is {value!r}; it must be a positive whole number of "
+                         "samples per second, such as 44100")
+    return int(rate)
 
 
 def pcm_to_comfy(pcm: Pcm) -> dict:

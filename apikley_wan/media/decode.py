@@ -11,6 +11,7 @@ decoder threads instead of making torch's thread pool compete with them.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -24,6 +25,7 @@ from .encode import SCALE_THREADS
 from .probe import Readable, open_input
 
 GROWTH = 1.25  # when the frame-count estimate is short, grow by a quarter at a time
+MEMORY_SHARE = 0.8  # without APIKLEY_MAX_DECODE_GB, the IMAGE may take this share of the free memory
 _255 = np.float32(255)
 
 
@@ -81,6 +83,7 @@ def _decode_frames(container, stream, wanted: int, stride: int, max_frames: Opti
 
     stream.thread_type = "AUTO"
     height, width = stream.codec_context.height, stream.codec_context.width
+    _check_fits(max(wanted, 1), height, width)
     out = torch.empty((max(wanted, 1), height, width, 3), dtype=torch.float32)
     pixels = out.numpy()  # same memory
     reformatter = VideoReformatter()  # one scaler context for all frames, on all cores
@@ -105,6 +108,58 @@ def _decode_frames(container, stream, wanted: int, stride: int, max_frames: Opti
 def _grown(out, filled: int):
     import torch
 
-    bigger = torch.empty((math.ceil(out.shape[0] * GROWTH) + 1, *out.shape[1:]), dtype=out.dtype)
+    frames, height, width = math.ceil(out.shape[0] * GROWTH) + 1, out.shape[1], out.shape[2]
+    _check_fits(frames, height, width)
+    bigger = torch.empty((frames, *out.shape[1:]), dtype=out.dtype)
     bigger[:filled].copy_(out[:filled])
     return bigger
+
+
+def _check_fits(frames: int, height: int, width: int) -> None:
+    """Refuse an IMAGE that would not fit in memory, before allocating it: an 8K result of 10 s
+    needs ~100 GB as float32, and the system would swap or kill ComfyUI instead of saying so."""
+    needed = frames * height * width * 3 * 4
+    limit, source = _decode_limit()
+    if limit is not None and needed > limit:
+        raise InputError(f"decoding {frames} frames of {width}x{height} needs {_gb(needed)} GB of memory "
+                         f"as an IMAGE, more than {_gb(limit)} GB ({source})",
+                         hint="The video file itself is kept: use the VIDEO output, and scale or trim it "
+                              "before decoding, or raise APIKLEY_MAX_DECODE_GB.")
+
+
+def _gb(size: float) -> str:
+    return f"{size / 1e9:,.1f}" if size >= 1e8 else f"{size / 1e9:.2g}"
+
+
+def _decode_limit() -> tuple[Optional[float], str]:
+    """Bytes an IMAGE may take, and where that number comes from; ``None`` when unknown."""
+    setting = os.environ.get("APIKLEY_MAX_DECODE_GB", "").strip()
+    if setting:
+        try:
+            gigabytes = float(setting)
+        except ValueError:
+            gigabytes = math.nan
+        if not gigabytes > 0:  # NaN too
+            raise InputError(f"APIKLEY_MAX_DECODE_GB is {setting!r}, which is not a positive number of gigabytes",
+                             hint="Set it to a number such as 16, or remove it to allow "
+                                  f"{MEMORY_SHARE:.0%} of the available memory.")
+        return gigabytes * 1e9, "the APIKLEY_MAX_DECODE_GB setting"
+    available = _available_memory()
+    if available is None:
+        return None, ""
+    return available * MEMORY_SHARE, f"{MEMORY_SHARE:.0%} of the available memory"
+
+
+def _available_memory() -> Optional[int]:
+    """Free memory in bytes (Linux: MemAvailable, which counts reclaimable cache), or None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None

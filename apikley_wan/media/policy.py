@@ -18,12 +18,16 @@ MIN_REFERENCE_SECONDS = 2.0
 MAX_REFERENCE_SECONDS = 30.0
 
 
-def check_duration(seconds: float, *, min_seconds: float = MIN_REFERENCE_SECONDS,
+def check_duration(seconds: float, frames: int, *, min_seconds: float = MIN_REFERENCE_SECONDS,
                    max_seconds: float = MAX_REFERENCE_SECONDS) -> None:
-    """Refuse a clip outside the API's duration range before anything is encoded or sent."""
-    if not min_seconds <= seconds <= max_seconds:
-        raise InputError(f"the reference clip is {seconds:.2f} s long; it must be between "
-                         f"{min_seconds:g} and {max_seconds:g} s",
+    """Refuse a clip outside the API's range (in seconds of video, at least 2 frames) before
+    anything is encoded or sent: a shorter reference would still be paid for."""
+    if frames < 2 or not min_seconds <= seconds <= max_seconds:
+        only = "only " if seconds < min_seconds or frames < 2 else ""
+        plural = "" if frames == 1 else "s"
+        raise InputError(f"the reference clip has {only}{seconds:.2f} s of video ({frames} frame{plural}); "
+                         f"it must be between {min_seconds:g} and {max_seconds:g} s long"
+                         + (", with at least 2 frames" if frames < 2 else ""),
                          hint="Trim or extend the clip, then run again; nothing was sent to the API.")
 
 

@@ -75,13 +75,14 @@ def prepare_clip(source: Any, work_dir: str | os.PathLike, *, fps: Any = None, a
     src = resolve_source(source, fps=fps, audio=audio)
     if isinstance(src, FileInput):
         info = probe(src.source)
-        check_duration(info.duration, min_seconds=min_duration, max_seconds=max_duration)
+        check_duration(info.duration, info.frame_count, min_seconds=min_duration, max_seconds=max_duration)
         if can_pass_through(info, max_bytes=max_bytes):
             return _pass_through(src.source, info, work_dir)
         job = _file_job(src.source, info)
     else:
-        job = _frames_job(src)
-        check_duration(job.duration, min_seconds=min_duration, max_seconds=max_duration)
+        batch = FrameBatch(src.images)
+        job = _frames_job(batch, src)
+        check_duration(job.duration, len(batch), min_seconds=min_duration, max_seconds=max_duration)
     path = _new_output_path(work_dir)
     try:
         _encode_within(job, path, max_bytes, check_cancel)
@@ -91,8 +92,7 @@ def prepare_clip(source: Any, work_dir: str | os.PathLike, *, fps: Any = None, a
         raise
 
 
-def _frames_job(src: FramesInput) -> _Job:
-    batch = FrameBatch(src.images)
+def _frames_job(batch: FrameBatch, src: FramesInput) -> _Job:
     duration = float(len(batch) / src.fps)
     pcm = pcm_from_comfy(src.audio)
     return _Job(lambda: (av.VideoFrame.from_ndarray(rgb, format="rgb24") for rgb in batch.rgb24()),

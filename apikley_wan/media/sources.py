@@ -13,6 +13,9 @@ from fractions import Fraction
 from typing import Any, Optional, Union
 
 from ..errors import InputError
+from .audio import comfy_sample_rate
+
+MAX_FPS = 240  # far above any video frame rate; a higher number is a wrong input, not a clip
 
 
 @dataclass(frozen=True)
@@ -31,10 +34,12 @@ def as_rate(fps: Any) -> Fraction:
     """A frame rate as an exact fraction (24, 24.0 and Fraction(24) are equal; 29.97 → 2997/100)."""
     try:
         rate = Fraction(fps).limit_denominator(1001)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"the frame rate {fps!r} is not a number") from exc
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: infinity
+        raise InputError(f"the frame rate {fps!r} is not a finite number") from exc
     if rate <= 0:
         raise InputError(f"the frame rate must be positive, got {fps!r}")
+    if rate > MAX_FPS:
+        raise InputError(f"the frame rate {float(rate):g} fps is too high; it must be at most {MAX_FPS} fps")
     return rate
 
 
@@ -51,7 +56,13 @@ def resolve_source(source: Any, *, fps: Any = None, audio: Optional[dict] = None
         return _from_video_object(source)
     if fps is None:
         raise InputError("a frame rate (fps) is needed to turn images into a clip")
-    return FramesInput(source, as_rate(fps), audio)
+    return _frames_input(source, fps, audio)
+
+
+def _frames_input(images: Any, fps: Any, audio: Optional[dict]) -> FramesInput:
+    if audio is not None:  # a malformed AUDIO is refused before it is hashed or encoded
+        comfy_sample_rate(audio)
+    return FramesInput(images, as_rate(fps), audio)
 
 
 def _from_video_object(video: Any) -> FileInput | FramesInput:
@@ -63,7 +74,7 @@ def _from_video_object(video: Any) -> FileInput | FramesInput:
         if isinstance(stream, (str, os.PathLike, io.BytesIO)):
             return resolve_source(stream)
     components = video.get_components()
-    return FramesInput(components.images, as_rate(components.frame_rate), components.audio)
+    return _frames_input(components.images, components.frame_rate, components.audio)
 
 
 def _is_edited(video: Any) -> bool:

@@ -1,0 +1,83 @@
+"""Where paid results are kept: a file name per task that cannot leave the results folder, the
+check that a downloaded file is a video, the sidecar beside it, and leftovers of killed downloads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from . import MODEL, pricing
+from .errors import ResultInvalidError, StorageError
+from .files import PART_SUFFIX, write_file
+from .journal import JournalEntry, valid_task_id
+from .media import NotAVideo, check_video
+
+log = logging.getLogger("apikley_wan")
+
+# a download writes continuously; a .part file untouched this long belongs to a killed process
+STALE_PART_S = 120.0
+
+
+def result_path(results_dir: Path, prefix: str, task_id: str) -> Path:
+    """``<results_dir>/<prefix>_<task_id>.mp4``, refused unless it resolves to a file directly inside
+    ``results_dir`` (task ids come from a server and from users)."""
+    if not valid_task_id(task_id):
+        raise StorageError(f"the task id {str(task_id)[:60]!r} cannot name a file", task_id=None)
+    folder = Path(results_dir).resolve()
+    path = (folder / f"{prefix}_{task_id}.mp4").resolve()
+    if path.parent != folder:
+        raise StorageError(f"the result name for task {task_id} leaves {folder}", task_id=task_id)
+    return path
+
+
+def verify(path: Path, task_id: str) -> None:
+    """A paid result counts only when it is a real video; anything else is deleted and reported."""
+    try:
+        check_video(path)
+    except NotAVideo as exc:
+        path.unlink(missing_ok=True)
+        raise ResultInvalidError(f"{exc} (the file was deleted)", task_id=task_id) from None
+
+
+def is_video(path: Path) -> bool:
+    try:
+        check_video(path)
+    except NotAVideo:
+        return False
+    return True
+
+
+def write_sidecar(entry: JournalEntry, video: Path) -> None:
+    """Metadata beside the result: task id, model, parameters, prompt, cost (never the key or the
+    callback secret)."""
+    params = {k: v for k, v in entry.params.items() if k != "callback_secret"}
+    sidecar = {"task_id": entry.task_id, "model": MODEL, "prompt": params.get("prompt"),
+               "parameters": params, "cost_credits": entry.cost_credits,
+               "cost_usd": pricing.credits_to_usd(entry.cost_credits) if entry.cost_credits is not None else None,
+               "cost_is_estimate": not entry.cost_reported,
+               "created_at": entry.task_created_at, "finished_at": entry.finished_at}
+    write_file(video.with_suffix(".json"), json.dumps(sidecar, indent=2, ensure_ascii=False).encode("utf-8"),
+               entry.task_id)
+
+
+def remove_stale_parts(folder: Path, now: float | None = None) -> int:
+    """Delete half-written downloads left by a killed process; returns how many were removed."""
+    now = time.time() if now is None else now
+    removed = 0
+    try:
+        candidates = list(Path(folder).glob("*" + PART_SUFFIX))
+    except OSError:
+        return 0
+    for part in candidates:
+        try:
+            if now - part.stat().st_mtime > STALE_PART_S:
+                part.unlink()
+                removed += 1
+        except OSError:
+            continue
+    if removed:
+        log.info("apikley_wan: removed %d unfinished download(s) from %s", removed, folder)
+    return removed

@@ -1,0 +1,73 @@
+"""A bounded pool of daemon worker threads for short blocking steps, awaited from an event loop.
+
+Not the loop's default executor: ``asyncio.run`` (ComfyUI runs each prompt in one) joins the
+default executor's threads before it returns, so a step stuck in a slow socket read would keep the
+prompt's queue slot after Cancel. A step here is awaited, never joined: a cancelled caller returns
+at once and the thread finishes (or is shut down through ``Cancel``) on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from typing import Callable
+
+log = logging.getLogger("apikley_wan")
+
+MAX_WORKERS = 32
+
+
+class Workers:
+    def __init__(self, size: int = MAX_WORKERS, name: str = "apikley-worker"):
+        self._size, self._name = size, name
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0      # threads waiting for a job
+        self._queued = 0    # jobs no thread has taken yet
+
+    def run(self, fn: Callable, *args) -> asyncio.Future:
+        """``fn(*args)`` on a worker; the returned future (of the running loop) gets its result."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        with self._lock:
+            self._queued += 1
+            if self._queued > self._idle and self._threads < self._size:
+                self._threads += 1
+                threading.Thread(target=self._work, name=f"{self._name}-{self._threads}", daemon=True).start()
+        self._jobs.put((loop, future, fn, args))
+        return future
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                self._idle += 1
+            loop, future, fn, args = self._jobs.get()
+            with self._lock:
+                self._idle -= 1
+                self._queued -= 1
+            if future.cancelled():
+                continue
+            try:
+                outcome = (True, fn(*args))
+            except BaseException as exc:  # handed to the awaiting side, never lost
+                outcome = (False, exc)
+            _settle(loop, future, outcome)
+
+
+def _settle(loop: asyncio.AbstractEventLoop, future: asyncio.Future, outcome: tuple) -> None:
+    def deliver() -> None:
+        if future.cancelled():
+            return
+        ok, value = outcome
+        future.set_result(value) if ok else future.set_exception(value)
+
+    try:
+        loop.call_soon_threadsafe(deliver)
+    except RuntimeError:  # the loop has closed: its caller is gone
+        log.debug("worker result dropped: its event loop is closed")
+
+
+workers = Workers()

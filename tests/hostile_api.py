@@ -1,0 +1,123 @@
+"""A stand-in for the API and its result host that answers whatever a test scripts: echoes of the
+key, ids shaped like paths, pages that are not videos, redirects, bytes that drip.
+
+Real HTTP over a socket on 127.0.0.1; every request is recorded. By default it behaves like a
+healthy API whose task succeeds at once with the shipped sample clip as its result.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Callable
+
+SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "reference.mp4"
+TASK_ID = "0123456789abcdef0123456789abcdef"
+
+
+class HostileApi:
+    def __init__(self, key: str):
+        self.key = key
+        self.task_id = TASK_ID
+        self.record: dict = {}          # extra/overriding recordInfo fields
+        self.result = SAMPLE.read_bytes()
+        self.result_length: int | None = None   # Content-Length to claim (default: the real length)
+        self.requests: list = []
+        self.routes: dict = {}
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._defaults()
+
+    # -- scripting ------------------------------------------------------------------------
+    def on(self, method: str, path: str, fn: Callable) -> None:
+        """``fn(handler)`` answers ``method path`` from now on."""
+        self.routes[(method, path)] = fn
+
+    def count(self, method: str, path: str) -> int:
+        return sum(1 for m, p, *_ in self.requests if (m, p) == (method, path))
+
+    def _defaults(self) -> None:
+        self.on("POST", "/api/v1/jobs/createTask", lambda h: h.json({"code": 200, "data": {"taskId": self.task_id}}))
+        self.on("GET", "/api/v1/jobs/recordInfo", lambda h: h.json({"code": 200, "data": {
+            "taskId": self.task_id, "state": "success",
+            "resultJson": json.dumps({"resultUrls": [self.base_url + "/files/result.mp4"]}), **self.record}}))
+        self.on("GET", "/files/result.mp4", lambda h: h.raw(self.result, "video/mp4", self.result_length))
+        self.on("POST", "/file-upload/api/file-base64-upload", lambda h: h.json(
+            {"code": 200, "data": {"downloadUrl": self.base_url + "/files/uploaded.mp4"}}))
+        self.on("POST", "/file-upload/api/file-stream-upload", lambda h: h.json(
+            {"code": 200, "data": {"downloadUrl": self.base_url + "/files/uploaded.mp4"}}))
+        self.on("GET", "/api/v1/chat/credit", lambda h: h.json({"code": 200, "data": 100}))
+        self.on("POST", "/api/v1/common/download-url", lambda h: h.json(
+            {"code": 200, "data": self.base_url + "/files/result.mp4"}))
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def __enter__(self) -> "HostileApi":
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _handler(api: HostileApi):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:
+            return
+
+        def _dispatch(self) -> None:
+            path = self.path.split("?", 1)[0]
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            api.requests.append((self.command, path, dict(self.headers), body))
+            fn = api.routes.get((self.command, path))
+            if fn is None:
+                return self.raw(b"not here", "text/plain", status=404)
+            fn(self)
+
+        do_GET = do_POST = do_PUT = _dispatch
+
+        # -- answers -------------------------------------------------------------------
+        def json(self, obj, status: int = 200) -> None:
+            self.raw(json.dumps(obj).encode(), "application/json", status=status)
+
+        def raw(self, data: bytes, ctype: str, length: int | None = None, status: int = 200,
+                headers: dict | None = None) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data) if length is None else length))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+            self.wfile.flush()
+
+        def drip(self, total: int, every_s: float) -> None:
+            """Claim ``total`` bytes, then send one byte per ``every_s`` until the client goes away."""
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp4")
+            self.send_header("Content-Length", str(total))
+            self.end_headers()
+            try:
+                for _ in range(total):
+                    self.wfile.write(b"\0")
+                    self.wfile.flush()
+                    time.sleep(every_s)
+            except OSError:
+                return
+
+        def redirect(self, location: str, status: int = 307) -> None:
+            self.raw(b"", "text/plain", status=status, headers={"Location": location})
+
+        def hang_up(self) -> None:
+            """Close the connection without any answer (a create whose answer is lost)."""
+            self.close_connection = True
+            self.connection.shutdown(2)
+
+    return Handler
