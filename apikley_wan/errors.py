@@ -27,16 +27,23 @@ class ApikleyError(Exception):
             self.credits_may_be_spent = credits_may_be_spent
         super().__init__(self.user_message())
 
+    # when set, said instead of the credits sentence (for errors that happen apart from any paid call)
+    money_note: Optional[str] = None
+
     def user_message(self) -> str:
-        parts = [self.what + (f": {self.detail}" if self.detail else ".")]
+        parts = [self.what + (f": {self.detail}" if self.detail else "")]
         if self.code is not None:
             parts[0] += f" (API code {self.code})"
+        if not parts[0].endswith((".", "!", "?", "…")):
+            parts[0] += "."
         if self.task_id:
             parts.append(f"Task id: {self.task_id}.")
         if self.hint:
             parts.append(self.hint)
-        parts.append("Credits may have been spent." if self.credits_may_be_spent
-                     else "No credits were spent.")
+        if self.money_note:
+            parts.append(self.money_note)
+        else:
+            parts.append("Credits may have been spent." if self.credits_may_be_spent else "No credits were spent.")
         return " ".join(parts)
 
     def __str__(self) -> str:  # keep task id added after construction visible
@@ -46,6 +53,13 @@ class ApikleyError(Exception):
 class InputError(ApikleyError):
     what = "Invalid input"
     hint = "Fix the input and run again; nothing was sent to the API."
+
+
+class TooLargeError(ApikleyError):
+    """Decoding would need more memory than allowed: refused before anything is allocated."""
+
+    what = "The video is too large to decode into frames"
+    money_note = "Nothing was sent to the API because of this, and no result is lost."
 
 
 class ConfigError(ApikleyError):

@@ -132,6 +132,44 @@ def test_interrupt_stops_within_2_s_and_requeue_collects(host, sim, object_info)
     print(f"interrupt: stopped {stopped:.2f}s after /interrupt; re-queue collected the same task")
 
 
+def _started_at(entry) -> float:
+    """When ComfyUI began executing a prompt (its execution_start message), in epoch seconds."""
+    return next(m[1]["timestamp"] for m in entry["status"]["messages"] if m[0] == "execution_start") / 1000
+
+
+@pytest.mark.parametrize("fault", ["drip_downloads", "slow_seconds"])
+def test_cancel_frees_the_queue_within_1_s_whatever_the_network_does(host, sim, object_info, fault):
+    """A result host dripping one byte every 5 s, or an API that answers after 30 s: after Cancel the
+    next queued prompt starts within 1 s, and a re-queue collects the task with no new create."""
+    prompt = _prompt(object_info, "wan26_v2v_trim_resize.json", take=61 if fault == "drip_downloads" else 62)
+    cached = _prompt(object_info, "wan26_v2v_trim_resize.json")  # ran before: re-used at once
+    before, drips, seen = sim.create_count, sim.drips_started, len(sim.requests_log)
+    sim.task_seconds = 1.0
+    if fault == "drip_downloads":
+        sim.faults.drip_downloads = 1
+    else:
+        sim.faults.slow_seconds = 30.0
+    try:
+        first = host.queue(prompt)
+        deadline = time.time() + 60
+        while time.time() < deadline and (sim.drips_started == drips if fault == "drip_downloads"
+                                          else len(sim.requests_log) == seen):
+            time.sleep(0.05)
+        time.sleep(0.5)  # the request is in flight
+        following = host.queue(cached)
+        interrupted_at = time.time()
+        host.post("/interrupt", {})
+        assert "execution_interrupted" in _messages(host.wait(first, 30))
+        freed = _started_at(host.wait(following, 30)) - interrupted_at
+    finally:
+        sim.faults.drip_downloads, sim.faults.slow_seconds, sim.task_seconds = 0, 0.0, TASK_S
+    print(f"{fault}: the next prompt started {freed:.2f}s after Cancel")
+    assert freed < 1.0
+    entry, _ = _run(host, prompt)
+    assert entry["status"]["status_str"] == "success"
+    assert sim.create_count - before == 1
+
+
 def test_kill_while_pending_then_restart_collects_the_same_task(host, sim, object_info):
     sim.task_seconds = 120
     prompt = _prompt(object_info, "wan26_v2v_trim_resize.json", take=22)

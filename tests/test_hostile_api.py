@@ -33,19 +33,28 @@ def api():
         yield running
 
 
+_shown: list = []  # everything the command line printed in the current test
+
+
 @pytest.fixture
-def env(tmp_path, monkeypatch, api):
+def env(tmp_path, monkeypatch, api, caplog):
+    """The command line pointed at the hostile API; afterwards, the key must be in nothing it printed,
+    logged or wrote (every file under the test's folder: journal, results, sidecars, copies)."""
     state = tmp_path / "state"
     monkeypatch.setenv("APIKLEY_STATE_DIR", str(state))
     monkeypatch.setenv("APIKLEY_API_KEY", KEY)
     monkeypatch.setenv("APIKLEY_BASE_URL", api.base_url)
     monkeypatch.delenv("APIKLEY_CALLBACK_URL", raising=False)
-    return state
+    caplog.set_level(logging.DEBUG, logger="apikley_wan")
+    _shown.clear()
+    yield state
+    assert_key_nowhere(tmp_path, *_shown, caplog.text)
 
 
 def run_cli(capsys, *argv) -> tuple:
     code = cli.main(list(argv))
     out = capsys.readouterr()
+    _shown.append(out.out + out.err)
     return code, out.out + out.err
 
 
@@ -172,7 +181,7 @@ def test_cancel_stops_a_dripping_download_within_a_second(api, tmp_path):
             outcome["error"] = exc
         outcome["ended"] = time.monotonic()
 
-    worker = threading.Thread(target=download)
+    worker = threading.Thread(target=download, daemon=True)
     worker.start()
     time.sleep(0.8)
     cancelled_at = time.monotonic()

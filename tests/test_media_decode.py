@@ -8,7 +8,7 @@ import av
 import pytest
 import torch
 
-from apikley_wan.errors import InputError
+from apikley_wan.errors import InputError, TooLargeError
 from apikley_wan.media import decode_video
 from apikley_wan.media.clips import frames_rgb, write_clip
 
@@ -98,11 +98,12 @@ def test_an_image_too_big_for_the_memory_limit_is_refused_before_allocating(clip
     def no_allocation(*args, **kwargs):
         raise AssertionError("the IMAGE tensor must not be allocated")
     monkeypatch.setattr(torch, "empty", no_allocation)
-    with pytest.raises(InputError, match=r"decoding 48 frames of 96x64 needs 0\.0035 GB of memory as an IMAGE, "
-                                         r"more than 0\.0001 GB \(the APIKLEY_MAX_DECODE_GB setting\)") as err:
+    with pytest.raises(TooLargeError, match=r"48 frames of 96x64 need 0\.0035 GB of memory as an IMAGE, "
+                                            r"more than 0\.0001 GB \(the APIKLEY_MAX_DECODE_GB setting\)") as err:
         decode_video(clip)
     message = str(err.value)
-    assert "nothing was sent" not in message and "use the VIDEO output" in message
+    assert "No credits were spent" not in message and "use the VIDEO output" in message
+    assert "no result is lost" in message
     monkeypatch.undo()
     monkeypatch.setenv("APIKLEY_MAX_DECODE_GB", "0.0001")
     assert decode_video(clip, want_images=False).audio is not None  # sound alone is not limited
@@ -112,7 +113,7 @@ def test_an_image_too_big_for_the_memory_limit_is_refused_before_allocating(clip
 def test_a_buffer_that_grows_past_the_limit_is_refused(tmp_path, monkeypatch):
     raw = write_clip(tmp_path / "raw.h264", seconds=2, width=32, height=32, audio_rate=None)
     monkeypatch.setenv("APIKLEY_MAX_DECODE_GB", "0.0002")  # room for 16 of its 48 frames
-    with pytest.raises(InputError, match="APIKLEY_MAX_DECODE_GB"):
+    with pytest.raises(TooLargeError, match="APIKLEY_MAX_DECODE_GB"):
         decode_video(raw)
 
 
@@ -123,7 +124,7 @@ def test_without_a_setting_the_limit_is_the_available_memory(monkeypatch):
     available = decode._available_memory()
     if available is None or available * 0.8 >= 119.5e9:
         pytest.skip("this system does not tell its free memory, or has 150 GB free")
-    with pytest.raises(InputError, match=r"needs 119\.4 GB .*\(80% of the available memory\)"):
+    with pytest.raises(TooLargeError, match=r"need 119\.4 GB .*\(80% of the available memory\)"):
         decode._check_fits(300, 4320, 7680)  # 8K, 10 s at 30 fps
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import struct
 
-import av
 import numpy as np
 import pytest
 import torch
@@ -13,7 +12,7 @@ import torch
 from apikley_wan.errors import InputError
 from apikley_wan.media import NotAVideo, check_video, fingerprint_source, prepare_clip
 from apikley_wan.media.audio import pcm_from_comfy
-from apikley_wan.media.clips import image_batch, tone, write_clip
+from apikley_wan.media.clips import image_batch, tone, write_clip, write_sound
 from apikley_wan.media.sources import as_rate
 
 
@@ -62,13 +61,7 @@ def test_what_is_not_a_playable_video_is_named(tmp_path, two_seconds, kind, reas
 
 
 def test_a_file_with_only_sound_is_not_a_video(tmp_path):
-    path = tmp_path / "sound.m4a"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("aac", rate=48000)
-        frame = av.AudioFrame.from_ndarray(tone(1.0).samples, format="fltp", layout="stereo")
-        frame.sample_rate = 48000
-        out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+    path = write_sound(tmp_path / "sound.m4a", 1.0)
     with pytest.raises(NotAVideo, match="no video stream"):
         check_video(path)
 

@@ -17,7 +17,7 @@ import torch
 
 from apikley_wan.errors import InputError
 from apikley_wan.media import MAX_UPLOAD_BYTES, decode_video, prepare_clip, probe
-from apikley_wan.media.clips import frames_rgb, image_batch, tone, write_clip
+from apikley_wan.media.clips import frames_rgb, image_batch, tone, write_clip, write_sound
 from apikley_wan.media.encode import write_video
 
 
@@ -209,13 +209,7 @@ def test_frames_of_the_wrong_shape_are_refused(tmp_path):
 
 
 def test_file_without_video_is_refused(tmp_path):
-    path = tmp_path / "sound.m4a"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("aac", rate=48000)
-        frame = av.AudioFrame.from_ndarray(tone(2.0).samples, format="fltp", layout="stereo")
-        frame.sample_rate = 48000
-        out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+    path = write_sound(tmp_path / "sound.m4a", 2.0)
     with pytest.raises(InputError, match="no video stream"):
         prepare_clip(path, tmp_path)
 

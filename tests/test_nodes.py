@@ -199,10 +199,16 @@ def test_references_keep_their_character_places(pack, reference_clip):
     with pytest.raises(errors.InputError, match="audio"):
         inputs.to_request(PROMPT, "5", "720p", video=one, audio={"waveform": torch.zeros(1, 1, 10),
                                                                 "sample_rate": 8000})
+    with pytest.raises(errors.InputError, match="character2, but nothing is connected as character1"):
+        inputs.to_request(PROMPT, "5", "720p", video_2=two, video_url="https://x/y.mp4")
+    with pytest.raises(errors.InputError, match="'video_2' \\(character2\\) is not connected"):
+        inputs.to_request(PROMPT, "5", "720p", video=one, video_3=two)
     from_id = pack.NODE_CLASS_MAPPINGS["ApikleyTaskFromId"]
     assert from_id.VALIDATE_INPUTS(None) is True  # a wired id is checked when the node runs
-    with pytest.raises(errors.InputError):
-        from_id().from_id("two words")
+    for bad in ("two words", "../../user/default/comfy.settings", "a/b", ".."):
+        assert from_id.VALIDATE_INPUTS(bad) is not True
+        with pytest.raises(errors.InputError):
+            from_id().from_id(bad)
 
 
 def test_a_reused_result_says_no_new_charge(pack, sim, reference_clip, monkeypatch):

@@ -82,3 +82,14 @@ def write_clip(path: str | os.PathLike, *, seconds: float = 3.0, width: int = 48
     write_video(path, frames, width=width, height=height, fps=rate, codec=codec, pix_fmt=pix_fmt,
                 options=options, audio=audio)
     return os.fspath(path)
+
+
+def write_sound(path: str | os.PathLike, seconds: float = 2.0, *, rate: int = 48000) -> str:
+    """A file with an AAC tone and no video stream at all (what a clip must not be)."""
+    with av.open(os.fspath(path), "w") as out:
+        stream = out.add_stream("aac", rate=rate)
+        frame = av.AudioFrame.from_ndarray(tone(seconds, rate=rate).samples, format="fltp", layout="stereo")
+        frame.sample_rate = rate
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return os.fspath(path)

@@ -19,7 +19,7 @@ import numpy as np
 
 from av.video.reformatter import VideoReformatter
 
-from ..errors import InputError
+from ..errors import InputError, TooLargeError
 from .audio import pcm_to_comfy, read_pcm
 from .encode import SCALE_THREADS
 from .probe import Readable, open_input
@@ -121,10 +121,10 @@ def _check_fits(frames: int, height: int, width: int) -> None:
     needed = frames * height * width * 3 * 4
     limit, source = _decode_limit()
     if limit is not None and needed > limit:
-        raise InputError(f"decoding {frames} frames of {width}x{height} needs {_gb(needed)} GB of memory "
-                         f"as an IMAGE, more than {_gb(limit)} GB ({source})",
-                         hint="The video file itself is kept: use the VIDEO output, and scale or trim it "
-                              "before decoding, or raise APIKLEY_MAX_DECODE_GB.")
+        raise TooLargeError(f"{frames} frames of {width}x{height} need {_gb(needed)} GB of memory as an IMAGE, "
+                            f"more than {_gb(limit)} GB ({source})",
+                            hint="The video file itself is kept: use the VIDEO output, and scale or trim it "
+                                 "before decoding, or raise APIKLEY_MAX_DECODE_GB.")
 
 
 def _gb(size: float) -> str:

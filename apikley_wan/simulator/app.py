@@ -34,6 +34,7 @@ class Simulator:
         self.callback_log: list = []  # (task id, receiver's HTTP status or error name)
         self.requests_log: list[tuple] = []
         self.auth_headers_seen_on_file_host: list[str] = []
+        self.drips_started = 0  # result downloads the drip_downloads fault is holding open
         self.rate_window = RateWindow()
         self.store = TaskStore(credits=credits, task_seconds=task_seconds,
                                produce=self._produce, on_complete=self._on_complete)

@@ -43,6 +43,10 @@ class Faults:
     truncate_downloads: int = 0
     """Next N result downloads send the full Content-Length header, half the body, then close."""
 
+    drip_downloads: int = 0
+    """Next N result downloads send the full Content-Length header, then one byte every 5 s
+    (a result host that is stuck but never times out a read)."""
+
     expire_results: bool = False
     """Direct result URLs answer HTTP 404 like an expired link; download-url links still work."""
 

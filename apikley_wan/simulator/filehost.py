@@ -50,8 +50,24 @@ class FileHostHandler(Handler):
         path = self.resolve(unquote(urlsplit(self.path).path))
         if path is None:
             return self.send_bytes(404, NOT_FOUND, "application/xml")
+        if self.command == "GET" and sim.faults.take("drip_downloads"):
+            return self.drip(path.stat().st_size)
         truncate = self.command == "GET" and sim.faults.take("truncate_downloads")
         self.send_file(path, mimetypes.guess_type(path.name)[0] or "application/octet-stream", truncate)
+
+    def drip(self, size: int, every_s: float = 5.0) -> None:
+        self.server.sim.drips_started += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
+        try:
+            for _ in range(size):
+                self.wfile.write(b"\0")
+                self.wfile.flush()
+                time.sleep(every_s)
+        except OSError:  # the client went away
+            self.close_connection = True
 
     def resolve(self, url_path: str) -> Path | None:
         """``/r/<taskId>/<name>`` (direct, may be expired by a fault) or ``/d/<token>/<name>``."""
