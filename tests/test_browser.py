@@ -29,6 +29,8 @@ SCREENS = BROWSER_DIR / "screens"
 CHROMIUM = Path("/usr/bin/chromium")
 PACK_FOLDER = "ComfyUI-Apikley-Wan26"
 RIGHT_KEY, WRONG_KEY = "sim-key", "sk-wrong-key-0000"
+# a newer frontend than the one ComfyUI ships: COMFYUI_FRONTEND_ROOT=<comfyui_frontend_package/static>
+FRONT_END = ["--front-end-root", os.environ["COMFYUI_FRONTEND_ROOT"]] if os.environ.get("COMFYUI_FRONTEND_ROOT") else []
 SHOTS = ("1_settings_key_refused.png", "2_settings_key_saved.png", "3_node_cost_and_live_status.png",
          "4_node_summary_after_run.png", "5_recent_tasks_panel.png", "6_recent_tasks_after_collect.png",
          "7_recent_tasks_dialog_from_settings.png")
@@ -82,7 +84,8 @@ def comfy(tmp_path_factory):
     proc = subprocess.Popen(
         [os.environ["COMFYUI_PYTHON"], "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
          "--user-directory", str(user), "--output-directory", str(output), "--input-directory", str(inputs),
-         "--database-url", "sqlite:///:memory:", "--extra-model-paths-config", str(root / "extra.yaml")],
+         "--database-url", "sqlite:///:memory:", "--extra-model-paths-config", str(root / "extra.yaml"),
+         *FRONT_END],
         cwd=os.environ["COMFYUI_DIR"], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:

@@ -28,7 +28,7 @@ TASK_S = 5.0
 
 @pytest.fixture(scope="module")
 def sim():
-    with Simulator(api_key="sim-key", task_seconds=TASK_S, null_seconds=1.0) as running:
+    with Simulator(api_key="sim-key", task_seconds=TASK_S, null_seconds=1.0, credits=100_000) as running:
         yield running
 
 
@@ -142,7 +142,8 @@ def test_cancel_frees_the_queue_within_1_s_whatever_the_network_does(host, sim, 
     """A result host dripping one byte every 5 s, or an API that answers after 30 s: after Cancel the
     next queued prompt starts within 1 s, and a re-queue collects the task with no new create."""
     prompt = _prompt(object_info, "wan26_v2v_trim_resize.json", take=61 if fault == "drip_downloads" else 62)
-    cached = _prompt(object_info, "wan26_v2v_trim_resize.json")  # ran before: re-used at once
+    cached = _prompt(object_info, "wan26_v2v_trim_resize.json")
+    assert _run(host, cached)[0]["status"]["status_str"] == "success"  # from now on re-used at once
     before, drips, seen = sim.create_count, sim.drips_started, len(sim.requests_log)
     sim.task_seconds = 1.0
     if fault == "drip_downloads":
