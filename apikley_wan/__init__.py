@@ -4,5 +4,7 @@ Nothing in this package imports ComfyUI, so it runs and is tested on its own
 (the command-line runner is ``python -m apikley_wan``).
 """
 
-MODEL = "wan/2-6-video-to-video"
+from .settings import MODEL
+
+__all__ = ["MODEL"]
 __version__ = "0.1.0"

@@ -7,6 +7,7 @@ The same command twice pays once: both go through the task journal.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import logging
@@ -16,9 +17,12 @@ import time
 from . import config
 from .client import ApikleyClient
 from .errors import ApikleyError
+from . import archive
 from .archive import remove_stale_parts
 from .errors import InputError
-from .generation import GenerationRequest, Generations, Reference, Status
+from .generation import Generations
+from .request import GenerationRequest, Reference
+from .status import Status
 from .journal import Journal
 
 
@@ -104,6 +108,21 @@ def _abandon(args) -> int:
 
 
 def _run(args) -> int:
+    holder: dict = {}
+    try:
+        return asyncio.run(_run_async(args, holder))
+    except KeyboardInterrupt:
+        task = holder.get("task_id")
+        print("\nstopped." + (f" Task {task} stays recorded in the journal; the provider may still "
+                              "finish and bill it. Run the same command again, or "
+                              f"`python -m apikley_wan collect {task} --out FILE`, to collect it "
+                              "without paying again." if task else " No task id was recorded."),
+              file=sys.stderr)
+        return 130
+
+
+async def _run_async(args, holder: dict) -> int:
+    """The same pipeline the nodes use; ``holder`` learns the task id as soon as there is one."""
     results = config.state_dir() / "results"
     remove_stale_parts(results)
     with _client(args.simulator) as client:
@@ -111,28 +130,25 @@ def _run(args) -> int:
                            deadline_s=args.deadline_min * 60,
                            api_identity="embedded-simulator" if args.simulator else None)
         show = _printer()
-        entry = None
         try:
             if args.command == "v2v":
                 refs = [Reference(source=v) for v in args.video] + [Reference(url=u) for u in args.video_url]
                 request = GenerationRequest(args.prompt, args.duration, args.resolution, refs,
                                             args.multi_shots, args.take)
-                entry = gens.submit(request, show)
-                print(f"task {entry.task_id} ({entry.state})", flush=True)
-                entry = gens.wait(entry, show)
+                started = time.time()
+                submitted = await gens.submit(request, show)
+                holder["task_id"] = submitted.entry.task_id
+                print(f"task {submitted.entry.task_id} ({submitted.entry.state})", flush=True)
+                entry = await gens.wait(submitted.entry, show)
+                report = gens.report(entry, submitted.outcome, started)
             else:
-                entry = gens.collect(args.task_id, show)
-        except KeyboardInterrupt:
-            task = entry.task_id if entry else None
-            print("\nstopped." + (f" Task {task} stays recorded in the journal; the provider may still "
-                                  "finish and bill it. Run the same command again, or "
-                                  f"`python -m apikley_wan collect {task} --out FILE`, to collect it "
-                                  "without paying again." if task else " No task id was recorded."),
-                  file=sys.stderr)
-            return 130
-        out = gens.copy_result(entry, args.out)
-        cost = f"{entry.cost_credits:g} credits" + ("" if entry.cost_reported else " (estimate)")
-        print(f"done: task {entry.task_id}, {cost}, saved {out}")
+                holder["task_id"] = args.task_id
+                report = await gens.collect(args.task_id, show)
+        except BaseException:
+            gens.cancel.set()  # Ctrl-C, or any failure: a transfer still in flight on a worker stops
+            raise
+        out = archive.copy_result(report.result_path, args.out)
+        print(f"done: {report.line()}; saved {out}")
         return 0
 
 

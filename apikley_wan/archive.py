@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -81,3 +82,12 @@ def remove_stale_parts(folder: Path, now: float | None = None) -> int:
     if removed:
         log.info("apikley_wan: removed %d unfinished download(s) from %s", removed, folder)
     return removed
+
+
+def copy_result(result: str | Path, out: str | Path) -> Path:
+    """A copy of an archived result where the user asked for it (the archive keeps its own)."""
+    out = Path(out)
+    if Path(result).resolve() != out.resolve():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(result, out)
+    return out

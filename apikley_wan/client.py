@@ -27,23 +27,18 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from . import MODEL, config
+from . import config
 from .errors import (ApikleyError, BadResponseError, CancelledError, ConfigError, CreateUncertainError,
-                     DownloadError, GenerationFailedError, InputError, MaintenanceError, NetworkError,
-                     NotFoundError, RateLimitError, ResultMissingError, ServerError, TaskStillPendingError,
-                     ApiValidationError, StorageError, error_for_code)
+                     DownloadError, InputError, MaintenanceError, NetworkError,
+                     RateLimitError, ServerError, ApiValidationError, StorageError, error_for_code)
 from .files import open_part, write_all
 from .journal import valid_task_id
+from .settings import DURATIONS, MODEL, PROMPT_CHARS, RESOLUTIONS
 
 log = logging.getLogger("apikley_wan")
 
-DURATIONS = ("5", "10")
-RESOLUTIONS = ("720p", "1080p")
 MAX_RESULT_BYTES = 2 * 1024 ** 3
 SMALL_UPLOAD_BYTES = 1024 * 1024
-DEFAULT_DEADLINE_S = 30 * 60
-# a fresh task may answer "recordInfo is null" for a while; past this it is really unknown
-NULL_RECORD_GRACE_S = 180.0
 # downloads read what has arrived, at most this much at a time, so Cancel is felt per read
 _CHUNK = 64 * 1024
 # the states recordInfo may report; anything else a server says is shown and stored as "waiting"
@@ -51,8 +46,6 @@ TASK_STATES = ("waiting", "queuing", "generating", "success", "fail")
 # server text longer than this is cut before it reaches a message, a log line or the journal
 MAX_SERVER_TEXT = 500
 POLL_TIMEOUT = (10.0, 20.0)
-# re-attaching to a task older than the deadline still waits this long before giving up
-RESUME_WINDOW_S = 120.0
 
 
 @dataclass
@@ -68,6 +61,8 @@ class TaskInfo:
     create_time_ms: Optional[int] = None
     complete_time_ms: Optional[int] = None
     consumed_credits: Optional[float] = None
+    duration: Optional[str] = None      # the task's own settings, from recordInfo's ``param``
+    resolution: Optional[str] = None
 
     @property
     def pending(self) -> bool:
@@ -85,7 +80,23 @@ class TaskInfo:
                    fail_code=_text(data.get("failCode")), fail_msg=_text(data.get("failMsg")),
                    cost_time_s=_number(data.get("costTime")), create_time_ms=_number(data.get("createTime")),
                    complete_time_ms=_number(data.get("completeTime")),
-                   consumed_credits=_number(data.get("consumeCredits")))
+                   consumed_credits=_number(data.get("consumeCredits")), **_task_settings(data.get("param")))
+
+
+def _task_settings(raw) -> dict:
+    """``duration``/``resolution`` from ``param``: a JSON string whose ``input`` is JSON again.
+
+    Only values the model offers are kept: a task whose settings are unknown has an unknown cost.
+    """
+    try:
+        param = json.loads(raw) if isinstance(raw, str) else raw
+        inner = param.get("input")
+        inner = json.loads(inner) if isinstance(inner, str) else inner
+        duration, resolution = str(inner.get("duration")), inner.get("resolution")
+    except (ValueError, AttributeError, TypeError):
+        return {}
+    return {"duration": duration if duration in DURATIONS else None,
+            "resolution": resolution if resolution in RESOLUTIONS else None}
 
 
 def _text(value) -> Optional[str]:
@@ -151,33 +162,20 @@ class Cancel:
     def requested(self) -> bool:
         return self._event.is_set() or bool(self._check and self._check())
 
-    def sleep(self, seconds: float, wake: Optional[threading.Event] = None, task_id: Optional[str] = None) -> None:
-        """Sleep in slices of at most 0.2 s; raise CancelledError when cancel is requested."""
+    def sleep(self, seconds: float, task_id: Optional[str] = None) -> None:
+        """A blocking retry backoff (on a worker) in slices of at most 0.2 s; raise CancelledError on cancel."""
         end = time.monotonic() + max(0.0, seconds)
         while True:
             self.raise_if_requested(task_id)
             left = end - time.monotonic()
-            if left <= 0 or (wake is not None and wake.is_set()):
+            if left <= 0:
                 return
-            if wake is not None:
-                wake.wait(min(0.2, left))
-            else:
-                time.sleep(min(0.2, left))
+            time.sleep(min(0.2, left))
 
     def raise_if_requested(self, task_id: Optional[str] = None) -> None:
         if self.requested:
             raise CancelledError("stopped by the user", task_id=task_id,
                                  credits_may_be_spent=task_id is not None)
-
-
-def next_poll_interval(since_create_s: float, previous: float) -> float:
-    """2 s for the first 30 s after create, then growing by half each poll up to 15 s.
-
-    A 300 s task costs about 36 polls; a task done within 30 s is seen within ~2 s.
-    """
-    if since_create_s < 30.0:
-        return 2.0
-    return min(15.0, max(3.0, previous * 1.5))
 
 
 def _nothing_was_sent(exc: BaseException) -> bool:
@@ -304,19 +302,21 @@ class ApikleyClient:
             raise error_for_code(code, msg, task_id=task_id, credits_may_be_spent=True if task_id else None)
         return body.get("data")
 
-    def _read(self, method: str, path_or_url: str, *, task_id: Optional[str] = None, **kw):
+    def _read(self, method: str, path_or_url: str, *, task_id: Optional[str] = None,
+              attempts: Optional[int] = None, **kw):
         """A request that is safe to repeat: retried with backoff on network errors, 429, 455, 5xx."""
         url = path_or_url if "://" in path_or_url else self.base_url + path_or_url
         data_factory = kw.pop("data_factory", None)
         delay = self.backoff_start_s
-        for attempt in range(1, self.read_attempts + 1):
+        attempts = attempts or self.read_attempts
+        for attempt in range(1, attempts + 1):
             self.cancel.raise_if_requested(task_id)
             if data_factory is not None:
                 kw["data"] = data_factory()
             try:
                 return self._envelope(self._send(method, url, **kw), task_id)
             except (NetworkError, RateLimitError, MaintenanceError, ServerError) as exc:
-                if attempt == self.read_attempts:
+                if attempt == attempts:
                     if task_id:
                         exc.task_id = task_id
                         exc.credits_may_be_spent = True
@@ -335,8 +335,9 @@ class ApikleyClient:
         """Validate every field before any request and build the createTask body (what is checked is
         what is sent: the prompt without its surrounding whitespace)."""
         prompt = prompt.strip() if isinstance(prompt, str) else ""
-        if not 2 <= len(prompt) <= 5000:
-            raise InputError(f"the prompt must be 2 to 5000 characters (got {len(prompt)})")
+        if not PROMPT_CHARS[0] <= len(prompt) <= PROMPT_CHARS[1]:
+            raise InputError(f"the prompt must be {PROMPT_CHARS[0]} to {PROMPT_CHARS[1]} characters "
+                             f"(got {len(prompt)})")
         if not isinstance(video_urls, (list, tuple)) or not 1 <= len(video_urls) <= 3:
             raise InputError(f"give 1 to 3 reference videos (got {len(video_urls or [])})")
         for url in video_urls:
@@ -393,11 +394,11 @@ class ApikleyClient:
         raise AssertionError("unreachable")
 
     # -- reads -------------------------------------------------------------------------------
-    def get_task(self, task_id: str) -> Optional[TaskInfo]:
+    def get_task(self, task_id: str, attempts: Optional[int] = None) -> Optional[TaskInfo]:
         """recordInfo; None while the API still answers 'recordInfo is null'."""
         try:
             data = self._read("GET", "/api/v1/jobs/recordInfo", params={"taskId": task_id}, task_id=task_id,
-                              timeout=POLL_TIMEOUT)
+                              timeout=POLL_TIMEOUT, attempts=attempts)
         except ApiValidationError as exc:
             if "null" in exc.detail.lower():
                 return None
@@ -437,53 +438,6 @@ class ApikleyClient:
         if not url:
             raise BadResponseError("the upload answer had no downloadUrl")
         return str(url)
-
-    # -- wait --------------------------------------------------------------------------------
-    def wait_for_task(self, task_id: str, *, created_at: Optional[float] = None,
-                      deadline_s: float = DEFAULT_DEADLINE_S,
-                      on_status: Optional[Callable[[TaskInfo], None]] = None,
-                      wake: Optional[threading.Event] = None,
-                      null_grace_s: float = NULL_RECORD_GRACE_S) -> TaskInfo:
-        """Poll until success (returned) or fail (raised).
-
-        The deadline counts from create; re-attaching to an older task still waits
-        ``min(deadline_s, RESUME_WINDOW_S)``. Failed status checks are tolerated until the
-        deadline. ``wake`` (set by a callback) triggers an immediate confirming poll.
-        """
-        created_at = created_at or time.time()
-        started = time.time()
-        deadline = max(created_at + deadline_s, started + min(deadline_s, RESUME_WINDOW_S))
-        interval = 2.0
-        while True:
-            if wake is not None:
-                wake.clear()
-            now = time.time()
-            try:
-                info = self.get_task(task_id)
-            except (NetworkError, RateLimitError, MaintenanceError, ServerError, BadResponseError) as exc:
-                if now >= deadline:
-                    raise
-                log.warning("apikley task %s: status check failed (%s); still waiting", task_id, type(exc).__name__)
-                info = TaskInfo(task_id=task_id, state="unreachable")
-            if info is None:
-                if now - max(created_at, started - 60) > null_grace_s:
-                    raise NotFoundError("the API keeps answering 'recordInfo is null' for this task",
-                                        task_id=task_id, credits_may_be_spent=True)
-                info = TaskInfo(task_id=task_id, state="waiting")
-            if on_status:
-                on_status(info)
-            if info.state == "success":
-                if not info.result_urls:
-                    raise ResultMissingError(task_id=task_id)
-                return info
-            if info.state == "fail":
-                raise GenerationFailedError(f"{info.fail_msg or 'no reason given'} (failCode {info.fail_code})",
-                                            fail_code=info.fail_code, fail_msg=info.fail_msg, task_id=task_id)
-            if now >= deadline:
-                raise TaskStillPendingError(f"still '{info.state}' after {int(now - created_at)} s",
-                                            task_id=task_id)
-            interval = next_poll_interval(now - created_at, interval)
-            self.cancel.sleep(min(interval, max(0.2, deadline - now)), wake=wake, task_id=task_id)
 
     # -- download ----------------------------------------------------------------------------
     def download(self, url: str, dest: str | os.PathLike, *, task_id: Optional[str] = None,

@@ -3,23 +3,30 @@
 It is what makes "never pay twice" true across re-runs, restarts and crashes: a
 row keyed by the inputs' fingerprint exists before the create POST, then gains the
 task id, states, the result URL and the local result path. Safe across threads and
-processes (WAL, short transactions, ``BEGIN IMMEDIATE`` for the claim).
+processes (WAL, short transactions, ``BEGIN IMMEDIATE`` for the claim and migrations).
+
+Liveness of a 'creating' row is a heartbeat (``heartbeat_at``), not a process id: it works on every
+OS and across machines sharing the file (given clocks agree within a few seconds).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import socket
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
 from .errors import InputError, JournalError
+
+log = logging.getLogger(__name__)
 
 # states in the user's words
 CREATING = "creating"        # row written, create POST about to be sent or in flight
@@ -34,6 +41,12 @@ PENDING = ("waiting", "queuing", "generating")
 # a new task may be created only over these (no task exists, or it failed unbilled)
 REPLACEABLE = (REFUSED, FAIL, ABANDONED)
 
+# liveness: a 'creating' row's owner refreshes heartbeat_at every HEARTBEAT_S; older than STALE_S = gone.
+# Module attributes, read at each use, so tests can monkeypatch them (and ``clock``) instead of waiting.
+HEARTBEAT_S = 10.0
+STALE_S = 3 * HEARTBEAT_S
+clock = time.time
+
 # what real task ids look like (32 hex, or short word characters): an id from the server or a user
 # that does not match is refused, so none can ever become a path, a URL part or a log injection
 TASK_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -44,7 +57,8 @@ def valid_task_id(task_id) -> bool:
     return isinstance(task_id, str) and TASK_ID_PATTERN.fullmatch(task_id) is not None
 
 
-_SCHEMA = """
+# the schema of the first releases, verbatim (they left user_version at 0)
+_SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS tasks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     fingerprint TEXT NOT NULL,
@@ -66,8 +80,17 @@ CREATE INDEX IF NOT EXISTS tasks_fingerprint ON tasks (fingerprint, id);
 CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
 """
 
+# _MIGRATIONS[n - 1] takes a file from version n - 1 to n, inside the opener's transaction (so no
+# executescript, which commits). Never edit a released migration: append the next one.
+_MIGRATIONS = (
+    tuple(sql.strip() for sql in _SCHEMA_V1.split(";") if sql.strip()),  # 1: IF NOT EXISTS adopts 0-files
+    ("ALTER TABLE tasks ADD COLUMN heartbeat_at REAL",),                   # 2: liveness of 'creating' rows
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
 _COLUMNS = ("id", "fingerprint", "state", "task_id", "params", "result_url", "result_path", "cost_credits",
-            "cost_reported", "error", "owner", "created_at", "updated_at", "task_created_at", "finished_at")
+            "cost_reported", "error", "owner", "created_at", "updated_at", "task_created_at", "finished_at",
+            "heartbeat_at")
 
 
 @dataclass
@@ -87,25 +110,20 @@ class JournalEntry:
     updated_at: float
     task_created_at: Optional[float]
     finished_at: Optional[float]
+    heartbeat_at: Optional[float] = None  # last sign of life of the writer of a 'creating' row
 
     @property
     def pending(self) -> bool:
         return self.task_id is not None and self.state in PENDING
 
     def owner_alive(self) -> bool:
-        """Whether the process that wrote a 'creating' row still runs (same host only)."""
-        if not self.owner:
-            return False
-        host, _, pid = self.owner.rpartition(":")
-        if host != socket.gethostname():
-            return True  # cannot tell; assume alive
-        try:
-            os.kill(int(pid), 0)
-        except (ProcessLookupError, ValueError):
-            return False
-        except PermissionError:
-            return True
-        return True
+        """Whether the writer of a 'creating' row still runs: its heartbeat is fresh (any OS, any host).
+
+        A row without a heartbeat was written by a release before heartbeats: its writer is taken
+        as gone (an upgrade restarts it). Were it taken as alive, nothing could ever resolve it.
+        Taking it as gone never re-sends: the run says "an earlier run sent the create" instead.
+        """
+        return self.heartbeat_at is not None and clock() - self.heartbeat_at < STALE_S
 
 
 def _row_to_entry(row: sqlite3.Row) -> JournalEntry:
@@ -115,18 +133,92 @@ def _row_to_entry(row: sqlite3.Row) -> JournalEntry:
     return JournalEntry(**values)
 
 
+class _Heartbeat:
+    """One daemon thread per process refreshing ``heartbeat_at`` of the rows it is creating.
+
+    Started on the first claim, it ends when it holds no row. A row leaves when this process moves
+    it out of 'creating' (``Journal.update``/``release``), or when a beat finds it moved elsewhere.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._rows: dict = {}  # journal file -> (Journal, ids of its rows held 'creating')
+        self._thread: Optional[threading.Thread] = None
+        self._pid = os.getpid()
+
+    def hold(self, journal: "Journal", entry_id: int) -> None:
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child: the parent's rows and thread are not its own
+                self._rows, self._thread, self._pid = {}, None, os.getpid()
+            self._rows.setdefault(journal._key, (journal, set()))[1].add(entry_id)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="apikley-journal-heartbeat", daemon=True)
+                self._thread.start()
+        self._wake.set()  # beat now, and pick up a changed HEARTBEAT_S
+
+    def release(self, key: str, entry_id: int) -> None:
+        with self._lock:
+            self._rows.get(key, (None, set()))[1].discard(entry_id)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(HEARTBEAT_S)
+            self._wake.clear()
+            with self._lock:
+                work = [(journal, set(ids)) for journal, ids in self._rows.values() if ids]
+                if not work:
+                    self._rows, self._thread = {}, None
+                    return
+            for journal, ids in work:
+                try:
+                    gone = ids - journal._beat(ids)
+                except Exception as exc:  # a busy or broken file: keep the rows, try again next beat
+                    log.warning("journal heartbeat failed (%s); retrying in %s s", exc, HEARTBEAT_S)
+                    continue
+                for entry_id in gone:
+                    self.release(journal._key, entry_id)
+
+
+_HEARTBEAT = _Heartbeat()
+
+
 class Journal:
     """The journal file; every call opens a short-lived connection (threads and processes safe)."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self._key = os.path.abspath(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise JournalError(f"its folder could not be created ({exc.strerror})", path=self.path) from None
         with self._session() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+            self._migrate(db)
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        """Bring the file to SCHEMA_VERSION in one ``BEGIN IMMEDIATE`` (two openers: one migrates,
+        the other then finds nothing to do). A newer file is refused before anything writes to it."""
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        self._refuse_newer(version)
+        db.execute("PRAGMA journal_mode=WAL")
+        if version == SCHEMA_VERSION:
+            return
+        db.execute("BEGIN IMMEDIATE")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        self._refuse_newer(version)
+        for migration in _MIGRATIONS[version:]:
+            for sql in migration:
+                db.execute(sql)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+        db.execute("COMMIT")
+
+    def _refuse_newer(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise JournalError(f"it was written by a newer version of the pack (journal schema {version}, this "
+                               f"pack knows {SCHEMA_VERSION}); update the pack", path=self.path, hint=(
+                                   f"Update the apikley pack, then run again. The journal {self.path} was not "
+                                   "changed; keep it: it records the tasks already paid for."))
 
     @contextlib.contextmanager
     def _session(self) -> Iterator[sqlite3.Connection]:
@@ -178,12 +270,29 @@ class Journal:
     def recent(self, limit: int = 50) -> list:
         return self._many("ORDER BY id DESC LIMIT ?", (int(limit),))
 
+    # -- liveness ------------------------------------------------------------------------
+    def _beat(self, ids: set) -> set:
+        """Refresh the heartbeat of these rows while 'creating'; return those still 'creating'."""
+        if not self.path.exists():  # moved aside: never recreate it
+            return set()
+        marks = ",".join("?" * len(ids))
+        with self._session() as db:
+            db.execute(f"UPDATE tasks SET heartbeat_at = ? WHERE state = ? AND id IN ({marks})",
+                       (clock(), CREATING, *ids))
+            rows = db.execute(f"SELECT id FROM tasks WHERE state = ? AND id IN ({marks})", (CREATING, *ids))
+            return {row[0] for row in rows}
+
+    def release(self, entry_id: int) -> None:
+        """Stop this process's heartbeat of one row (done by every move out of 'creating')."""
+        _HEARTBEAT.release(self._key, entry_id)
+
     # -- writes --------------------------------------------------------------------------
     def claim(self, fingerprint: str, params: dict) -> tuple:
         """Return ``(entry, True)`` with a fresh 'creating' row when a new task may be created,
-        else ``(existing_entry, False)``. Atomic across processes."""
+        else ``(existing_entry, False)``. Atomic across processes. The new row's heartbeat runs
+        until an update moves it out of 'creating'."""
         now = time.time()
-        owner = f"{socket.gethostname()}:{os.getpid()}"
+        owner = f"{socket.gethostname()}:{os.getpid()}"  # for people reading the journal; liveness is heartbeat_at
         with self._session() as db:
             db.execute("BEGIN IMMEDIATE")
             row = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM tasks WHERE fingerprint = ? "
@@ -191,11 +300,12 @@ class Journal:
             if row is not None and row[2] not in REPLACEABLE:
                 db.execute("COMMIT")
                 return _row_to_entry(row), False
-            cur = db.execute("INSERT INTO tasks (fingerprint, state, params, owner, created_at, updated_at) "
-                             "VALUES (?, ?, ?, ?, ?, ?)",
-                             (fingerprint, CREATING, json.dumps(params, sort_keys=True), owner, now, now))
+            cur = db.execute("INSERT INTO tasks (fingerprint, state, params, owner, created_at, updated_at, "
+                             "heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (fingerprint, CREATING, json.dumps(params, sort_keys=True), owner, now, now, clock()))
             db.execute("COMMIT")
             new_id = cur.lastrowid
+        _HEARTBEAT.hold(self, new_id)
         return self.by_id(new_id), True
 
     def adopt(self, task_id: str, params: Optional[dict] = None) -> JournalEntry:
@@ -226,6 +336,8 @@ class Journal:
         names = ", ".join(f"{k} = ?" for k in fields)
         with self._session() as db:
             db.execute(f"UPDATE tasks SET {names} WHERE id = ?", (*fields.values(), entry_id))
+        if "state" in fields and fields["state"] != CREATING:
+            self.release(entry_id)  # written: no longer this process's create in flight
         return self.by_id(entry_id)
 
     def record_task_id(self, entry_id: int, task_id: str) -> JournalEntry:

@@ -6,14 +6,9 @@ apikley publishes none of its own. 1 credit = $0.005.
 
 from __future__ import annotations
 
-USD_PER_CREDIT = 0.005
+from .settings import PRICE_CREDITS as CREDITS, USD_PER_CREDIT
 
-CREDITS = {
-    ("5", "720p"): 70.0,
-    ("5", "1080p"): 104.5,
-    ("10", "720p"): 140.0,
-    ("10", "1080p"): 209.5,
-}
+__all__ = ["CREDITS", "USD_PER_CREDIT", "credits_to_usd", "estimate_credits"]
 
 
 def estimate_credits(duration: str, resolution: str) -> float:

@@ -7,6 +7,7 @@ creates a task. Answers are ``(http_status, json_body)``.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 from typing import Callable
@@ -66,8 +67,8 @@ class Collector:
                 return 409, {"ok": False, "msg": "Already collecting this task."}
             self._busy.add(task_id)
         try:
-            entry = generations().collect(task_id)
-            return 200, {"ok": True, "task": task_row(entry)}
+            asyncio.run(generations().collect(task_id))  # this thread's own loop: the route waits off its loop
+            return 200, {"ok": True, "task": task_row(journal.by_task_id(task_id))}
         except ApikleyError as exc:
             return 502, {"ok": False, "msg": exc.user_message(), "task": task_row(journal.by_task_id(task_id))}
         finally:

@@ -9,6 +9,7 @@ at once and the thread finishes (or is shut down through ``Cancel``) on its own.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import queue
 import threading
@@ -16,7 +17,8 @@ from typing import Callable
 
 log = logging.getLogger("apikley_wan")
 
-MAX_WORKERS = 32
+# enough for dozens of tasks polling at once (a poll is a short step); few enough to stay light
+MAX_WORKERS = 12
 
 
 class Workers:
@@ -28,8 +30,10 @@ class Workers:
         self._idle = 0      # threads waiting for a job
         self._queued = 0    # jobs no thread has taken yet
 
-    def run(self, fn: Callable, *args) -> asyncio.Future:
-        """``fn(*args)`` on a worker; the returned future (of the running loop) gets its result."""
+    def run(self, fn: Callable, *args, **kwargs) -> asyncio.Future:
+        """``fn(*args, **kwargs)`` on a worker; the returned future (of the running loop) gets its result."""
+        if kwargs:
+            fn = functools.partial(fn, **kwargs)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         with self._lock:

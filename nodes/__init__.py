@@ -3,6 +3,7 @@
 Node ids are the identity of saved workflows: never rename them (change display names instead).
 """
 
+from .frames import ApikleyVideoFrames
 from .generate import Wan26Submit, Wan26VideoToVideo
 from .task import ApikleyTaskFetch, ApikleyTaskFromId, ApikleyTaskPoll
 
@@ -12,6 +13,7 @@ NODE_CLASS_MAPPINGS = {
     "ApikleyTaskPoll": ApikleyTaskPoll,
     "ApikleyTaskFetch": ApikleyTaskFetch,
     "ApikleyTaskFromId": ApikleyTaskFromId,
+    "ApikleyVideoFrames": ApikleyVideoFrames,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -20,4 +22,5 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ApikleyTaskPoll": "apikley Task Poll",
     "ApikleyTaskFetch": "apikley Task Fetch",
     "ApikleyTaskFromId": "apikley Task From Id",
+    "ApikleyVideoFrames": "Video to Frames (fast, low memory)",
 }

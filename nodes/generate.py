@@ -5,39 +5,37 @@ from __future__ import annotations
 from . import results, service
 from .inputs import CATEGORY, COST_NOTE, generation_inputs, to_request
 from .task import TASK_TYPE, task_value
-from .waiting import run_blocking
+from .waiting import run_pipeline
 
 
 class Wan26VideoToVideo:
-    """A declaration and a hand-off: widgets → core request → five outputs."""
+    """A declaration and a hand-off: widgets → core request → the result VIDEO and its task id.
 
-    DESCRIPTION = ("Wan 2.6 video-to-video on apikley: the reference clip(s) and prompt become a new video. "
-                   "Identical inputs never pay twice (a journal survives restarts). " + COST_NOTE)
+    An output node: the result is archived under output/apikley_wan/ and previewed on the node,
+    so Load Video → this node alone is a complete graph.
+    """
+
+    DESCRIPTION = ("Wan 2.6 video-to-video on apikley: the reference clip(s) and prompt become a new video, "
+                   "saved under output/apikley_wan/ and played on the node. Identical inputs never pay twice "
+                   "(a journal survives restarts). For frames, sound and fps wire Video to Frames. " + COST_NOTE)
     CATEGORY = CATEGORY
     RETURN_TYPES = results.RESULT_TYPES
     RETURN_NAMES = results.RESULT_NAMES
-    OUTPUT_TOOLTIPS = ("The generated video (no decoding).", "Its frames, decoded only when connected.",
-                       "Its sound, decoded only when connected.", "Its frame rate.", "The apikley task id.")
+    OUTPUT_TOOLTIPS = results.RESULT_TOOLTIPS
+    OUTPUT_NODE = True
     FUNCTION = "generate"
 
     @classmethod
     def INPUT_TYPES(cls):
         return generation_inputs()
 
-    @classmethod
-    def IS_CHANGED(cls, unique_id=None, **_):
-        return results.wiring_key(unique_id)
-
-    async def generate(self, prompt, duration, resolution, unique_id=None, graph=None, **optional):
+    async def generate(self, prompt, duration, resolution, unique_id=None, **optional):
         request = to_request(prompt, duration, resolution, **optional)
-        linked = results.linked_outputs(graph, unique_id)
 
-        def work(cancel, board):
-            gens = service.generations(cancel)
-            entry = gens.run(request, board.update)
-            return results.finished(entry, linked, board)
+        async def work(cancel, board):
+            return results.finished(await service.generations(cancel).run(request, board.update), board)
 
-        return await run_blocking(work, unique_id)
+        return await run_pipeline(work, unique_id)
 
 
 class Wan26Submit:
@@ -52,12 +50,13 @@ class Wan26Submit:
     def INPUT_TYPES(cls):
         return generation_inputs()
 
-    async def submit(self, prompt, duration, resolution, unique_id=None, graph=None, **optional):
+    async def submit(self, prompt, duration, resolution, unique_id=None, **optional):
         request = to_request(prompt, duration, resolution, **optional)
 
-        def work(cancel, board):
-            entry = service.generations(cancel).submit(request, board.update)
-            board.say(f"Submitted: task {entry.task_id} ({entry.state})")
-            return (task_value(entry),)
+        async def work(cancel, board):
+            gens = service.generations(cancel)
+            submitted = await gens.submit(request, board.update)
+            results.announce(gens.report(submitted.entry, submitted.outcome, board.started_at), board)
+            return (task_value(submitted.entry),)
 
-        return await run_blocking(work, unique_id)
+        return await run_pipeline(work, unique_id)

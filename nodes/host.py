@@ -98,19 +98,3 @@ def video_from_file(path: str):
         from .standin import VideoFile as VideoFromFile
     return VideoFromFile(str(path))
 
-
-def running_prompt(node_id: str) -> Optional[dict]:
-    """The API-format prompt now executing that holds ``node_id`` (best effort).
-
-    Needed by IS_CHANGED, which ComfyUI calls without the PROMPT hidden input.
-    """
-    try:
-        from server import PromptServer
-        running = list(PromptServer.instance.prompt_queue.currently_running.values())
-    except (ImportError, AttributeError):
-        return None
-    for item in running:
-        prompt = item[2] if len(item) > 2 else None
-        if isinstance(prompt, dict) and str(node_id) in prompt:
-            return prompt
-    return None

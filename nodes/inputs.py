@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..apikley_wan import pricing
 from ..apikley_wan.errors import InputError
-from ..apikley_wan.generation import GenerationRequest, Reference
+from ..apikley_wan.request import GenerationRequest, Reference
 
 CATEGORY = "video/Wan 2.6 (apikley)"
 
@@ -49,7 +49,7 @@ def generation_inputs() -> dict:
                              "tooltip": "Identical inputs re-use the paid result. Change this number to "
                                         "deliberately pay for a new generation of the same inputs."}),
         },
-        "hidden": {"unique_id": "UNIQUE_ID", "graph": "PROMPT"},
+        "hidden": {"unique_id": "UNIQUE_ID"},
     }
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from ..apikley_wan.errors import InputError
 from ..apikley_wan.journal import valid_task_id
+from ..apikley_wan.report import COLLECTED
 from . import results, service
 from .inputs import CATEGORY
-from .waiting import run_blocking
+from .waiting import run_pipeline
 
 TASK_TYPE = "APIKLEY_TASK"
 
@@ -35,40 +36,36 @@ class ApikleyTaskPoll:
                 "hidden": {"unique_id": "UNIQUE_ID"}}
 
     async def poll(self, task, unique_id=None):
-        def work(cancel, board):
+        async def work(cancel, board):
             gens = service.generations(cancel)
-            entry = gens.wait(_entry(task), board.update)
-            board.say(results.done_line(entry, board.started_at))
+            entry = await gens.wait(_entry(task), board.update)
+            results.announce(gens.report(entry, COLLECTED, board.started_at), board)
             return (task_value(entry),)
 
-        return await run_blocking(work, unique_id)
+        return await run_pipeline(work, unique_id)
 
 
 class ApikleyTaskFetch:
     DESCRIPTION = ("Downloads the task's result once (re-downloading if the archived file is gone, never "
-                   "re-creating) and decodes only the outputs that are connected.")
+                   "re-creating) and hands on its VIDEO; wire Video to Frames for frames, sound and fps.")
     CATEGORY = CATEGORY
     RETURN_TYPES = results.RESULT_TYPES
     RETURN_NAMES = results.RESULT_NAMES
+    OUTPUT_TOOLTIPS = results.RESULT_TOOLTIPS
     FUNCTION = "fetch"
 
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {"task": (TASK_TYPE, {"tooltip": "From Poll (or Submit / Task From Id)."})},
-                "hidden": {"unique_id": "UNIQUE_ID", "graph": "PROMPT"}}
+                "hidden": {"unique_id": "UNIQUE_ID"}}
 
-    @classmethod
-    def IS_CHANGED(cls, unique_id=None, **_):
-        return results.wiring_key(unique_id)
+    async def fetch(self, task, unique_id=None):
+        async def work(cancel, board):
+            gens = service.generations(cancel)
+            entry = await gens.wait(_entry(task), board.update)
+            return results.finished(gens.report(entry, COLLECTED, board.started_at), board)
 
-    async def fetch(self, task, unique_id=None, graph=None):
-        linked = results.linked_outputs(graph, unique_id)
-
-        def work(cancel, board):
-            entry = service.generations(cancel).wait(_entry(task), board.update)
-            return results.finished(entry, linked, board)
-
-        return await run_blocking(work, unique_id)
+        return await run_pipeline(work, unique_id)
 
 
 class ApikleyTaskFromId:

@@ -1,9 +1,9 @@
-"""Run blocking core work off ComfyUI's event loop, with a status line and a felt Cancel.
+"""Run a pipeline coroutine for a node, with a status line and a felt Cancel.
 
-The event loop checks the interrupt flag every 0.2 s and redraws the status line about
-once a second; on Cancel the core is told to stop (a transfer in flight is shut down) and
-ComfyUI's own interrupt is raised at once: the work runs on the pack's own daemon workers,
-which ComfyUI never waits for, so the queue moves on whatever the network is doing.
+The node's coroutine runs on ComfyUI's event loop (waiting holds no thread; only short steps go
+to the pack's workers). Every 0.2 s the interrupt flag is checked and about once a second the
+status line is redrawn; on Cancel the core is told to stop (a transfer in flight is shut down),
+and ComfyUI's own interrupt is raised at once: the queue moves on whatever the network is doing.
 """
 
 from __future__ import annotations
@@ -11,18 +11,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Callable, Optional
+from typing import Awaitable, Callable, Optional
 
 from ..apikley_wan.client import Cancel
 from ..apikley_wan.errors import CancelledError
-from ..apikley_wan.generation import Status
-from ..apikley_wan.workers import workers
+from ..apikley_wan.status import Status
 from . import host
 
 log = logging.getLogger("apikley_wan")
 
-CANCEL_NOTE = ("Cancelled. If a task was already created the provider may still finish and bill it; "
-               "re-queue the same graph to collect it without paying again.")
+
+def cancel_note(task_id: Optional[str]) -> str:
+    """What Cancel means for the user's money, as far as this run knows."""
+    if task_id:
+        return (f"Cancelled. Task {task_id} exists and will likely finish and be billed; re-queue the same "
+                "graph to collect it at no new charge.")
+    return ("Cancelled before a task id was recorded. If the create request was already on its way, "
+            "re-queuing the same graph collects that task at no new charge.")
 
 
 class StatusBoard:
@@ -31,10 +36,12 @@ class StatusBoard:
     def __init__(self, node_id: Optional[str]):
         self.node_id = node_id
         self.status: Optional[Status] = None
+        self.task_id: Optional[str] = None
         self.started_at = time.time()
 
     def update(self, status: Status) -> None:
         self.status = status
+        self.task_id = status.task_id or self.task_id
 
     def draw(self) -> None:
         if self.status is not None:
@@ -56,17 +63,17 @@ def _note_interrupt() -> None:
     _interrupts += 1
 
 
-def _quiet(job) -> None:
+def _quiet(job: asyncio.Future) -> None:
     """The abandoned work ends by itself; its outcome must not be logged as an unhandled error."""
     job.add_done_callback(lambda j: j.cancelled() or j.exception())
 
 
-async def run_blocking(work: Callable[[Cancel, StatusBoard], object], node_id: Optional[str]):
-    """Run ``work(cancel, board)`` on a worker; return its result or raise its error."""
+async def run_pipeline(work: Callable[[Cancel, StatusBoard], Awaitable], node_id: Optional[str]):
+    """Await ``work(cancel, board)``; return its result or raise its error (ComfyUI's interrupt on Cancel)."""
     started_after = _interrupts
     cancel = Cancel(lambda: _interrupts != started_after)
     board = StatusBoard(node_id)
-    job = workers.run(work, cancel, board)
+    job = asyncio.ensure_future(work(cancel, board))
     last_draw = 0.0
     try:
         while True:
@@ -76,14 +83,18 @@ async def run_blocking(work: Callable[[Cancel, StatusBoard], object], node_id: O
             if host.interrupted():
                 _note_interrupt()
             if cancel.requested:
-                board.say(CANCEL_NOTE)
-                log.warning("apikley_wan: %s", CANCEL_NOTE)
-                _quiet(job)
+                note = cancel_note(board.task_id)
+                board.say(note)
+                log.warning("apikley_wan: %s", note)
                 host.raise_interrupt()
-                raise CancelledError("interrupted in ComfyUI")
+                raise CancelledError("interrupted in ComfyUI", task_id=board.task_id,
+                                     credits_may_be_spent=board.task_id is not None)
             if time.monotonic() - last_draw >= 1.0:
                 board.draw()
                 last_draw = time.monotonic()
     except BaseException:
-        cancel.set()  # ComfyUI cancelling this coroutine, or any error here, stops the thread too
+        cancel.set()  # ComfyUI cancelling this coroutine, or any error here, stops the work too
+        if not job.done():
+            job.cancel()
+            _quiet(job)
         raise

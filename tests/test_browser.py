@@ -1,5 +1,7 @@
 """Opt-in: the frontend extension in a real ComfyUI page (headless Chromium) against an in-process
-simulator — key through Settings, cost badge, a run with its status lines, the recent-tasks panel.
+simulator — key through Settings, cost badge, a paid run with its status lines and summary, the
+recent-tasks panel; then ComfyUI restarts (empty cache, same user folder and journal) and the same
+graph runs again: its summary says it was re-used for free.
 
 Skipped unless COMFYUI_DIR and COMFYUI_PYTHON are set, /usr/bin/chromium exists and Node can load
 playwright-core from tests/browser (``npm install --prefix tests/browser``). The page is driven by
@@ -17,7 +19,6 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -33,7 +34,8 @@ RIGHT_KEY, WRONG_KEY = "sim-key", "sk-wrong-key-0000"
 FRONT_END = ["--front-end-root", os.environ["COMFYUI_FRONTEND_ROOT"]] if os.environ.get("COMFYUI_FRONTEND_ROOT") else []
 SHOTS = ("1_settings_key_refused.png", "2_settings_key_saved.png", "3_node_cost_and_live_status.png",
          "4_node_summary_after_run.png", "5_recent_tasks_panel.png", "6_recent_tasks_after_collect.png",
-         "7_recent_tasks_dialog_from_settings.png")
+         "7_recent_tasks_dialog_from_settings.png", "8_node_summary_reused.png")
+AMBER, GREEN = "rgb(250, 188, 37)", "rgb(76, 175, 80)"  # the summary's colours (web/apikley_wan.css)
 
 
 def _missing():
@@ -64,9 +66,57 @@ def _get(url: str) -> str:
         return resp.read().decode("utf-8")
 
 
+class Comfy:
+    """One ComfyUI (the pack linked in, no key in its environment, the API pointed at a simulator)
+    that can be restarted: a new process, an empty cache, the same port and folders."""
+
+    def __init__(self, root: Path, sim: Simulator):
+        self.root, self.sim = root, sim
+        self.user, self.output, self.inputs = root / "user", root / "output", root / "input"
+        self.log = root / "comfyui.log"
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.proc = None
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("APIKLEY_API_KEY", "APIKLEY_STATE_DIR", "APIKLEY_OUTPUT_DIR")}
+        env["APIKLEY_BASE_URL"] = self.sim.base_url
+        with self.log.open("a") as log:
+            self.proc = subprocess.Popen(
+                [os.environ["COMFYUI_PYTHON"], "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
+                 "--user-directory", str(self.user), "--output-directory", str(self.output),
+                 "--input-directory", str(self.inputs), "--database-url", "sqlite:///:memory:",
+                 "--extra-model-paths-config", str(self.root / "extra.yaml"), *FRONT_END],
+                cwd=os.environ["COMFYUI_DIR"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                _get(self.url + "api/apikley_wan/prices")
+                return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("ComfyUI did not start:\n" + self.log.read_text()[-3000:])
+                time.sleep(0.5)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
 @pytest.fixture(scope="module")
 def comfy(tmp_path_factory):
-    """ComfyUI with the pack and no key in its environment, its API pointed at a simulator."""
     root = tmp_path_factory.mktemp("comfy")
     user, output, inputs, nodes = (root / name for name in ("user", "output", "input", "custom_nodes"))
     for folder in (user / "default", output, inputs, nodes):
@@ -76,51 +126,34 @@ def comfy(tmp_path_factory):
     (user / "default" / "comfy.settings.json").write_text('{"Comfy.TutorialCompleted": true}')  # no template dialog
     shutil.copy(REPO / "samples" / "reference.mp4", inputs / "reference.mp4")
     sim = Simulator(api_key=RIGHT_KEY, task_seconds=8, null_seconds=0.5).start()
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("APIKLEY_API_KEY", "APIKLEY_STATE_DIR", "APIKLEY_OUTPUT_DIR")}
-    env["APIKLEY_BASE_URL"] = sim.base_url
-    log = (root / "comfyui.log").open("w")
-    proc = subprocess.Popen(
-        [os.environ["COMFYUI_PYTHON"], "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
-         "--user-directory", str(user), "--output-directory", str(output), "--input-directory", str(inputs),
-         "--database-url", "sqlite:///:memory:", "--extra-model-paths-config", str(root / "extra.yaml"),
-         *FRONT_END],
-        cwd=os.environ["COMFYUI_DIR"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
+    comfyui = Comfy(root, sim)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                _get(url + "api/apikley_wan/prices")
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("ComfyUI did not start:\n" + (root / "comfyui.log").read_text()[-3000:])
-                time.sleep(0.5)
-        yield SimpleNamespace(url=url, user=user, output=output, sim=sim, log=root / "comfyui.log")
+        comfyui.start()
+        yield comfyui
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        comfyui.stop()
         sim.stop()
 
 
-def test_settings_cost_status_and_recent_tasks_in_a_real_page(comfy):
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    for name in SHOTS:
-        (SCREENS / name).unlink(missing_ok=True)
+def _drive(comfy, phase: str) -> dict:
+    """Run one phase of tests/browser/ui_flow.mjs; what it saw."""
     env = {**os.environ, "COMFY_URL": comfy.url, "SHOTS_DIR": str(SCREENS), "WRONG_KEY": WRONG_KEY,
-           "RIGHT_KEY": RIGHT_KEY, "CLIP_NAME": "reference.mp4"}
+           "RIGHT_KEY": RIGHT_KEY, "CLIP_NAME": "reference.mp4", "PHASE": phase,
+           "WORKFLOW_FILE": str(comfy.root / "workflow.json")}
     run = subprocess.run(["node", "ui_flow.mjs"], cwd=BROWSER_DIR, env=env, capture_output=True, text=True,
                          timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     seen = json.loads(run.stdout.strip().splitlines()[-1])
-    assert "error" not in seen, seen["error"] + "\n" + comfy.log.read_text()[-3000:]
+    assert "error" not in seen, f"{phase}: {seen['error']}\n{comfy.log.read_text()[-3000:]}"
     assert not [e for e in seen["pageErrors"] if PACK_FOLDER in e], seen["pageErrors"]
+    return seen
+
+
+def test_key_cost_paid_run_tasks_panel_then_a_free_reuse_after_restart(comfy):
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    for name in SHOTS:
+        (SCREENS / name).unlink(missing_ok=True)
+    seen = _drive(comfy, "first")
 
     # the key: refused, then checked and saved (mode 600) — and nowhere else
     assert "refused" in seen["refused"] and "unchanged" in seen["refused"]
@@ -138,10 +171,16 @@ def test_settings_cost_status_and_recent_tasks_in_a_real_page(comfy):
     assert seen["cost"] == {"initial": "est. 70 credits · $0.35", "duration10": "est. 140 credits · $0.70",
                             "duration10_1080p": "est. 209.5 credits · $1.05", "back": "est. 70 credits · $0.35"}
 
-    # live status lines, then a one-line summary; one task, its file and Save Video's file on disk
-    assert any("elapsed" in line for line in seen["lines"]) and seen["lines"][-1].startswith("Done: task ")
+    # live status lines, then the run's summary from its report: a new charge, in amber, and a toast
+    assert any("elapsed" in line for line in seen["lines"])
     assert seen["liveStatus"].startswith("Wan 2.6 V2V:")
-    assert seen["summary"].startswith("✓ task ") and "credits" in seen["summary"] and ".mp4" in seen["summary"]
+    summary = seen["summary"]
+    assert summary["text"].startswith("Paid now: 70 credits ($0.35") and summary["tone"] == "paid", summary
+    assert "simulator — no real credits" in summary["text"] and ".mp4" in summary["text"]
+    assert summary["color"] == AMBER
+    assert seen["statusBoxAfterRun"] is False, "the summary replaces the status line"
+    assert len(seen["toasts"]) == 1 and "balance" in seen["toasts"][0] and "Paid now: 70 credits" in seen["toasts"][0]
+    assert "apikley_summary" not in seen["promptAndWorkflow"] and "Paid now" not in seen["promptAndWorkflow"]
     assert comfy.sim.create_count == 1
     assert list((comfy.output / "apikley_wan").glob("wan26_v2v_*.mp4")) and list(comfy.output.rglob("ComfyUI_*.mp4"))
     assert seen["videoPreviews"]["save"] and seen["videoPreviews"]["wan"], "both nodes play their video"
@@ -150,4 +189,17 @@ def test_settings_cost_status_and_recent_tasks_in_a_real_page(comfy):
     assert "success" in seen["panelRow"] and "Balance:" in seen["panelText"]
     assert seen["collected"].startswith("Saved ") and seen["fileRestored"] is True
     assert comfy.sim.create_count == 1 and seen["dialogClosed"]
+
+    # a new ComfyUI (nothing cached, the same journal), the same graph: re-used, green, no cost toast
+    comfy.restart()
+    again = _drive(comfy, "reuse")
+    assert again["summaryBeforeRun"] is None
+    summary = again["summary"]
+    assert summary["text"].startswith("Re-used: no charge (paid ") and summary["tone"] == "free", summary
+    assert "credits (" not in summary["text"] and summary["color"] == GREEN
+    assert again["toasts"] == [] and again["statusBoxAfterRun"] is False
+    assert "apikley_summary" not in again["promptAndWorkflow"]
+    assert comfy.sim.create_count == 1, "the re-run created no task"
+    for text in (again["storage"], comfy.log.read_text()):
+        assert RIGHT_KEY not in text
     assert all((SCREENS / name).is_file() for name in SHOTS)

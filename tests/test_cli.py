@@ -29,14 +29,14 @@ def test_readme_command_writes_a_playable_mp4_and_pays_once(tmp_path):
     first = subprocess.run(_v2v(out, "--simulator"), cwd=REPO, env=_env(tmp_path / "state"),
                            capture_output=True, text=True, timeout=180)
     assert first.returncode == 0, first.stderr
-    assert "elapsed" in first.stdout and "done: task" in first.stdout
+    assert "elapsed" in first.stdout and "done: Paid now: 70 credits" in first.stdout
     with av.open(str(out)) as c:
         assert c.streams.video[0].codec_context.name == "h264" and c.streams.audio
         assert sum(1 for _ in c.decode(video=0)) == 120
     second = subprocess.run(_v2v(out, "--simulator"), cwd=REPO, env=_env(tmp_path / "state"),
                             capture_output=True, text=True, timeout=180)
-    task = first.stdout.split("done: task ")[1].split(",")[0]
-    assert second.returncode == 0 and f"done: task {task}" in second.stdout
+    task = first.stdout.split(" · task ")[1].split(" ")[0]
+    assert second.returncode == 0 and f"done: Re-used: no new charge · task {task}" in second.stdout
     assert "uploading" not in second.stdout, "a re-run must not upload or create again"
     listing = subprocess.run([sys.executable, "-m", "apikley_wan", "tasks", "--simulator"], cwd=REPO,
                              env=_env(tmp_path / "state"), capture_output=True, text=True, timeout=60)
@@ -60,7 +60,7 @@ def test_ctrl_c_leaves_the_task_recorded_and_says_how_to_collect(sim, tmp_path):
     assert task_id in stderr and "collect" in stderr and "without paying again" in stderr
     sim.task_seconds = 1
     again = subprocess.run(_v2v(out), cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
-    assert again.returncode == 0 and f"done: task {task_id}" in again.stdout
+    assert again.returncode == 0 and "done: Re-attached" in again.stdout and task_id in again.stdout
     assert sim.create_count == 1
 
 

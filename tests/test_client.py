@@ -5,6 +5,7 @@ In every fault the simulator must have registered at most one task per intention
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import time
@@ -12,7 +13,10 @@ import time
 import av
 import pytest
 
-from apikley_wan.client import ApikleyClient, Cancel, next_poll_interval
+from apikley_wan import watch
+from apikley_wan.client import ApikleyClient, Cancel
+from apikley_wan.settings import TIMINGS
+from apikley_wan.workers import workers
 from apikley_wan.errors import (ApiValidationError, AuthError, BadResponseError, CancelledError,
                                 CreateUncertainError, DownloadError, GenerationFailedError, InputError,
                                 InsufficientCreditsError, NetworkError, ResultMissingError, TaskStillPendingError)
@@ -23,6 +27,19 @@ PROMPT = "character1 dances in the rain"
 def _client(sim, **kw) -> ApikleyClient:
     kw.setdefault("backoff_start_s", 0.05)
     return ApikleyClient(api_key="sim-key", base_url=sim.base_url, **kw)
+
+
+def wait_for(client, task_id, deadline_s=1800.0, **kw):
+    """The pipeline's waiting coroutine (polls on workers, sleeps on a loop), from a plain test."""
+    async def waiting():
+        return await watch.wait_for_task(client, task_id, workers.run, deadline_s=deadline_s, **kw)
+    return asyncio.run(waiting())
+
+
+def _record(seen: list):
+    async def on_status(info):
+        seen.append(info.state)
+    return on_status
 
 
 def _body(client, url, **kw):
@@ -38,7 +55,7 @@ def test_full_cycle_over_sockets(sim, uploaded, tmp_path):
     client = _client(sim)
     task_id = client.create_task(_body(client, uploaded))
     seen = []
-    info = client.wait_for_task(task_id, on_status=lambda i: seen.append(i.state))
+    info = wait_for(client, task_id, on_status=_record(seen))
     assert info.state == "success" and info.result_urls
     assert seen[-1] == "success" and "waiting" in seen
     out = client.download(info.result_urls[0], tmp_path / "r.mp4", task_id=task_id)
@@ -170,7 +187,7 @@ def test_reads_retry_on_proxy_errors(sim, uploaded):
     task_id = client.create_task(_body(client, uploaded))
     sim.faults.server_errors = 2
     sim.faults.server_error_paths = ("/api/v1/jobs/recordInfo",)
-    info = client.wait_for_task(task_id)
+    info = wait_for(client, task_id)
     assert info.state == "success"
 
 
@@ -186,7 +203,7 @@ def test_failed_task_carries_code_message_and_id(sim, uploaded):
     sim.faults.fail_tasks = True
     task_id = client.create_task(_body(client, uploaded))
     with pytest.raises(GenerationFailedError) as err:
-        client.wait_for_task(task_id)
+        wait_for(client, task_id)
     assert err.value.task_id == task_id and err.value.fail_code and err.value.fail_msg
     assert task_id in str(err.value)
 
@@ -196,14 +213,14 @@ def test_success_without_url(sim, uploaded):
     sim.faults.success_without_url = True
     task_id = client.create_task(_body(client, uploaded))
     with pytest.raises(ResultMissingError) as err:
-        client.wait_for_task(task_id)
+        wait_for(client, task_id)
     assert err.value.task_id == task_id
 
 
 def test_truncated_download_is_retried_and_never_left_half_written(sim, uploaded, tmp_path):
     client = _client(sim)
     task_id = client.create_task(_body(client, uploaded))
-    info = client.wait_for_task(task_id)
+    info = wait_for(client, task_id)
     sim.faults.truncate_downloads = 1
     out = client.download(info.result_urls[0], tmp_path / "r.mp4", task_id=task_id)
     with av.open(str(out)) as container:
@@ -217,7 +234,7 @@ def test_truncated_download_is_retried_and_never_left_half_written(sim, uploaded
 def test_expired_result_url_falls_back_to_download_url(sim, uploaded, tmp_path):
     client = _client(sim)
     task_id = client.create_task(_body(client, uploaded))
-    info = client.wait_for_task(task_id)
+    info = wait_for(client, task_id)
     sim.faults.expire_results = True
     out = client.download(info.result_urls[0], tmp_path / "r.mp4", task_id=task_id)
     assert out.stat().st_size > 1000
@@ -233,7 +250,7 @@ def test_cancel_is_felt_within_a_second(sim, uploaded):
     threading.Timer(1.0, cancel.set).start()
     started = time.monotonic()
     with pytest.raises(CancelledError) as err:
-        client.wait_for_task(task_id)
+        wait_for(client, task_id)
     assert time.monotonic() - started < 2.0
     assert err.value.task_id == task_id and err.value.credits_may_be_spent
 
@@ -244,7 +261,7 @@ def test_deadline_counts_from_create_and_keeps_task(sim, uploaded):
     task_id = client.create_task(_body(client, uploaded))
     started = time.monotonic()
     with pytest.raises(TaskStillPendingError) as err:
-        client.wait_for_task(task_id, created_at=time.time() - 1, deadline_s=3)
+        wait_for(client, task_id, created_at=time.time() - 1, deadline_s=3)
     assert 1.5 <= time.monotonic() - started <= 3.5
     assert err.value.task_id == task_id and "pending" in str(err.value) and err.value.credits_may_be_spent
 
@@ -252,7 +269,7 @@ def test_deadline_counts_from_create_and_keeps_task(sim, uploaded):
 def test_reattaching_to_an_old_task_still_waits_a_while(sim, uploaded):
     client = _client(sim)
     task_id = client.create_task(_body(client, uploaded))
-    info = client.wait_for_task(task_id, created_at=time.time() - 3600, deadline_s=60)
+    info = wait_for(client, task_id, created_at=time.time() - 3600, deadline_s=60)
     assert info.state == "success"
 
 
@@ -261,7 +278,7 @@ def test_a_status_outage_during_a_wait_is_tolerated(sim, uploaded):
     task_id = client.create_task(_body(client, uploaded))
     sim.faults.server_errors = 3
     sim.faults.server_error_paths = ("/api/v1/jobs/recordInfo",)
-    assert client.wait_for_task(task_id).state == "success"
+    assert wait_for(client, task_id).state == "success"
 
 
 def test_read_errors_about_an_existing_task_say_credits_may_be_spent(sim, uploaded):
@@ -308,25 +325,26 @@ def test_server_text_echoing_the_key_isscrubbed(tmp_path):
 
 
 def test_poll_schedule_shape():
-    assert next_poll_interval(0, 2) == 2 and next_poll_interval(29, 2) == 2
-    assert next_poll_interval(31, 2) == 3
-    assert next_poll_interval(500, 15) == 15
+    assert TIMINGS.next_poll(0, 2) == 2 and TIMINGS.next_poll(29, 2) == 2
+    assert TIMINGS.next_poll(31, 2) == 3
+    assert TIMINGS.next_poll(500, 15) == 15
 
 
-class _VirtualClock:
+class _VirtualClock(watch.Clock):
     """Lets the real client poll the real simulator while minutes pass in milliseconds."""
 
     def __init__(self):
-        self.now = 1_000_000.0
+        self.t = 1_000_000.0
 
-    def time(self):
-        return self.now
+    def now(self):
+        return self.t
 
     def monotonic(self):
-        return self.now
+        return self.t
 
-    def sleep(self, seconds):
-        self.now += seconds
+    async def sleep(self, seconds):
+        self.t += seconds
+        await asyncio.sleep(0)
 
 
 def _run_virtual_task(sim, uploaded, monkeypatch, done_at: float) -> tuple:
@@ -334,24 +352,22 @@ def _run_virtual_task(sim, uploaded, monkeypatch, done_at: float) -> tuple:
 
     Returns ``(recordInfo polls, seconds from finish to the client seeing it)``.
     """
-    import apikley_wan.client as client_module
     clock = _VirtualClock()
     client = _client(sim)
     task_id = client.create_task(_body(client, uploaded))
     sim.task_seconds = 10_000
     time.sleep(sim.null_seconds + 0.2)  # let the real 'recordInfo is null' window pass first
-    monkeypatch.setattr(client_module, "time", clock)
-    created = clock.now
+    created = clock.now()
     original = client.get_task
 
-    def get_task(tid):
-        if clock.now - created >= done_at:  # the first poll after that instant sees it finished
+    def get_task(tid, attempts=None):
+        if clock.now() - created >= done_at:  # the first poll after that instant sees it finished
             sim.finish_task(tid)
-        return original(tid)
+        return original(tid, attempts)
     client.get_task = get_task
     before = _record_info_polls(sim)
-    client.wait_for_task(task_id, created_at=created)
-    return _record_info_polls(sim) - before, clock.now - created - done_at
+    wait_for(client, task_id, created_at=created, clock=clock)
+    return _record_info_polls(sim) - before, clock.now() - created - done_at
 
 
 def _record_info_polls(sim) -> int:

@@ -6,11 +6,11 @@ Tests run in file order and share one ComfyUI and one simulator; each prints its
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from pathlib import Path
 
+import av
 import pytest
 
 import comfy_host
@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.comfyui,
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = REPO / "example_workflows"
 NODE_IDS = {"ApikleyWan26V2V", "ApikleyWan26V2VSubmit", "ApikleyTaskPoll", "ApikleyTaskFetch",
-            "ApikleyTaskFromId"}
+            "ApikleyTaskFromId", "ApikleyVideoFrames"}
 TASK_S = 5.0
 
 
@@ -228,17 +228,50 @@ def test_callback_route_verifies_signature_and_a_repeat_only_wakes(host, sim, ob
         sim.faults.callback_repeats = 1
 
 
-def test_wiring_images_later_decodes_them_without_a_new_task(host, sim, object_info):
-    prompt = _prompt(object_info, "wan26_v2v_trim_resize.json", take=51)
-    entry, _ = _run(host, prompt)
-    assert entry["status"]["status_str"] == "success"
+def _load_and_wan(take: int) -> dict:
+    """Load Video → Wan 2.6 V2V and nothing else, as an API prompt."""
+    return {"1": {"class_type": "LoadVideo", "inputs": {"file": "apikley_wan_sample.mp4"}},
+            "2": {"class_type": "ApikleyWan26V2V",
+                  "inputs": {"prompt": "character1 juggles on a beach", "duration": "5", "resolution": "720p",
+                             "video": ["1", 0], "take": take}}}
+
+
+def _saved(host, entry, node_id) -> Path:
+    item = entry["outputs"][node_id]["images"][0]
+    return host.root / "output" / item["subfolder"] / item["filename"]
+
+
+def _facts(path: Path) -> tuple:
+    """(decoded frames, frame rate, has sound), read with PyAV."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return sum(1 for _ in container.decode(stream)), float(stream.average_rate), bool(container.streams.audio)
+
+
+def test_load_video_and_wan_alone_is_a_complete_graph(host, sim):
     before = sim.create_count
-    v2v = next(k for k, n in prompt.items() if n["class_type"] == "ApikleyWan26V2V")
-    wired = copy.deepcopy(prompt)
-    wired["900"] = {"class_type": "ImageFromBatch", "inputs": {"image": [v2v, 1], "batch_index": 0, "length": 1}}
-    wired["901"] = {"class_type": "PreviewImage", "inputs": {"images": ["900", 0]}}
-    entry, took = _run(host, wired)
+    entry, took = _run(host, _load_and_wan(take=51))  # POST /prompt refuses a graph without an output node
     assert entry["status"]["status_str"] == "success", entry["status"]
-    assert entry["outputs"]["901"]["images"], "the newly wired IMAGE output carried frames"
+    result = _saved(host, entry, "2")
+    assert result.parent == host.root / "output" / "apikley_wan" and result.stat().st_size > 10_000
+    assert sim.create_count == before + 1
+    print(f"Load Video -> Wan 2.6 V2V alone: accepted and ran in {took:.1f}s, result previewed on the node")
+
+
+def test_video_to_frames_rebuilds_the_result_at_its_fps_and_length_without_a_new_task(host, sim):
+    alone = _load_and_wan(take=51)
+    entry, _ = _run(host, alone)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    result = _saved(host, entry, "2")
+    before = sim.create_count
+    rebuilt = {**alone,
+               "3": {"class_type": "ApikleyVideoFrames", "inputs": {"video": ["2", 0]}},
+               "4": {"class_type": "CreateVideo", "inputs": {"images": ["3", 0], "audio": ["3", 1], "fps": ["3", 2]}},
+               "5": {"class_type": "SaveVideo", "inputs": {"video": ["4", 0], "filename_prefix": "video/rebuilt",
+                                                           "format": "auto", "codec": "auto"}}}
+    entry, took = _run(host, rebuilt)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    frames, fps, sound = _facts(result)
+    assert _facts(_saved(host, entry, "5")) == (frames, fps, sound) and frames > 0 and sound
     assert sim.create_count == before
-    print(f"IMAGE wired after a VIDEO-only run: frames decoded in {took:.1f}s, no new task")
+    print(f"Video to Frames -> Create Video: {frames} frames at {fps:g} fps rebuilt in {took:.1f}s, no new task")

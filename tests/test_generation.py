@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import subprocess
@@ -19,7 +20,8 @@ from apikley_wan.callbacks import CallbackBoard
 from apikley_wan.client import ApikleyClient, Cancel
 from apikley_wan.errors import (CancelledError, CreateUncertainError, GenerationFailedError, InputError,
                                 InsufficientCreditsError, TaskStillPendingError)
-from apikley_wan.generation import GenerationRequest, Generations, Reference
+from apikley_wan.generation import Generations
+from apikley_wan.request import GenerationRequest, Reference
 from apikley_wan.journal import Journal
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,6 +32,22 @@ def _gens(sim, tmp_path, key="sim-key", **kw) -> Generations:
     return Generations(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "results", **kw)
 
 
+def run(gens, request, on_status=None):
+    return asyncio.run(gens.run(request, on_status))
+
+
+def submit(gens, request):
+    return asyncio.run(gens.submit(request)).entry
+
+
+def wait(gens, entry):
+    return asyncio.run(gens.wait(entry))
+
+
+def collect(gens, task_id):
+    return asyncio.run(gens.collect(task_id))
+
+
 def _request(clip, **kw) -> GenerationRequest:
     return GenerationRequest(prompt=kw.pop("prompt", "character1 walks on the moon"), duration="5",
                              resolution="720p", references=[Reference(source=str(clip))], **kw)
@@ -38,7 +56,7 @@ def _request(clip, **kw) -> GenerationRequest:
 def test_run_writes_result_and_sidecar_and_journal(sim, tmp_path, reference_clip):
     gens = _gens(sim, tmp_path)
     states = []
-    entry = gens.run(_request(reference_clip), lambda s: states.append(s.state))
+    entry = run(gens, _request(reference_clip), lambda s: states.append(s.state))
     assert entry.state == jr.SUCCESS and entry.task_id and entry.cost_credits == 70
     result = Path(entry.result_path)
     with av.open(str(result)) as c:
@@ -51,22 +69,22 @@ def test_run_writes_result_and_sidecar_and_journal(sim, tmp_path, reference_clip
 
 
 def test_identical_inputs_pay_once_even_across_restarts(sim, tmp_path, reference_clip):
-    first = _gens(sim, tmp_path).run(_request(reference_clip))
-    again = _gens(sim, tmp_path).run(_request(reference_clip))  # a new pipeline = a restart
+    first = run(_gens(sim, tmp_path), _request(reference_clip))
+    again = run(_gens(sim, tmp_path), _request(reference_clip))  # a new pipeline = a restart
     assert again.task_id == first.task_id and sim.create_count == 1
     Path(first.result_path).unlink()  # the user deleted the archived file
-    third = _gens(sim, tmp_path).run(_request(reference_clip))
+    third = run(_gens(sim, tmp_path), _request(reference_clip))
     assert Path(third.result_path).is_file() and sim.create_count == 1
-    other_take = _gens(sim, tmp_path).run(_request(reference_clip, take=1))
+    other_take = run(_gens(sim, tmp_path), _request(reference_clip, take=1))
     assert other_take.task_id != first.task_id and sim.create_count == 2
 
 
 def test_a_rerun_attaches_to_a_pending_task(sim, tmp_path, reference_clip):
     sim.task_seconds = 4
     gens = _gens(sim, tmp_path)
-    entry = gens.submit(_request(reference_clip))
+    entry = submit(gens, _request(reference_clip))
     assert entry.pending
-    done = _gens(sim, tmp_path).run(_request(reference_clip))
+    done = run(_gens(sim, tmp_path), _request(reference_clip))
     assert done.task_id == entry.task_id and sim.create_count == 1
 
 
@@ -77,7 +95,7 @@ def test_inputs_are_checked_before_any_upload(sim, tmp_path, reference_clip):
                 GenerationRequest("long enough", "7", "720p", [Reference(source=str(reference_clip))]),
                 GenerationRequest("long enough", "5", "720p", [Reference(source=str(reference_clip))] * 4)):
         with pytest.raises(InputError):
-            gens.submit(bad)
+            submit(gens, bad)
     assert not any(p.startswith("/file-upload") for _, p, *_ in sim.requests_log)
     assert sim.create_requests == 0
 
@@ -87,26 +105,29 @@ def _crash_script(sim, tmp_path, clip) -> str:
         import os, sys
         sys.path.insert(0, {str(REPO)!r})
         from apikley_wan.client import ApikleyClient
-        from apikley_wan.generation import Generations, GenerationRequest, Reference
+        import asyncio
+        from apikley_wan.generation import Generations
+        from apikley_wan.request import GenerationRequest, Reference
         from apikley_wan.journal import Journal
         journal = Journal({str(tmp_path / 'journal.sqlite')!r})
         journal.record_task_id = lambda *a, **k: os._exit(9)   # the process dies right after the POST
         gens = Generations(ApikleyClient(api_key="sim-key", base_url={sim.base_url!r}), journal,
                            {str(tmp_path / 'results')!r})
-        gens.submit(GenerationRequest("character1 walks on the moon", "5", "720p",
-                                      [Reference(source={str(clip)!r})]))
+        asyncio.run(gens.submit(GenerationRequest("character1 walks on the moon", "5", "720p",
+                                                  [Reference(source={str(clip)!r})])))
     """)
 
 
-def test_crash_between_create_and_recording_is_reported_not_repaid(sim, tmp_path, reference_clip):
+def test_crash_between_create_and_recording_is_reported_not_repaid(sim, tmp_path, reference_clip, monkeypatch):
     proc = subprocess.run([sys.executable, "-c", _crash_script(sim, tmp_path, reference_clip)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 9, proc.stderr
     assert sim.create_count == 1
     pending = Journal(tmp_path / "journal.sqlite").pending()
     assert len(pending) == 1 and pending[0].state == jr.CREATING and pending[0].task_id is None
+    monkeypatch.setattr(jr, "clock", lambda: time.time() + jr.STALE_S + 1)  # its heartbeat has gone stale
     with pytest.raises(CreateUncertainError) as err:
-        _gens(sim, tmp_path).run(_request(reference_clip))
+        run(_gens(sim, tmp_path), _request(reference_clip))
     assert "earlier run" in str(err.value) and err.value.credits_may_be_spent
     assert sim.create_count == 1 and sim.create_requests == 1
 
@@ -114,27 +135,27 @@ def test_crash_between_create_and_recording_is_reported_not_repaid(sim, tmp_path
 def test_lost_create_answer_is_recorded_and_never_resent(sim, tmp_path, reference_clip):
     sim.faults.drop_after_create = 1
     with pytest.raises(CreateUncertainError):
-        _gens(sim, tmp_path).run(_request(reference_clip))
+        run(_gens(sim, tmp_path), _request(reference_clip))
     assert Journal(tmp_path / "journal.sqlite").pending()[0].state == jr.UNCERTAIN
     with pytest.raises(CreateUncertainError):
-        _gens(sim, tmp_path).run(_request(reference_clip))
+        run(_gens(sim, tmp_path), _request(reference_clip))
     assert sim.create_requests == 1 and sim.create_count == 1
 
 
 def test_refused_create_can_be_retried(sim, tmp_path, reference_clip):
     sim.credits = 1.0
     with pytest.raises(InsufficientCreditsError):
-        _gens(sim, tmp_path).run(_request(reference_clip))
+        run(_gens(sim, tmp_path), _request(reference_clip))
     assert Journal(tmp_path / "journal.sqlite").recent(1)[0].state == jr.REFUSED
     sim.credits = 1000.0
-    entry = _gens(sim, tmp_path).run(_request(reference_clip))
+    entry = run(_gens(sim, tmp_path), _request(reference_clip))
     assert entry.state == jr.SUCCESS and sim.create_count == 1
 
 
 def test_failed_task_is_recorded_with_reason(sim, tmp_path, reference_clip):
     sim.faults.fail_tasks = True
     with pytest.raises(GenerationFailedError) as err:
-        _gens(sim, tmp_path).run(_request(reference_clip))
+        run(_gens(sim, tmp_path), _request(reference_clip))
     entry = Journal(tmp_path / "journal.sqlite").recent(1)[0]
     assert entry.state == jr.FAIL and err.value.task_id == entry.task_id and entry.error
 
@@ -143,24 +164,24 @@ def test_cancel_leaves_the_task_recorded_and_a_rerun_collects_it(sim, tmp_path, 
     sim.task_seconds = 6
     cancel = Cancel()
     gens = _gens(sim, tmp_path, cancel=cancel)
-    entry = gens.submit(_request(reference_clip))
+    entry = submit(gens, _request(reference_clip))
     threading.Timer(0.5, cancel.set).start()
     started = time.monotonic()
     with pytest.raises(CancelledError) as err:
-        gens.wait(entry)
+        wait(gens, entry)
     assert time.monotonic() - started < 1.6 and err.value.task_id == entry.task_id
     assert Journal(tmp_path / "journal.sqlite").by_task_id(entry.task_id).pending
-    done = _gens(sim, tmp_path).run(_request(reference_clip))
+    done = run(_gens(sim, tmp_path), _request(reference_clip))
     assert done.task_id == entry.task_id and sim.create_count == 1
 
 
 def test_deadline_keeps_the_task_pending_then_collects(sim, tmp_path, reference_clip):
     sim.task_seconds = 5
     with pytest.raises(TaskStillPendingError) as err:
-        _gens(sim, tmp_path, deadline_s=1.0).run(_request(reference_clip))
+        run(_gens(sim, tmp_path, deadline_s=1.0), _request(reference_clip))
     task_id = err.value.task_id
     assert Journal(tmp_path / "journal.sqlite").by_task_id(task_id).pending
-    done = _gens(sim, tmp_path).collect(task_id)
+    done = collect(_gens(sim, tmp_path), task_id)
     assert done.state == jr.SUCCESS and sim.create_count == 1
 
 
@@ -168,7 +189,7 @@ def test_collect_by_id_adopts_a_foreign_task(sim, tmp_path, reference_clip):
     client = ApikleyClient(api_key="sim-key", base_url=sim.base_url)
     url = client.upload(reference_clip)
     task_id = client.create_task(client.build_create_body("a dog surfs a wave", [url], "5", "720p"))
-    entry = _gens(sim, tmp_path).collect(task_id)
+    entry = collect(_gens(sim, tmp_path), task_id)
     assert entry.state == jr.SUCCESS and Path(entry.result_path).is_file()
 
 
@@ -176,7 +197,7 @@ def test_url_reference_skips_upload(sim, tmp_path, reference_clip):
     url = ApikleyClient(api_key="sim-key", base_url=sim.base_url).upload(reference_clip)
     uploads_before = sum(1 for _, p, *_ in sim.requests_log if p.startswith("/file-upload/api"))
     req = GenerationRequest("character1 sings", "5", "720p", [Reference(url=url)])
-    entry = _gens(sim, tmp_path).run(req)
+    entry = run(_gens(sim, tmp_path), req)
     assert entry.state == jr.SUCCESS
     assert sum(1 for _, p, *_ in sim.requests_log if p.startswith("/file-upload/api")) == uploads_before
 
@@ -207,7 +228,7 @@ def test_callback_only_wakes_the_waiter_and_never_sets_the_cost(tmp_path, refere
             gens = _gens(sim, tmp_path)
             gens.callbacks = board
             gens.callback_base = f"http://127.0.0.1:{receiver.server_address[1]}"
-            entry = gens.run(_request(reference_clip))
+            entry = run(gens, _request(reference_clip))
             deadline = time.time() + 5
             while len(replies) < 2 and time.time() < deadline:
                 time.sleep(0.1)
@@ -216,7 +237,7 @@ def test_callback_only_wakes_the_waiter_and_never_sets_the_cost(tmp_path, refere
     assert replies == [(200, "ok"), (200, "ok")]  # a repeat is answered and only wakes the waiter again
     assert entry.state == jr.SUCCESS
     # the callback's consumeCredits is unsigned (kie signs only taskId + timestamp): never trusted
-    assert entry.cost_credits == 70 and not entry.cost_reported
+    assert entry.cost_credits == 70 and entry.cost_kind == "estimate"
 
 
 def test_key_never_in_logs_errors_journal_or_sidecar(tmp_path, reference_clip, caplog):
@@ -228,15 +249,15 @@ def test_key_never_in_logs_errors_journal_or_sidecar(tmp_path, reference_clip, c
         sim.faults.rate_limit_creates = 1
         sim.faults.server_errors = 1
         sim.faults.server_error_paths = ("/api/v1/jobs/recordInfo",)
-        entry = _gens(sim, tmp_path, key=key).run(_request(reference_clip))
+        entry = run(_gens(sim, tmp_path, key=key), _request(reference_clip))
         for fault in ("drop_after_create", "fail_tasks"):
             setattr(sim.faults, fault, True if fault == "fail_tasks" else 1)
             try:
-                _gens(sim, tmp_path, key=key).run(_request(reference_clip, take=7 if fault == "fail_tasks" else 5))
+                run(_gens(sim, tmp_path, key=key), _request(reference_clip, take=7 if fault == "fail_tasks" else 5))
             except Exception as exc:  # noqa: BLE001 - every error text is inspected
                 messages.append(str(exc) + repr(exc))
         try:
-            _gens(sim, tmp_path, key=key + "x").run(_request(reference_clip, take=9))
+            run(_gens(sim, tmp_path, key=key + "x"), _request(reference_clip, take=9))
         except Exception as exc:  # noqa: BLE001
             messages.append(str(exc) + repr(exc))
         assert sim.auth_headers_seen_on_file_host == []
@@ -252,12 +273,12 @@ def test_identical_runs_racing_a_refused_create_both_get_the_refusal(sim, tmp_pa
     sim.credits = 0.0
     outcomes = []
 
-    def run():
+    def attempt():
         try:
-            _gens(sim, tmp_path).run(_request(reference_clip))
+            run(_gens(sim, tmp_path), _request(reference_clip))
         except Exception as exc:  # noqa: BLE001 - the type is the assertion
             outcomes.append(exc)
-    threads = [threading.Thread(target=run) for _ in range(2)]
+    threads = [threading.Thread(target=attempt) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
@@ -267,9 +288,9 @@ def test_identical_runs_racing_a_refused_create_both_get_the_refusal(sim, tmp_pa
 
 
 def test_two_collects_of_one_task_share_one_complete_file(sim, tmp_path, reference_clip):
-    entry = _gens(sim, tmp_path).submit(_request(reference_clip))
+    entry = submit(_gens(sim, tmp_path), _request(reference_clip))
     results = []
-    threads = [threading.Thread(target=lambda: results.append(_gens(sim, tmp_path).collect(entry.task_id)))
+    threads = [threading.Thread(target=lambda: results.append(collect(_gens(sim, tmp_path), entry.task_id)))
                for _ in range(3)]
     for t in threads:
         t.start()
@@ -283,9 +304,9 @@ def test_two_collects_of_one_task_share_one_complete_file(sim, tmp_path, referen
 
 def test_a_simulator_result_never_stands_in_for_a_real_one(sim, tmp_path, reference_clip):
     from apikley_wan.simulator import Simulator
-    first = _gens(sim, tmp_path).run(_request(reference_clip))
+    first = run(_gens(sim, tmp_path), _request(reference_clip))
     with Simulator(api_key="sim-key", task_seconds=1.0, null_seconds=0.2) as other_api:
-        second = _gens(other_api, tmp_path).run(_request(reference_clip))
+        second = run(_gens(other_api, tmp_path), _request(reference_clip))
         assert other_api.create_count == 1
     assert second.task_id != first.task_id
 
@@ -294,7 +315,7 @@ def test_an_unknown_typed_in_task_id_fails_fast_and_costs_nothing(sim, tmp_path)
     from apikley_wan.errors import NotFoundError
     started = time.monotonic()
     with pytest.raises(NotFoundError) as err:
-        _gens(sim, tmp_path).collect("0123456789abcdef0123456789abcdef")
+        collect(_gens(sim, tmp_path), "0123456789abcdef0123456789abcdef")
     assert time.monotonic() - started < 40 and not err.value.credits_may_be_spent
     entry = Journal(tmp_path / "journal.sqlite").by_task_id("0123456789abcdef0123456789abcdef")
     assert entry.state == jr.NOT_FOUND and not entry.pending

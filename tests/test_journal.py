@@ -1,13 +1,104 @@
-"""The task journal on a real SQLite file: claims, states, queries, threads and processes."""
+"""The task journal on a real SQLite file: claims, states, queries, threads and processes,
+schema migrations, and the heartbeat that tells a live 'creating' row from an orphan."""
 
 from __future__ import annotations
 
+import inspect
 import multiprocessing
+import socket
 import sqlite3
 import threading
+import time
+
+import pytest
 
 from apikley_wan import journal as jr
+from apikley_wan.errors import InputError, JournalError
 from apikley_wan.journal import Journal
+
+# the schema as the first releases wrote it (user_version 0), copied verbatim: a fixed fixture,
+# never to follow later changes of journal.py
+V0_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    fingerprint TEXT NOT NULL,
+    state TEXT NOT NULL,
+    task_id TEXT UNIQUE,
+    params TEXT NOT NULL DEFAULT '{}',
+    result_url TEXT,
+    result_path TEXT,
+    cost_credits REAL,
+    cost_reported INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    owner TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    task_created_at REAL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS tasks_fingerprint ON tasks (fingerprint, id);
+CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
+"""
+V0_ROWS = [
+    (1, "fp-creating", "creating", None, '{"prompt": "a"}', None, None, None, 0, None, "old-host:4242",
+     1700000000.0, 1700000000.0, None, None),
+    (2, "fp-success", "success", "t-done", '{"prompt": "b"}', "https://x/r.mp4", "/out/r.mp4", 12.5, 1, None,
+     "old-host:4242", 1700000001.0, 1700000100.0, 1700000002.0, 1700000100.0),
+    (3, "task:t-wait", "waiting", "t-wait", "{}", None, None, None, 0, None, None,
+     1700000003.0, 1700000003.0, 1700000003.0, None),
+]
+
+
+@pytest.fixture(autouse=True)
+def fresh_heartbeat(monkeypatch):
+    """Each test has its own heartbeat, so rows other tests left 'creating' do not mix in."""
+    monkeypatch.setattr(jr, "_HEARTBEAT", jr._Heartbeat())
+
+
+@pytest.fixture
+def fast_beat(monkeypatch):
+    """Heartbeats in milliseconds, so liveness tests take a fraction of a second."""
+    monkeypatch.setattr(jr, "HEARTBEAT_S", 0.02)
+    monkeypatch.setattr(jr, "STALE_S", 0.2)
+
+
+def _eventually(condition, timeout=1.0) -> bool:
+    """Poll instead of sleeping a fixed time: quick when fast, patient on a loaded machine."""
+    deadline = time.time() + timeout
+    while not condition():
+        if time.time() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _v0_file(path, wal=True):
+    db = sqlite3.connect(path)
+    if wal:
+        db.execute("PRAGMA journal_mode=WAL")
+    db.executescript(V0_SCHEMA)
+    db.executemany(f"INSERT INTO tasks VALUES ({','.join('?' * 15)})", V0_ROWS)
+    db.commit()
+    db.close()
+    return path
+
+
+def _v0_columns(path):
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("SELECT id, fingerprint, state, task_id, params, result_url, result_path, cost_credits, "
+                          "cost_reported, error, owner, created_at, updated_at, task_created_at, finished_at "
+                          "FROM tasks ORDER BY id").fetchall()
+    finally:
+        db.close()
+
+
+def _pragma(path, name):
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(f"PRAGMA {name}").fetchone()[0]
+    finally:
+        db.close()
 
 
 def test_claim_writes_a_creating_row_then_attaches(tmp_path):
@@ -95,9 +186,174 @@ def test_claims_from_many_processes_create_one_row(tmp_path):
     assert db.execute("SELECT COUNT(*) FROM tasks WHERE fingerprint='shared'").fetchone()[0] == 1
 
 
-def test_dead_owner_is_detected(tmp_path):
+def test_dead_owner_is_detected(tmp_path, fast_beat):
+    """The process 'dies': its heartbeat stops (it is released), and after STALE_S the row is orphaned."""
     store = Journal(tmp_path / "j.sqlite")
     entry, _ = store.claim("x", {})
-    import socket
-    store.update(entry.id, owner=f"{socket.gethostname()}:999999")
+    assert store.by_id(entry.id).owner_alive()
+    store.release(entry.id)
+    time.sleep(jr.STALE_S + 0.05)
     assert not store.by_id(entry.id).owner_alive()
+    assert store.by_id(entry.id).owner == f"{socket.gethostname()}:{entry.owner.rpartition(':')[2]}"
+
+
+# -- schema versions -------------------------------------------------------------------------
+def test_fresh_file_is_at_the_latest_version(tmp_path):
+    store = Journal(tmp_path / "j.sqlite")
+    assert _pragma(store.path, "user_version") == jr.SCHEMA_VERSION == 2
+    entry, _ = store.claim("fp", {})
+    assert entry.heartbeat_at is not None
+
+
+@pytest.mark.parametrize("wal", [True, False])
+def test_a_file_of_the_first_releases_is_migrated_and_keeps_its_rows(tmp_path, wal):
+    path = _v0_file(tmp_path / "j.sqlite", wal=wal)
+    assert _pragma(path, "user_version") == 0
+    store = Journal(path)
+    assert _pragma(path, "user_version") == jr.SCHEMA_VERSION
+    assert _pragma(path, "journal_mode") == "wal"
+    assert _v0_columns(path) == V0_ROWS
+    creating, success, waiting = (store.by_id(i) for i in (1, 2, 3))
+    assert creating.state == jr.CREATING and creating.heartbeat_at is None
+    assert not creating.owner_alive()  # written before heartbeats: its writer is taken as gone
+    assert success.result_path == "/out/r.mp4" and success.cost_reported and success.params == {"prompt": "b"}
+    assert [e.id for e in store.pending()] == [1, 3]
+    assert store.claim("fp-success", {})[0].id == 2  # still protects what was paid for
+    assert store.claim("fp-creating", {}) == (creating, False)
+    assert store.abandon(creating).state == jr.ABANDONED  # an orphan can be let go
+
+
+def test_opening_again_changes_nothing(tmp_path):
+    path = _v0_file(tmp_path / "j.sqlite")
+    Journal(path)
+    watcher = sqlite3.connect(path)
+    before = (watcher.execute("PRAGMA data_version").fetchone()[0],
+              watcher.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall())
+    Journal(path)
+    Journal(path)
+    after = (watcher.execute("PRAGMA data_version").fetchone()[0],
+             watcher.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall())
+    watcher.close()
+    assert before == after  # data_version moves on any commit by another connection
+    assert _pragma(path, "user_version") == jr.SCHEMA_VERSION
+
+
+def test_many_openers_at_once_migrate_once(tmp_path):
+    path = _v0_file(tmp_path / "j.sqlite")
+    start, errors = threading.Barrier(8), []
+
+    def open_it():
+        start.wait()
+        try:
+            Journal(path)
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+    threads = [threading.Thread(target=open_it) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert _pragma(path, "user_version") == jr.SCHEMA_VERSION
+    assert _v0_columns(path) == V0_ROWS
+
+
+def test_a_newer_journal_is_refused_and_left_untouched(tmp_path):
+    path = _v0_file(tmp_path / "j.sqlite", wal=False)
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE tasks ADD COLUMN from_the_future TEXT")
+    db.execute(f"PRAGMA user_version = {jr.SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(JournalError) as err:
+        Journal(path)
+    assert "written by a newer version of the pack" in str(err.value) and "update the pack" in str(err.value)
+    assert "was not changed" in err.value.hint and not err.value.credits_may_be_spent
+    assert path.read_bytes() == before  # not even switched to WAL
+    assert _pragma(path, "user_version") == jr.SCHEMA_VERSION + 1
+
+
+def test_migrations_are_ordered_and_the_first_is_the_first_schema():
+    assert jr.SCHEMA_VERSION == len(jr._MIGRATIONS)
+    assert ";\n".join(jr._MIGRATIONS[0]) + ";" == V0_SCHEMA.strip()
+
+
+# -- heartbeat -------------------------------------------------------------------------------
+def test_a_claimed_row_stays_alive_while_its_process_beats(tmp_path, fast_beat):
+    store = Journal(tmp_path / "j.sqlite")
+    entry, _ = store.claim("fp", {})
+    time.sleep(3 * jr.STALE_S)
+    fresh = store.by_id(entry.id)
+    assert fresh.owner_alive() and fresh.heartbeat_at > entry.heartbeat_at
+
+
+def test_time_travel_past_stale_makes_a_silent_row_dead(tmp_path, monkeypatch):
+    store = Journal(tmp_path / "j.sqlite")
+    entry, _ = store.claim("fp", {})
+    assert entry.owner_alive()
+    monkeypatch.setattr(jr, "clock", lambda: time.time() + jr.STALE_S + 1)
+    assert not store.by_id(entry.id).owner_alive()
+
+
+def test_a_row_written_by_another_process_that_stopped_is_not_alive(tmp_path, fast_beat):
+    """A second Journal object whose 'process' never beats: a raw row as another host would write it."""
+    store = Journal(tmp_path / "j.sqlite")
+    db = sqlite3.connect(store.path)
+    db.execute("INSERT INTO tasks (fingerprint, state, owner, created_at, updated_at, heartbeat_at) "
+               "VALUES ('elsewhere', 'creating', 'other-host:1', ?, ?, ?)", (time.time(),) * 3)
+    db.commit()
+    db.close()
+    other = Journal(tmp_path / "j.sqlite").by_fingerprint("elsewhere")
+    assert other.owner_alive()
+    with pytest.raises(InputError):  # a live create is never abandoned
+        store.abandon(other)
+    time.sleep(jr.STALE_S + 0.05)
+    assert not store.by_id(other.id).owner_alive()
+    assert store.abandon(store.by_id(other.id)).state == jr.ABANDONED
+
+
+@pytest.mark.parametrize("leave", [
+    lambda store, e: store.record_task_id(e.id, "t-1"),
+    lambda store, e: store.update(e.id, state=jr.UNCERTAIN, error="lost"),
+    lambda store, e: store.update(e.id, state=jr.REFUSED, error="no"),
+    lambda store, e: store.abandon(store.update(e.id, state=jr.UNCERTAIN)),
+    lambda store, e: store.release(e.id),
+], ids=["record_task_id", "uncertain", "refused", "abandon", "release"])
+def test_leaving_creating_stops_the_heartbeat(tmp_path, fast_beat, leave, request):
+    store = Journal(tmp_path / "j.sqlite")
+    entry, _ = store.claim("fp", {})
+    keep, _ = store.claim("other", {})  # still creating: the thread keeps running for it
+    leave(store, entry)
+    if request.node.callspec.id == "release":  # the row is still 'creating': one beat may be in flight
+        time.sleep(2 * jr.HEARTBEAT_S)
+    stopped = store.by_id(entry.id).heartbeat_at
+    time.sleep(5 * jr.HEARTBEAT_S)
+    assert store.by_id(entry.id).heartbeat_at == stopped
+    assert _eventually(lambda: store.by_id(keep.id).heartbeat_at > keep.heartbeat_at)
+    assert entry.id not in jr._HEARTBEAT._rows[store._key][1]
+
+
+def test_a_row_moved_by_another_process_leaves_the_heartbeat(tmp_path, fast_beat):
+    store = Journal(tmp_path / "j.sqlite")
+    entry, _ = store.claim("fp", {})
+    db = sqlite3.connect(store.path)
+    db.execute("UPDATE tasks SET state = 'abandoned' WHERE id = ?", (entry.id,))
+    db.commit()
+    db.close()
+    assert _eventually(lambda: jr._HEARTBEAT._thread is None)  # nothing left to beat: the thread ended
+    store.claim("next", {})
+    assert jr._HEARTBEAT._thread.is_alive()  # and starts again on the next claim
+
+
+def test_the_heartbeat_never_recreates_a_journal_moved_aside(tmp_path, fast_beat):
+    store = Journal(tmp_path / "j.sqlite")
+    store.claim("fp", {})
+    store.path.rename(tmp_path / "aside.sqlite")
+    time.sleep(5 * jr.HEARTBEAT_S)
+    assert not store.path.exists()
+
+
+def test_liveness_never_signals_a_process():
+    source = inspect.getsource(jr)
+    assert "os.kill" not in source and "kill(" not in source

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from fractions import Fraction
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -42,49 +44,112 @@ def _video(pack, clip):
     return host.video_from_file(str(clip))
 
 
+def _split(pack, video):
+    """The Video to Frames node's outputs for ``video``."""
+    return _node(pack, "ApikleyVideoFrames").decode(video)
+
+
+def _probe(pack, path):
+    return __import__(f"{pack.__name__}.apikley_wan.media", fromlist=["x"]).probe(str(path))
+
+
+def _seconds(audio) -> float:
+    return audio["waveform"].shape[-1] / audio["sample_rate"]
+
+
 def test_mappings_ids_and_declarations(pack):
     assert set(pack.NODE_CLASS_MAPPINGS) == {"ApikleyWan26V2V", "ApikleyWan26V2VSubmit", "ApikleyTaskPoll",
-                                             "ApikleyTaskFetch", "ApikleyTaskFromId"}
+                                             "ApikleyTaskFetch", "ApikleyTaskFromId", "ApikleyVideoFrames"}
     assert pack.WEB_DIRECTORY == "./web"
     allinone = pack.NODE_CLASS_MAPPINGS["ApikleyWan26V2V"]
     spec = allinone.INPUT_TYPES()
     assert set(spec["required"]) == {"prompt", "duration", "resolution"}
     assert {"video", "images", "fps", "video_url", "video_2", "video_3", "multi_shots", "take"} <= set(spec["optional"])
-    assert allinone.RETURN_TYPES == ("VIDEO", "IMAGE", "AUDIO", "FLOAT", "STRING")
+    assert spec["hidden"] == {"unique_id": "UNIQUE_ID"} and allinone.OUTPUT_NODE is True
+    for name in ("ApikleyWan26V2V", "ApikleyTaskFetch"):  # the VIDEO only: decoding is its own node
+        cls = pack.NODE_CLASS_MAPPINGS[name]
+        assert (cls.RETURN_TYPES, cls.RETURN_NAMES) == (("VIDEO", "STRING"), ("video", "task_id"))
+        assert len(cls.OUTPUT_TOOLTIPS) == 2 and not hasattr(cls, "IS_CHANGED")
+    assert pack.NODE_CLASS_MAPPINGS["ApikleyTaskFetch"].INPUT_TYPES()["hidden"] == {"unique_id": "UNIQUE_ID"}
+    frames = pack.NODE_CLASS_MAPPINGS["ApikleyVideoFrames"]
+    assert frames.INPUT_TYPES()["required"]["video"][0] == "VIDEO" and frames.INPUT_TYPES()["required"]["video"][1]["tooltip"]
+    assert (frames.RETURN_TYPES, frames.RETURN_NAMES) == (("IMAGE", "AUDIO", "FLOAT"), ("images", "audio", "fps"))
+    assert len(frames.OUTPUT_TOOLTIPS) == 3
+    assert pack.NODE_DISPLAY_NAME_MAPPINGS["ApikleyVideoFrames"] == "Video to Frames (fast, low memory)"
     assert "credits" in spec["required"]["duration"][1]["tooltip"]
     for cls in pack.NODE_CLASS_MAPPINGS.values():
         assert cls.CATEGORY == "video/Wan 2.6 (apikley)" and cls.DESCRIPTION
         assert "api_key" not in json.dumps(cls.INPUT_TYPES()).lower()
 
 
-def test_all_in_one_from_frames_gives_native_outputs(pack, sim, tmp_path):
+def test_all_in_one_from_frames_gives_the_video_and_video_to_frames_splits_it(pack, sim, tmp_path):
     node = _node(pack, "ApikleyWan26V2V")
     audio = {"waveform": torch.zeros(1, 1, 44100 * 2), "sample_rate": 44100}
-    answer = asyncio.run(node.generate(PROMPT, "5", "720p", images=_frames(), fps=16.0, audio=audio,
-                                       unique_id="7", graph=None))
-    video, images, audio_out, fps, task_id = answer["result"]
+    answer = asyncio.run(node.generate(PROMPT, "5", "720p", images=_frames(), fps=16.0, audio=audio, unique_id="7"))
+    video, task_id = answer["result"]
     assert answer["ui"] == {"images": [{"filename": f"wan26_v2v_{task_id}.mp4", "subfolder": "apikley_wan",
                                         "type": "output"}], "animated": [True]}
-    assert images.dtype == torch.float32 and images.shape[1:] in ((720, 1280, 3), (1280, 720, 3))
-    assert abs(images.shape[0] / fps - 5.0) < 0.2 and float(images.max()) <= 1.0
-    assert audio_out["waveform"].dim() == 3 and audio_out["sample_rate"] > 0
     assert video.get_dimensions() in ((1280, 720), (720, 1280))
     saved = Path(video.get_stream_source())
     assert saved.parent == tmp_path / "output" / "apikley_wan" and saved.with_suffix(".json").is_file()
     assert task_id in saved.name and sim.create_count == 1
+    images, audio_out, fps = _split(pack, video)
+    info = _probe(pack, saved)
+    assert images.dtype == torch.float32 and images.shape[1:] in ((720, 1280, 3), (1280, 720, 3))
+    assert images.shape[0] == info.frame_count and fps == info.fps and float(images.max()) <= 1.0
+    assert abs(images.shape[0] / fps - 5.0) < 0.2
+    assert audio_out["waveform"].dim() == 3 and abs(_seconds(audio_out) - info.duration) < 0.05
 
 
-def test_unwired_outputs_are_not_decoded(pack, sim, reference_clip):
-    node = _node(pack, "ApikleyWan26V2V")
-    graph = {"7": {"class_type": "ApikleyWan26V2V", "inputs": {}},
-             "9": {"class_type": "SaveVideo", "inputs": {"video": ["7", 0]}}}
-    video, images, audio, fps, task_id = asyncio.run(node.generate(
-        PROMPT, "5", "720p", video=_video(pack, reference_clip), unique_id="7", graph=graph))["result"]
-    assert images is None and audio is None and fps > 0 and video is not None
-    again = asyncio.run(node.generate(PROMPT, "5", "720p", video=_video(pack, reference_clip), unique_id="7",
-                                      graph={**graph, "10": {"inputs": {"images": ["7", 1]}}}))["result"]
-    assert again[1] is not None and again[2] is None and again[4] == task_id
-    assert sim.create_count == 1
+def test_the_generating_node_never_decodes(pack, sim, reference_clip, monkeypatch):
+    media = __import__(f"{pack.__name__}.apikley_wan.media", fromlist=["x"])
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the result was decoded")
+    monkeypatch.setattr(media, "decode_video", refuse)
+    result = asyncio.run(_node(pack, "ApikleyWan26V2V").generate(
+        PROMPT, "5", "720p", video=_video(pack, reference_clip), unique_id="7"))["result"]
+    assert len(result) == 2 and Path(result[0].get_stream_source()).is_file() and sim.create_count == 1
+
+
+def test_video_to_frames_reads_a_file_backed_video(pack, reference_clip):
+    images, audio, fps = _split(pack, _video(pack, reference_clip))
+    info = _probe(pack, reference_clip)
+    assert tuple(images.shape) == (info.frame_count, info.height, info.width, 3) and fps == info.fps == 24.0
+    assert audio["sample_rate"] == 48000 and audio["waveform"].shape[1] == 2
+    assert abs(_seconds(audio) - info.duration) < 0.05 and float(audio["waveform"].abs().max()) > 0.1
+
+
+def test_video_to_frames_uses_the_components_of_a_video_without_a_matching_file(pack, reference_clip):
+    """A VIDEO built from frames has no file; a trimmed one points at the whole, untrimmed file."""
+    standin = __import__(f"{pack.__name__}.nodes.standin", fromlist=["x"])
+    frames, sound = _frames(n=10), {"waveform": torch.zeros(1, 2, 8000), "sample_rate": 16000}
+
+    class Built:  # shaped like core VideoFromComponents: nothing but its components
+        def get_components(self):
+            return SimpleNamespace(images=frames, audio=sound, frame_rate=Fraction(20), metadata=None)
+
+    class Trimmed(standin.VideoFile):  # the file holds 3 s, the VIDEO shows 0.5 s of it
+        def get_active_trim_window(self):
+            return 1.0, 0.5
+
+        def get_components(self):
+            return SimpleNamespace(images=frames, audio=None, frame_rate=Fraction(20), metadata=None)
+
+    images, audio, fps = _split(pack, Built())
+    assert images is frames and audio is sound and fps == 20.0
+    images, audio, fps = _split(pack, Trimmed(str(reference_clip)))
+    assert images is frames and fps == 20.0 and abs(_seconds(audio) - 0.5) < 1e-3  # silent, the frames' length
+
+
+def test_video_to_frames_gives_a_silent_clip_silent_audio_of_its_length(pack, tmp_path):
+    clips = __import__(f"{pack.__name__}.apikley_wan.media.clips", fromlist=["x"])
+    silent = clips.write_clip(tmp_path / "silent.mp4", seconds=2, width=160, height=90, fps=25, audio_rate=None)
+    images, audio, fps = _split(pack, _video(pack, silent))
+    info = _probe(pack, silent)
+    assert images.shape[0] == info.frame_count == 50 and fps == 25.0 and not info.has_audio
+    assert audio["waveform"].dim() == 3 and float(audio["waveform"].abs().max()) == 0.0
+    assert abs(_seconds(audio) - info.duration) < 1e-3
 
 
 def test_missing_or_conflicting_references_fail_before_upload(pack, sim, reference_clip):
@@ -107,13 +172,13 @@ def test_submit_poll_fetch_and_from_id(pack, sim, reference_clip):
     assert task["task_id"] and task["state"] == "waiting"
     (done,) = asyncio.run(poll.poll(task, unique_id="4"))
     assert done["state"] == "success"
-    answer = asyncio.run(fetch.fetch(done, unique_id="5", graph=None))
-    video, images, audio, fps, task_id = answer["result"]
+    answer = asyncio.run(fetch.fetch(done, unique_id="5"))
+    video, task_id = answer["result"]
     assert answer["ui"]["images"][0]["filename"].endswith(f"{task_id}.mp4")
-    assert task_id == task["task_id"] and images.shape[0] > 0 and fps > 0
+    assert task_id == task["task_id"] and Path(video.get_stream_source()).is_file()
     assert from_id.VALIDATE_INPUTS("  ") is not True and from_id.VALIDATE_INPUTS(task_id) is True
     (again,) = from_id.from_id(task_id)
-    video2, *_ = asyncio.run(fetch.fetch(again, unique_id="6", graph={}))["result"]
+    video2, _ = asyncio.run(fetch.fetch(again, unique_id="6"))["result"]
     assert video2.get_stream_source() == video.get_stream_source() and sim.create_count == 1
 
 
@@ -160,10 +225,10 @@ def test_status_line_is_drawn_about_once_a_second(pack, sim, reference_clip, mon
     said = []
     monkeypatch.setattr(host, "send_status", lambda text, node_id: said.append((time.monotonic(), node_id, text)))
     asyncio.run(_node(pack, "ApikleyWan26V2V").generate(PROMPT, "5", "720p", video=_video(pack, reference_clip),
-                                                        unique_id="12", graph={}))
+                                                        unique_id="12"))
     waiting = [t for t, n, s in said if "waiting" in s]
     assert all(n == "12" for _, n, _ in said) and len(waiting) >= 3
-    assert said[-1][2].startswith("Done: task")
+    assert said[-1][2].startswith("Paid now: 70 credits")
 
 
 def test_one_interrupt_stops_every_node_running_side_by_side(pack, sim, reference_clip, monkeypatch):
@@ -216,9 +281,9 @@ def test_a_reused_result_says_no_new_charge(pack, sim, reference_clip, monkeypat
     said = []
     monkeypatch.setattr(host, "send_status", lambda text, node_id: said.append(text))
     node = _node(pack, "ApikleyWan26V2V")
-    asyncio.run(node.generate(PROMPT, "5", "720p", video=_video(pack, reference_clip), unique_id="1", graph={}))
-    asyncio.run(node.generate(PROMPT, "5", "720p", video=_video(pack, reference_clip), unique_id="1", graph={}))
-    finals = [s for s in said if s.startswith(("Done:", "Reused:"))]
-    assert finals[0].startswith("Done: task") and "credits" in finals[0]
-    assert finals[1].startswith("Reused: task") and "no new charge" in finals[1]
+    asyncio.run(node.generate(PROMPT, "5", "720p", video=_video(pack, reference_clip), unique_id="1"))
+    asyncio.run(node.generate(PROMPT, "5", "720p", video=_video(pack, reference_clip), unique_id="1"))
+    finals = [s for s in said if s.startswith(("Paid now:", "Re-used:"))]
+    assert finals[0].startswith("Paid now: 70 credits") and "task " in finals[0]
+    assert finals[1].startswith("Re-used: no new charge") and "task " in finals[1]
     assert sim.create_count == 1

@@ -225,7 +225,7 @@ def test_a_second_collect_of_the_same_task_waits_its_turn(routes):
     release, entered = threading.Event(), threading.Event()
 
     class _SlowGenerations:
-        def collect(self, task_id):
+        async def collect(self, task_id):
             entered.set()
             release.wait(5)
             raise errors.ApikleyError("stopped for the test")

@@ -1,11 +1,15 @@
 // What a generating node shows besides its widgets: the cost badge above its title (recomputed
 // at every draw from the current widget values, so it follows every change) and, after a run,
-// a one-line summary in place of the live status line.
+// a one-line summary in place of the live status line, coloured by whether the run paid.
 //
-// Uses the frontend's node badges and its status-line widget when present (1.27.10 has both);
+// Uses the frontend's node badges and DOM widgets when present (1.27 and 1.58 have both);
 // otherwise the same texts are painted under the node.
+import { h } from './dom.js'
 
 const STATUS_WIDGET = '$$node-text-preview' // the widget the frontend fills from progress_text
+const SUMMARY_WIDGET = 'apikley_summary'
+// the summary's colours where it is painted, as apikley_wan.css gives them to the DOM widget
+const TONES = { paid: '#FABC25', free: '#4caf50', info: '#bbbbbb' }
 // the look of the frontend's own API-node price badges (PrimeIcons' coin)
 const COIN = { unicode: '\ue96b', fontFamily: 'PrimeIcons', color: '#FABC25', bgColor: '#654020', fontSize: 8 }
 
@@ -29,12 +33,15 @@ function paintUnder(node) {
   const previous = node.onDrawForeground
   node.onDrawForeground = function (ctx, ...rest) {
     previous?.call(this, ctx, ...rest)
-    const lines = [this.apikleyCost?.(), this.apikleySummary].filter(Boolean)
+    const summary = this.apikleySummary
+    const lines = [[this.apikleyCost?.(), COIN.color], [summary?.text, TONES[summary?.tone]]].filter(([t]) => t)
     if (!lines.length) return
     ctx.save()
     ctx.font = '12px sans-serif'
-    ctx.fillStyle = '#FABC25'
-    lines.forEach((line, i) => ctx.fillText(line, 4, this.size[1] + 16 + i * 15))
+    lines.forEach(([line, color], i) => {
+      ctx.fillStyle = color ?? TONES.info
+      ctx.fillText(line, 4, this.size[1] + 16 + i * 15)
+    })
     ctx.restore()
   }
 }
@@ -50,13 +57,59 @@ export function addCostBadge(node, label) {
   paintUnder(node)
 }
 
-/** Replace the node's status line with `text` (until the next run's first status line). */
-export function keepSummary(node, text) {
-  const widget = node.widgets?.find((w) => w.name === STATUS_WIDGET)
-  if (widget) widget.value = text
-  else {
-    node.apikleySummary = text
-    paintUnder(node)
+function dropWidget(node, name) {
+  const widget = node.widgets?.find((w) => w.name === name)
+  if (!widget) return
+  if (typeof node.removeWidget === 'function') node.removeWidget(widget) // also frees its DOM and store entries
+  else node.widgets.splice(node.widgets.indexOf(widget), 1)
+}
+
+function summaryWidget(node) {
+  const existing = node.widgets?.find((w) => w.name === SUMMARY_WIDGET)
+  if (existing || typeof node.addDOMWidget !== 'function') return existing ?? null
+  const element = h('div', { className: 'apikley-summary', role: 'status' })
+  const widget = node.addDOMWidget(SUMMARY_WIDGET, 'apikley-summary', element, {
+    serialize: false, // never in the workflow nor in the prompt: the run's fingerprint must not move
+    hideOnZoom: false,
+    margin: 6,
+    getValue: () => element.textContent,
+    setValue: () => {},
+    getMinHeight: () => 68 // three lines: a re-use's words and a long file name wrap on a default-width node
+  })
+  widget.serialize = false
+  // above the video player when the node already has one (a second run on the same page)
+  const player = node.widgets.findIndex((w) => w.name === 'video-preview')
+  if (player !== -1 && player < node.widgets.indexOf(widget)) {
+    node.widgets.splice(node.widgets.indexOf(widget), 1)
+    node.widgets.splice(player, 0, widget)
   }
+  const [width, height] = node.computeSize?.() ?? node.size
+  node.setSize?.([Math.max(node.size[0], width), Math.max(node.size[1], height)])
+  return widget
+}
+
+/** Show the run's summary ({text, tone} from lib/summary.js) in place of the live status line. */
+export function keepSummary(node, summary) {
+  node.apikleySummary = summary
+  dropStatusLine(node)
+  const widget = summaryWidget(node)
+  if (widget?.element) {
+    widget.element.textContent = summary.text
+    widget.element.title = summary.text
+    widget.element.dataset.tone = summary.tone
+  } else paintUnder(node)
   node.setDirtyCanvas?.(true, true)
+}
+
+/** Forget the last run's summary (the node runs again). */
+export function clearSummary(node) {
+  if (!node.apikleySummary) return
+  node.apikleySummary = null
+  dropWidget(node, SUMMARY_WIDGET)
+  node.setDirtyCanvas?.(true, true)
+}
+
+/** The frontend's status-line box: the summary replaces it (1.5x frontends drop it at the job's end anyway). */
+export function dropStatusLine(node) {
+  dropWidget(node, STATUS_WIDGET)
 }

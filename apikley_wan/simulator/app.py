@@ -24,7 +24,8 @@ class Simulator:
 
     def __init__(self, *, api_key: str = "sim-key", task_seconds: float = 3.0, null_seconds: float = 1.0,
                  credits: float = 1000.0, webhook_hmac_key: Optional[str] = None, fps: int = 24,
-                 generating_after: Optional[float] = None, port: int = 0, files_port: int = 0):
+                 generating_after: Optional[float] = None, port: int = 0, files_port: int = 0,
+                 creates_per_10s: int = 20):
         self.api_key = api_key
         self.null_seconds = null_seconds
         self.generating_after = generating_after
@@ -35,7 +36,7 @@ class Simulator:
         self.requests_log: list[tuple] = []
         self.auth_headers_seen_on_file_host: list[str] = []
         self.drips_started = 0  # result downloads the drip_downloads fault is holding open
-        self.rate_window = RateWindow()
+        self.rate_window = RateWindow(limit=creates_per_10s)  # the API's documented limit by default
         self.store = TaskStore(credits=credits, task_seconds=task_seconds,
                                produce=self._produce, on_complete=self._on_complete)
         self._ports = (port, files_port)

@@ -20,11 +20,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--credits", type=float, default=1000.0, help="starting balance")
     serve.add_argument("--api-key", default="sim-key", help="the key clients must send (default sim-key)")
     serve.add_argument("--webhook-hmac-key", default=None, help="sign callbacks with this key")
+    serve.add_argument("--creates-per-10s", type=int, default=20, help="createTask rate limit (the API's is 20)")
     args = parser.parse_args(argv)
 
     sim = Simulator(api_key=args.api_key, task_seconds=args.task_seconds, null_seconds=args.null_seconds,
                     credits=args.credits, webhook_hmac_key=args.webhook_hmac_key,
-                    generating_after=args.generating_after, port=args.port)
+                    generating_after=args.generating_after, port=args.port,
+                    creates_per_10s=args.creates_per_10s)
     with sim:
         print(f"apikley simulator running; Ctrl-C stops.\n"
               f"  APIKLEY_BASE_URL={sim.base_url}\n"

@@ -6,6 +6,11 @@ from the API like the real ``tempfile.aiquickdraw.com``.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -34,8 +39,8 @@ class ResultStore:
             except FetchError as exc:
                 raise RenderError("could not fetch video_urls[0]") from exc
         name = generated_name("mp4")
-        render(reference, folder / name, resolution=data.get("resolution", "1080p"),
-               seconds=int(data.get("duration", "5")), fps=fps, cancelled=cancelled)
+        _render_once(reference, folder / name, resolution=data.get("resolution", "1080p"),
+                     seconds=int(data.get("duration", "5")), fps=fps, cancelled=cancelled)
         return self.prefix + f"{task_id}/{name}"
 
     def path_for(self, relative: str) -> Path | None:
@@ -48,3 +53,25 @@ class ResultStore:
         if not isinstance(url, str) or not url.startswith(self.prefix):
             return None
         return self.path_for(url[len(self.prefix):].split("?", 1)[0])
+
+
+# one render per distinct (reference, settings) in this process: fan-outs and test suites that send
+# the same clip many times get a copy of the same real mp4 instead of encoding it again
+_renders: dict = {}
+_renders_lock = threading.Lock()
+_render_dir = Path(tempfile.mkdtemp(prefix="apikley_sim_renders_"))
+
+
+def _render_once(reference: Path, out: Path, *, resolution: str, seconds: int, fps: int,
+                 cancelled: Callable[[], bool]) -> None:
+    digest = hashlib.sha256(Path(reference).read_bytes()).hexdigest()
+    key = (digest, resolution, seconds, fps)
+    with _renders_lock:
+        lock = _renders.setdefault(key, threading.Lock())
+    with lock:
+        cached = _render_dir / f"{digest[:16]}-{resolution}-{seconds}-{fps}.mp4"
+        if not cached.is_file():
+            part = cached.with_suffix(f".{os.getpid()}.part")
+            render(reference, part, resolution=resolution, seconds=seconds, fps=fps, cancelled=cancelled)
+            os.replace(part, cached)
+    shutil.copyfile(cached, out)

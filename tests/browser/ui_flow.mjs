@@ -1,13 +1,15 @@
 // Drives a real ComfyUI page with the pack's extension, the way a user would, and prints what it
 // saw as one JSON line. Started by tests/test_browser.py, which owns ComfyUI, the simulator and
-// the assertions. Environment: COMFY_URL, SHOTS_DIR, WRONG_KEY, RIGHT_KEY, CLIP_NAME.
+// the assertions. Environment: COMFY_URL, SHOTS_DIR, WRONG_KEY, RIGHT_KEY, CLIP_NAME, WORKFLOW_FILE,
+// PHASE: "first" (default: key, cost badge, a paid run, the tasks panel; the graph is written to
+// WORKFLOW_FILE) or "reuse" (after ComfyUI restarted: the same graph again, re-used for free).
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
 import { chromium } from 'playwright-core'
 
-const { COMFY_URL, SHOTS_DIR, WRONG_KEY, RIGHT_KEY, CLIP_NAME } = process.env
+const { COMFY_URL, SHOTS_DIR, WRONG_KEY, RIGHT_KEY, CLIP_NAME, WORKFLOW_FILE, PHASE = 'first' } = process.env
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync']
 const seen = { pageErrors: [] }
@@ -21,13 +23,53 @@ page.on('pageerror', (err) => seen.pageErrors.push(String(err.stack ?? err)))
 const shot = (name, options = {}) => page.screenshot({ path: path.join(SHOTS_DIR, name), ...options })
 const inPage = (fn, arg) => page.evaluate(fn, arg)
 
-try {
+const SUMMARY = 'apikley_summary' // the summary widget web/node_labels.js adds
+const STATUS = '$$node-text-preview' // the frontend's status-line box
+
+// what the node's summary says, its tone and the colour it is shown in; null before there is one
+const summaryOf = (id) => inPage(({ id, name }) => {
+  const w = window.comfyAPI.app.app.graph.getNodeById(id)?.widgets?.find((x) => x.name === name)
+  if (!w?.element?.textContent) return null
+  return { text: w.element.textContent, tone: w.element.dataset.tone, color: getComputedStyle(w.element).color }
+}, { id, name: SUMMARY })
+const waitForSummary = (id) => page.waitForFunction(({ id, name }) => window.comfyAPI.app.app.graph.getNodeById(id)
+  ?.widgets?.find((x) => x.name === name)?.element?.textContent, { id, name: SUMMARY }, { timeout: 180000 })
+const hasWidget = (id, name) => inPage(({ id, name }) =>
+  !!window.comfyAPI.app.app.graph.getNodeById(id)?.widgets?.some((w) => w.name === name), { id, name })
+// the toasts on screen that name an apikley task
+const taskToasts = () => page.locator('.p-toast-message', { hasText: 'apikley task' }).allInnerTexts()
+// nothing of the summary may reach the prompt (the run's fingerprint) nor the saved workflow
+const promptAndWorkflow = () => inPage(async () => {
+  const { output, workflow } = await window.comfyAPI.app.app.graphToPrompt()
+  return JSON.stringify({ output, workflow })
+})
+
+async function openPage() {
   await page.goto(COMFY_URL)
+  // ready: the pack's extension and node types are in, and the startup workflow is loaded (a graph
+  // put in place before that would be replaced by it)
   await page.waitForFunction(() => {
     const app = window.comfyAPI?.app?.app
-    return app?.graph && app.extensionManager && app.extensions?.some((e) => e.name === 'apikley.wan26')
+    return app?.graph && app.extensions?.some((e) => e.name === 'apikley.wan26') &&
+      window.LiteGraph?.registered_node_types?.ApikleyWan26V2V && app.extensionManager?.workflow?.activeWorkflow
   }, null, { timeout: 90000 })
+}
 
+try {
+  await openPage()
+  if (PHASE === 'reuse') await reuse()
+  else await first()
+  seen.storage = await inPage(() => JSON.stringify({ local: { ...localStorage }, session: { ...sessionStorage } }))
+} catch (err) {
+  seen.error = String(err.stack ?? err)
+  await shot(`error_${PHASE}.png`).catch(() => {})
+} finally {
+  await context.close()
+  fs.rmSync(userDataDir, { recursive: true, force: true })
+}
+console.log(JSON.stringify(seen))
+
+async function first() {
   // 1. The key, through Settings: a wrong key is refused, the right one checked and saved.
   await inPage(() => window.comfyAPI.app.app.extensionManager.command.execute('Comfy.ShowSettingsDialog'))
   await page.getByText('apikley Wan 2.6', { exact: true }).first().click()
@@ -106,18 +148,23 @@ try {
     /elapsed/.test(l.text)), ids.wan, { timeout: 120000 })
   seen.liveStatus = await statusText()
   await shot('3_node_cost_and_live_status.png', { clip: { x: 0, y: 0, width: 1500, height: 700 } })
-  await page.waitForFunction((id) => {
-    const w = window.comfyAPI.app.app.graph.getNodeById(id).widgets.find((x) => x.name === '$$node-text-preview')
-    return w?.value?.startsWith('✓')
-  }, ids.wan, { timeout: 180000 })
-  seen.summary = await statusText()
+  // the run's report becomes the summary: a new charge, in amber, and a toast with the balance
+  await waitForSummary(ids.wan)
+  seen.summary = await summaryOf(ids.wan)
+  await page.locator('.p-toast-message', { hasText: 'apikley task' }).first().waitFor({ timeout: 30000 })
+  seen.toasts = await taskToasts()
   seen.lines = await inPage((id) => window.__apikleyLines
     .filter((l) => String(l.nodeId) === String(id)).map((l) => l.text), ids.wan)
-  await page.waitForTimeout(1500) // the Save Video preview loads
+  await page.waitForTimeout(1500) // the Save Video preview loads; a late status line would show by now
+  seen.statusBoxAfterRun = await hasWidget(ids.wan, STATUS)
   seen.videoPreviews = await inPage((ids) => Object.fromEntries(['wan', 'save'].map((k) => [k,
     !!window.comfyAPI.app.app.graph.getNodeById(ids[k]).widgets?.some((w) => w.name === 'video-preview')])), ids)
-  await shot('4_node_summary_after_run.png', { clip: { x: 0, y: 0, width: 1500, height: 700 } })
+  await shot('4_node_summary_after_run.png', { clip: { x: 0, y: 0, width: 1500, height: 820 } })
   seen.workflow = await inPage(() => JSON.stringify(window.comfyAPI.app.app.graph.serialize()))
+  seen.promptAndWorkflow = await promptAndWorkflow()
+  fs.writeFileSync(WORKFLOW_FILE, seen.workflow)
+  fs.writeFileSync(`${WORKFLOW_FILE}.ids`, JSON.stringify(ids))
+  seen.ids = ids
 
   // 4. The recent-tasks sidebar tab; a finished task whose file is gone is downloaded again.
   await inPage(() => window.comfyAPI.app.app.extensionManager.command
@@ -144,13 +191,29 @@ try {
   await shot('7_recent_tasks_dialog_from_settings.png')
   await page.locator('.apikley-dialog').getByRole('button', { name: 'Close' }).click()
   seen.dialogClosed = await page.locator('.apikley-dialog').count() === 0
-
-  seen.storage = await inPage(() => JSON.stringify({ local: { ...localStorage }, session: { ...sessionStorage } }))
-} catch (err) {
-  seen.error = String(err.stack ?? err)
-  await shot('error.png').catch(() => {})
-} finally {
-  await context.close()
-  fs.rmSync(userDataDir, { recursive: true, force: true })
 }
-console.log(JSON.stringify(seen))
+
+// After a restart (an empty cache, the same user folder and journal): the same graph runs again,
+// finds its result in the journal and says so — no charge, in green, and no cost toast.
+async function reuse() {
+  const ids = JSON.parse(fs.readFileSync(`${WORKFLOW_FILE}.ids`, 'utf8'))
+  await inPage((workflow) => {
+    // into the open tab, as it was saved
+    const app = window.comfyAPI.app.app
+    app.graph.configure(JSON.parse(workflow))
+    app.canvas.ds.offset = [20, 40]
+    app.canvas.ds.scale = 1
+    app.graph.setDirtyCanvas(true, true)
+  }, fs.readFileSync(WORKFLOW_FILE, 'utf8'))
+  await page.waitForTimeout(1000)
+  seen.loaded = await inPage((id) => window.comfyAPI.app.app.graph.getNodeById(id)?.comfyClass, ids.wan)
+  seen.summaryBeforeRun = await summaryOf(ids.wan)
+  await inPage(() => window.comfyAPI.app.app.queuePrompt(0, 1))
+  await waitForSummary(ids.wan)
+  seen.summary = await summaryOf(ids.wan)
+  await page.waitForTimeout(3000) // a cost toast, were there one, would show by now
+  seen.toasts = await taskToasts()
+  seen.statusBoxAfterRun = await hasWidget(ids.wan, STATUS)
+  seen.promptAndWorkflow = await promptAndWorkflow()
+  await shot('8_node_summary_reused.png', { clip: { x: 0, y: 0, width: 1500, height: 820 } })
+}

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
 import {
-  balanceText, costLabel, costText, formatAgo, formatCredits, formatDuration, formatUsd, shortTaskId,
-  taskSummary
+  balanceText, costLabel, costText, formatAgo, formatCredits, formatDuration, formatUsd, shortTaskId
 } from '../../web/lib/format.js'
 
 test('credits and dollars', () => {
@@ -42,14 +41,4 @@ test('balance answers', () => {
   assert.equal(balanceText({ ok: true, credits: 930, usd: 4.65 }), '930 credits ($4.65)')
   assert.equal(balanceText({ ok: false, msg: 'No API key.' }), 'No API key.')
   assert.equal(balanceText(undefined), 'Balance unknown.')
-})
-
-test('a finished task reads as one line: task, duration, cost, file', () => {
-  const row = {
-    task_id: 'task1234567890ab', state: 'success', created_at: 1000, finished_at: 1161,
-    cost_credits: 70, cost_reported: true, result_file: 'wan26_v2v_task123.mp4'
-  }
-  assert.equal(taskSummary(row), '✓ task task12345678… · 2m 41s · 70 credits (reported) · wan26_v2v_task123.mp4')
-  assert.equal(taskSummary({ task_id: 't', state: 'waiting', created_at: 5 }), '… task t')
-  assert.equal(taskSummary({ task_id: 't', state: 'fail' }), '✗ task t')
 })

@@ -48,15 +48,3 @@ export function balanceText(answer) {
   if (!answer?.ok) return answer?.msg || 'Balance unknown.'
   return `${formatCredits(answer.credits)} credits (${formatUsd(answer.usd)})`
 }
-
-/** The one-line summary a node keeps after its run: task, duration, cost, saved file. */
-export function taskSummary(row) {
-  const parts = [`task ${shortTaskId(row.task_id)}`] // the file name carries the full id
-  const started = row.created_at
-  if (row.finished_at && started) parts.push(formatDuration(row.finished_at - started))
-  const cost = costText(row)
-  if (cost) parts.push(cost)
-  if (row.result_file) parts.push(row.result_file)
-  const mark = row.state === 'success' ? '✓' : row.state === 'fail' ? '✗' : '…'
-  return `${mark} ${parts.join(' · ')}`
-}

@@ -1,0 +1,66 @@
+"""What one run did with the user's money, as data: the frontend renders it, the command line prints
+it, and nobody has to parse a sentence to tell a new charge from a re-use."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+from . import config, pricing
+
+# how a run came by its task
+PAID = "paid"              # this run created the task: it is charged for it
+REUSED = "reused"          # the task had finished before this run: no new charge
+REATTACHED = "reattached"  # the task was created earlier and still running: no new charge
+COLLECTED = "collected"    # a task picked up by id or by a Poll/Fetch node: no new charge
+
+# how the cost is known
+REPORTED = "reported"      # the API's own record says what it consumed
+ESTIMATE = "estimate"      # from the price table
+UNKNOWN = "unknown"        # the task's settings are unknown, so is its price
+
+
+@dataclass(frozen=True)
+class RunReport:
+    task_id: Optional[str]
+    state: str                      # the journal state at the end (success, fail, waiting, ...)
+    outcome: str                    # PAID, REUSED, REATTACHED or COLLECTED
+    charged: bool                   # True only when this run created the task
+    cost_credits: Optional[float]   # what the task costs (paid now or earlier); None when unknown
+    cost_usd: Optional[float]
+    cost_kind: str                  # REPORTED, ESTIMATE or UNKNOWN
+    elapsed_s: float                # this run's time
+    result_path: Optional[str]
+    task_created_at: Optional[float]
+    finished_at: Optional[float]
+    api: str                        # "apikley" (real credits) or "simulator" (no real credits)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def line(self) -> str:
+        """One line for a node's status, a terminal or a log; it leads with what happened to the money."""
+        cost = "cost unknown" if self.cost_credits is None else (
+            f"{self.cost_credits:g} credits (${self.cost_usd:.2f}" + (", estimate)" if self.cost_kind == ESTIMATE else ")"))
+        what = {PAID: f"Paid now: {cost}", REUSED: "Re-used: no new charge",
+                REATTACHED: "Re-attached to a running task: no new charge",
+                COLLECTED: "Collected: no new charge"}[self.outcome]
+        text = f"{what} · task {self.task_id} ({self.state}) · {self.elapsed_s:.0f}s"
+        return text + (" · simulator — no real credits" if self.api != "apikley" else "")
+
+
+def api_kind(base_url: str) -> str:
+    return "apikley" if base_url.rstrip("/") == config.DEFAULT_BASE_URL else "simulator"
+
+
+def report_for(entry, outcome: str, started_at: float, base_url: str,
+               now: Optional[float] = None) -> RunReport:
+    """The report of a run that ends with ``entry`` (a journal entry)."""
+    credits = entry.cost_credits
+    kind = REPORTED if entry.cost_reported else (ESTIMATE if credits is not None else UNKNOWN)
+    return RunReport(task_id=entry.task_id, state=entry.state, outcome=outcome, charged=outcome == PAID,
+                     cost_credits=credits, cost_usd=pricing.credits_to_usd(credits) if credits is not None else None,
+                     cost_kind=kind, elapsed_s=round((now or time.time()) - started_at, 3),
+                     result_path=entry.result_path, task_created_at=entry.task_created_at,
+                     finished_at=entry.finished_at, api=api_kind(base_url))

@@ -1,0 +1,62 @@
+"""Every setting of the model and the pack, defined once: node widgets, the command line, request
+checks, the simulator and the price estimate all read them from here."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+MODEL = "wan/2-6-video-to-video"
+
+DURATIONS = ("5", "10")             # seconds of generated video
+RESOLUTIONS = ("720p", "1080p")
+DEFAULT_DURATION = "5"
+DEFAULT_RESOLUTION = "720p"
+
+# kie.ai's public price table in credits per video (apikley publishes none); 1 credit = $0.005
+USD_PER_CREDIT = 0.005
+PRICE_CREDITS = {
+    ("5", "720p"): 70.0,
+    ("5", "1080p"): 104.5,
+    ("10", "720p"): 140.0,
+    ("10", "1080p"): 209.5,
+}
+
+# typical provider time per task, for the "remaining" estimate only (the API reports no progress)
+TYPICAL_SECONDS = {"5": 150.0, "10": 270.0}
+
+DEFAULT_DEADLINE_MIN = 30.0
+PROMPT_CHARS = (2, 5000)
+
+
+def deadline_s() -> float:
+    """How long a run waits for its task (``APIKLEY_DEADLINE_MIN``); the task stays recorded after."""
+    try:
+        minutes = float(os.environ.get("APIKLEY_DEADLINE_MIN") or DEFAULT_DEADLINE_MIN)
+    except ValueError:
+        minutes = DEFAULT_DEADLINE_MIN
+    return max(1.0, minutes * 60)
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Every wait of the pipeline in one place, so tests run them in fractions of a second."""
+
+    poll_first_s: float = 2.0        # poll interval for the first 30 s after create
+    poll_fast_until_s: float = 30.0
+    poll_max_s: float = 15.0         # then growing by half each poll up to this
+    null_grace_s: float = 180.0      # a fresh task may answer "recordInfo is null" this long
+    adopted_null_grace_s: float = 20.0  # a typed-in id the API keeps calling null is unknown after this
+    resume_window_s: float = 120.0   # re-attaching to a task older than the deadline still waits this long
+    creating_grace_s: float = 120.0  # a live process that wrote a 'creating' row gets this long to record its id
+    slice_s: float = 0.2             # how often a wait looks at Cancel and at a callback's wake-up
+
+    def next_poll(self, since_create_s: float, previous: float) -> float:
+        """2 s for the first 30 s after create, then growing by half each poll up to 15 s: a 300 s task
+        costs about 36 polls, and one done within 30 s is seen within ~2 s."""
+        if since_create_s < self.poll_fast_until_s:
+            return self.poll_first_s
+        return min(self.poll_max_s, max(self.poll_first_s * 1.5, previous * 1.5))
+
+
+TIMINGS = Timings()

@@ -1,0 +1,50 @@
+"""The line a waiting user reads: state, elapsed time, an estimate of what is left, and the cost."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+from . import journal as jr, pricing
+from .settings import TYPICAL_SECONDS
+
+
+@dataclass
+class Status:
+    """What a waiting user is shown: state, elapsed, estimate of what is left, cost.
+
+    Elapsed time is computed when the line is drawn, so a once-a-second ticker stays current
+    between polls.
+    """
+
+    task_id: Optional[str]
+    state: str
+    started_at: Optional[float]
+    typical_s: float
+    credits: Optional[float]
+
+    def line(self, now: Optional[float] = None) -> str:
+        text = f"Wan 2.6 V2V: {self.state}"
+        if self.task_id:
+            text += f" | task {self.task_id[:12]}"
+        if self.started_at:
+            elapsed = (now or time.time()) - self.started_at
+            left = self.typical_s - elapsed
+            text += f" | {int(elapsed)}s elapsed"
+            if self.state in jr.PENDING:
+                text += f" (~{int(left)}s left, estimate)" if left > 0 else " (any moment now)"
+        if self.credits is None:
+            return text + " | cost unknown"
+        return text + f" | ~{self.credits:g} credits (${pricing.credits_to_usd(self.credits):.2f}, estimate)"
+
+
+def status_for(task_id: Optional[str], state: str, params: dict, created: Optional[float] = None) -> Status:
+    """The status of a task with these journal params; an unknown duration/resolution has an unknown cost."""
+    duration, resolution = params.get("duration"), params.get("resolution")
+    try:
+        credits = pricing.estimate_credits(duration, resolution)
+    except ValueError:
+        credits = None
+    return Status(task_id=task_id, state=state, started_at=created,
+                  typical_s=TYPICAL_SECONDS.get(str(duration), TYPICAL_SECONDS["5"]), credits=credits)
