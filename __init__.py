@@ -20,11 +20,13 @@ def _start_in_comfyui() -> None:
     from pathlib import Path
 
     from .apikley_wan.archive import remove_stale_parts
-    from .nodes.host import install_sample, output_dir
+    from .nodes import service
+    from .nodes.host import install_sample
     from .nodes.routes import register
-    register(PromptServer.instance)
+    state = service.setup()
+    register(PromptServer.instance, state)
     install_sample(Path(__file__).parent / "samples" / "reference.mp4")
-    remove_stale_parts(output_dir())
+    remove_stale_parts(state.results_dir)
 
 
 _start_in_comfyui()

@@ -17,7 +17,7 @@ import time
 from . import config
 from .client import ApikleyClient
 from .errors import ApikleyError
-from . import archive
+from . import archive, settings
 from .archive import remove_stale_parts
 from .errors import InputError
 from .generation import Generations
@@ -35,8 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     v2v.add_argument("--video", action="append", default=[], help="local reference clip (repeat up to 3)")
     v2v.add_argument("--video-url", action="append", default=[], help="public reference clip URL")
     v2v.add_argument("--prompt", required=True)
-    v2v.add_argument("--duration", default="5", choices=["5", "10"])
-    v2v.add_argument("--resolution", default="1080p", choices=["720p", "1080p"])
+    v2v.add_argument("--duration", default=settings.DEFAULT_DURATION, choices=settings.DURATIONS)
+    v2v.add_argument("--resolution", default=settings.DEFAULT_RESOLUTION, choices=settings.RESOLUTIONS)
     v2v.add_argument("--multi-shots", action="store_true")
     v2v.add_argument("--take", type=int, default=0, help="change to ask for a new generation of the same inputs")
     v2v.add_argument("--out", required=True, help="where to write the result mp4")

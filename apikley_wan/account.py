@@ -12,6 +12,7 @@ import hashlib
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Callable, Optional
 
 from . import config, pricing
@@ -28,11 +29,11 @@ CREDITS_TTL_S = 30.0
 _QUICK = {"read_attempts": 1, "timeout": (5.0, 20.0)}
 
 
-def key_status() -> dict:
+def key_status(folder: Path) -> dict:
     """Which key is in use (env / file / none), as a fingerprint; never the key."""
-    source = config.key_source()
-    return {"source": source, "fingerprint": config.mask_key(config.api_key()), "env_var": ENV_VAR,
-            "key_file": str(config.key_file())}
+    source = config.key_source(folder)
+    return {"source": source, "fingerprint": config.mask_key(config.api_key(folder)), "env_var": ENV_VAR,
+            "key_file": str(config.key_file(folder))}
 
 
 def _reason(exc: ApikleyError, secret: str) -> str:
@@ -79,9 +80,9 @@ class CreditsCache:
         with self._lock:
             self._ident, self._credits, self._at = self._identity(key), float(credits), self._clock()
 
-    def get(self, refresh: bool = False) -> tuple:
+    def get(self, folder: Path, refresh: bool = False) -> tuple:
         """Blocking (run it off the event loop)."""
-        key = config.api_key()
+        key = config.api_key(folder)
         if not key:
             return 409, {"ok": False, "msg": f"No API key: paste one in Settings or set {ENV_VAR}."}
         ident = self._identity(key)
@@ -97,7 +98,8 @@ class CreditsCache:
                          "age_s": round(age, 1), "ttl_s": self.ttl_s}
 
 
-def save_key(raw, cache: CreditsCache, client_factory: Callable[..., ApikleyClient] = ApikleyClient) -> tuple:
+def save_key(raw, folder: Path, cache: CreditsCache,
+             client_factory: Callable[..., ApikleyClient] = ApikleyClient) -> tuple:
     """Validate the key with a credits call and only then write the key file (mode 600).
 
     A refused or unverifiable key leaves the old key in place. Blocking.
@@ -106,24 +108,24 @@ def save_key(raw, cache: CreditsCache, client_factory: Callable[..., ApikleyClie
     if key is None:
         return 400, {"ok": False, "msg": f"That is not an API key: a key is {MIN_KEY_LENGTH} to {MAX_KEY_LENGTH} "
                      "printable ASCII characters without spaces (a copy from a web page can carry invisible "
-                     "ones; type or paste it again). The saved key is unchanged.", **key_status()}
+                     "ones; type or paste it again). The saved key is unchanged.", **key_status(folder)}
     try:
         credits = client_factory(api_key=key, **_QUICK).credits()
     except ApikleyError as exc:
         log.info("apikley_wan: a new API key was not saved (%s)", type(exc).__name__)
-        return 422, {"ok": False, "msg": _reason(exc, key) + ". The saved key is unchanged.", **key_status()}
+        return 422, {"ok": False, "msg": _reason(exc, key) + ". The saved key is unchanged.", **key_status(folder)}
     except Exception as exc:  # noqa: BLE001 - only the type is shown: a library's message may quote the key
         log.warning("apikley_wan: checking a new API key failed unexpectedly (%s)", type(exc).__name__)
         return 500, {"ok": False, "msg": f"Checking the key failed unexpectedly ({type(exc).__name__}). "
-                     "The saved key is unchanged.", **key_status()}
+                     "The saved key is unchanged.", **key_status(folder)}
     try:
-        config.save_api_key(key)
+        config.save_api_key(key, folder)
     except OSError as exc:
         log.warning("apikley_wan: the key file could not be written (%s)", type(exc).__name__)
-        return 500, {"ok": False, "msg": f"The key works but could not be saved to {config.key_file()} "
-                     f"({scrub(exc.strerror or type(exc).__name__, key)}).", **key_status()}
+        return 500, {"ok": False, "msg": f"The key works but could not be saved to {config.key_file(folder)} "
+                     f"({scrub(exc.strerror or type(exc).__name__, key)}).", **key_status(folder)}
     cache.remember(key, credits)
-    status = key_status()
+    status = key_status(folder)
     msg = f"Key {config.mask_key(key)} checked and saved."
     if status["source"] == "env":
         msg += f" {ENV_VAR} is set in ComfyUI's environment and wins over the saved key."

@@ -1,8 +1,8 @@
 """Where the key, the API base and the pack's state live.
 
-The state folder holds the journal, the key file and downloaded results. It is
-never the pack's own folder (updates replace that): inside ComfyUI it is under
-ComfyUI's user directory, elsewhere a per-user config folder.
+The state folder holds the journal and the key file. It is never the pack's own folder
+(updates replace that): inside ComfyUI it is under ComfyUI's user directory (the caller
+says so), elsewhere a per-user config folder. Nothing here is remembered between calls.
 """
 
 from __future__ import annotations
@@ -16,22 +16,14 @@ DEFAULT_BASE_URL = "https://api.apikley.ru"
 KEY_FILE_NAME = "api_key"
 STATE_FOLDER_NAME = "apikley_wan"
 
-_comfy_user_dir: Optional[Path] = None
-
-
-def set_comfy_user_directory(path: str | os.PathLike) -> None:
-    """Called by the node layer inside ComfyUI so state goes under ComfyUI's user folder."""
-    global _comfy_user_dir
-    _comfy_user_dir = Path(path)
-
-
-def state_dir() -> Path:
-    """The pack's state folder (created on first use)."""
+def state_dir(user_dir: Optional[str | os.PathLike] = None) -> Path:
+    """The pack's state folder (created on first use): ``APIKLEY_STATE_DIR``, else under ComfyUI's
+    user folder when one is given, else the per-user config folder."""
     explicit = os.environ.get("APIKLEY_STATE_DIR")
     if explicit:
         path = Path(explicit)
-    elif _comfy_user_dir is not None:
-        path = _comfy_user_dir / STATE_FOLDER_NAME
+    elif user_dir is not None:
+        path = Path(user_dir) / STATE_FOLDER_NAME
     else:
         if sys.platform == "win32":
             root = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
@@ -50,16 +42,16 @@ def upload_base_url(api_base: Optional[str] = None) -> str:
     return (api_base or base_url()).rstrip("/") + "/file-upload"
 
 
-def key_file() -> Path:
-    return state_dir() / KEY_FILE_NAME
+def key_file(folder: Optional[Path] = None) -> Path:
+    return (folder or state_dir()) / KEY_FILE_NAME
 
 
-def api_key() -> Optional[str]:
-    """The key from APIKLEY_API_KEY, else from the key file; None when neither is set."""
+def api_key(folder: Optional[Path] = None) -> Optional[str]:
+    """The key from APIKLEY_API_KEY, else from the key file in ``folder``; None when neither is set."""
     env = os.environ.get("APIKLEY_API_KEY", "").strip()
     if env:
         return env
-    path = key_file()
+    path = key_file(folder)
     try:
         text = path.read_text(encoding="utf-8").strip()
     except (FileNotFoundError, PermissionError):
@@ -67,16 +59,16 @@ def api_key() -> Optional[str]:
     return text or None
 
 
-def key_source() -> str:
+def key_source(folder: Optional[Path] = None) -> str:
     """'env', 'file' or 'none': the settings UI says which key wins."""
     if os.environ.get("APIKLEY_API_KEY", "").strip():
         return "env"
-    return "file" if api_key() else "none"
+    return "file" if api_key(folder) else "none"
 
 
-def save_api_key(key: str) -> Path:
+def save_api_key(key: str, folder: Optional[Path] = None) -> Path:
     """Write the key file with mode 600, atomically (never world-readable, even briefly)."""
-    path = key_file()
+    path = key_file(folder)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

@@ -33,7 +33,7 @@ class Wan26VideoToVideo:
         request = to_request(prompt, duration, resolution, **optional)
 
         async def work(cancel, board):
-            return results.finished(await service.generations(cancel).run(request, board.update), board)
+            return results.finished(await service.state().generations(cancel).run(request, board.update), board)
 
         return await run_pipeline(work, unique_id)
 
@@ -54,7 +54,7 @@ class Wan26Submit:
         request = to_request(prompt, duration, resolution, **optional)
 
         async def work(cancel, board):
-            gens = service.generations(cancel)
+            gens = service.state().generations(cancel)
             submitted = await gens.submit(request, board.update)
             results.announce(gens.report(submitted.entry, submitted.outcome, board.started_at), board)
             return (task_value(submitted.entry),)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..apikley_wan import pricing
+from ..apikley_wan import pricing, settings
 from ..apikley_wan.errors import InputError
 from ..apikley_wan.request import GenerationRequest, Reference
 
@@ -10,7 +10,7 @@ CATEGORY = "video/Wan 2.6 (apikley)"
 
 
 def _price_note() -> str:
-    costs = [(d, r, pricing.estimate_credits(d, r)) for d in ("5", "10") for r in ("720p", "1080p")]
+    costs = [(d, r, pricing.estimate_credits(d, r)) for d in settings.DURATIONS for r in settings.RESOLUTIONS]
     rows = [f"{d} s {r}: ~{c:g} credits (${pricing.credits_to_usd(c):.2f})" for d, r, c in costs]
     return "Estimated cost per run (kie.ai price table; apikley's may differ): " + "; ".join(rows) + "."
 
@@ -24,9 +24,10 @@ def generation_inputs() -> dict:
             "prompt": ("STRING", {"multiline": True, "default": "",
                                   "tooltip": "What the new video shows (2–5000 characters). Refer to the "
                                              "reference clips as character1, character2, character3."}),
-            "duration": (["5", "10"], {"default": "5", "tooltip": "Length of the generated video in seconds. "
-                                                                 + COST_NOTE}),
-            "resolution": (["720p", "1080p"], {"default": "720p",
+            "duration": (list(settings.DURATIONS), {
+                "default": settings.DEFAULT_DURATION,
+                "tooltip": "Length of the generated video in seconds. " + COST_NOTE}),
+            "resolution": (list(settings.RESOLUTIONS), {"default": settings.DEFAULT_RESOLUTION,
                                                "tooltip": "Output resolution. " + COST_NOTE}),
         },
         "optional": {

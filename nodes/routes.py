@@ -18,15 +18,13 @@ from aiohttp import web
 from ..apikley_wan import account, config, task_rows
 from ..apikley_wan.callbacks import ROUTE_PREFIX
 from ..apikley_wan.client import Cancel
-from . import service
+from ..apikley_wan.state import PackState
 
 log = logging.getLogger("apikley_wan")
 
 API_PREFIX = "/apikley_wan/"
 MAX_CALLBACK_BYTES = 1024 * 1024
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-credits_cache = account.CreditsCache()
-collector = task_rows.Collector()
 
 
 def _answer(result: tuple) -> web.Response:
@@ -36,11 +34,6 @@ def _answer(result: tuple) -> web.Response:
 
 def _refuse(status: int, msg: str) -> web.Response:
     return web.json_response({"ok": False, "msg": msg}, status=status)
-
-
-def _journal():
-    """The journal, opened first: opening it points the key file at ComfyUI's user folder."""
-    return service.journal()
 
 
 def _same_origin(origin: str, host: str) -> bool:
@@ -94,67 +87,62 @@ async def _read_capped(request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def receive_callback(request):
-    """Cheap checks first: an unknown secret or an oversized body is refused before parsing."""
-    secret = request.match_info["secret"]
-    if not service.callbacks.knows(secret):
-        return _refuse(404, "unknown callback")
-    if (request.content_length or 0) > MAX_CALLBACK_BYTES:
-        return _refuse(413, "callback body too large")
-    body = await _read_capped(request, MAX_CALLBACK_BYTES)
-    if len(body) > MAX_CALLBACK_BYTES:
-        return _refuse(413, "callback body too large")
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
-        return _refuse(400, "not JSON")
-    status, msg = service.callbacks.receive(secret, payload, dict(request.headers), config.webhook_hmac_key())
-    if status != 200:
-        log.warning("apikley_wan: callback refused (%s)", msg)
-    return web.json_response({"ok": status == 200, "msg": msg}, status=status)
+def handlers(state: PackState, credits_cache: account.CreditsCache, collector: task_rows.Collector) -> dict:
+    """The route handlers over one pack state (its folder, journal and callback board)."""
+
+    async def receive_callback(request):
+        """Cheap checks first: an unknown secret or an oversized body is refused before parsing."""
+        secret = request.match_info["secret"]
+        if not state.callbacks.knows(secret):
+            return _refuse(404, "unknown callback")
+        if (request.content_length or 0) > MAX_CALLBACK_BYTES:
+            return _refuse(413, "callback body too large")
+        body = await _read_capped(request, MAX_CALLBACK_BYTES)
+        if len(body) > MAX_CALLBACK_BYTES:
+            return _refuse(413, "callback body too large")
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
+            return _refuse(400, "not JSON")
+        status, msg = state.callbacks.receive(secret, payload, dict(request.headers), config.webhook_hmac_key())
+        if status != 200:
+            log.warning("apikley_wan: callback refused (%s)", msg)
+        return web.json_response({"ok": status == 200, "msg": msg}, status=status)
+
+    async def get_key(request):
+        return web.json_response(account.key_status(state.folder))
+
+    @same_origin_json
+    async def post_key(request):
+        payload = await _json_object(request) or {}
+        return _answer(await asyncio.to_thread(account.save_key, payload.get("key"), state.folder, credits_cache))
+
+    async def get_credits(request):
+        refresh = request.query.get("refresh") in ("1", "true")
+        return _answer(await asyncio.to_thread(credits_cache.get, state.folder, refresh))
+
+    async def get_prices(request):
+        return _answer(account.price_table())
+
+    async def get_tasks(request):
+        query = request.query
+        return _answer(await asyncio.to_thread(task_rows.recent, state.journal, query.get("limit", 50),
+                                               query.get("task_id")))
+
+    @same_origin_json
+    async def post_collect(request):
+        task_id = request.match_info["task_id"]
+        return _answer(await asyncio.to_thread(collector.collect, state.journal, task_id,
+                                               lambda: state.generations(Cancel())))
+
+    return {("POST", ROUTE_PREFIX + "{secret}"): receive_callback,
+            ("GET", API_PREFIX + "key"): get_key, ("POST", API_PREFIX + "key"): post_key,
+            ("GET", API_PREFIX + "credits"): get_credits, ("GET", API_PREFIX + "prices"): get_prices,
+            ("GET", API_PREFIX + "tasks"): get_tasks,
+            ("POST", API_PREFIX + "tasks/{task_id}/collect"): post_collect}
 
 
-async def get_key(request):
-    _journal()
-    return web.json_response(account.key_status())
-
-
-@same_origin_json
-async def post_key(request):
-    _journal()
-    payload = await _json_object(request) or {}
-    return _answer(await asyncio.to_thread(account.save_key, payload.get("key"), credits_cache))
-
-
-async def get_credits(request):
-    _journal()
-    refresh = request.query.get("refresh") in ("1", "true")
-    return _answer(await asyncio.to_thread(credits_cache.get, refresh))
-
-
-async def get_prices(request):
-    return _answer(account.price_table())
-
-
-async def get_tasks(request):
-    query = request.query
-    return _answer(await asyncio.to_thread(task_rows.recent, _journal(), query.get("limit", 50), query.get("task_id")))
-
-
-@same_origin_json
-async def post_collect(request):
-    journal = _journal()
-    task_id = request.match_info["task_id"]
-    return _answer(await asyncio.to_thread(collector.collect, journal, task_id,
-                                           lambda: service.generations(Cancel())))
-
-
-def register(server) -> None:
-    routes = server.routes
-    routes.post(ROUTE_PREFIX + "{secret}")(receive_callback)
-    routes.get(API_PREFIX + "key")(get_key)
-    routes.post(API_PREFIX + "key")(post_key)
-    routes.get(API_PREFIX + "credits")(get_credits)
-    routes.get(API_PREFIX + "prices")(get_prices)
-    routes.get(API_PREFIX + "tasks")(get_tasks)
-    routes.post(API_PREFIX + "tasks/{task_id}/collect")(post_collect)
+def register(server, state: PackState, credits_cache: account.CreditsCache | None = None) -> None:
+    cache = credits_cache or account.CreditsCache()
+    for (method, path), handler in handlers(state, cache, task_rows.Collector()).items():
+        server.routes.route(method, path)(handler)

@@ -1,44 +1,38 @@
-"""The pack's process-wide pieces: the journal, the callback board, and a pipeline per run.
+"""The pack's one state object inside ComfyUI (see ``apikley_wan.state``).
 
-The journal lives in the pack's state folder under ComfyUI's user directory (never in the
-pack's own folder, which updates replace).
+It is set up when the pack loads (``setup``: under ComfyUI's user folder, results under its
+output folder); outside a running ComfyUI (tests, scripts) the first use sets it up the same way.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Optional
 
 from ..apikley_wan import config
-from ..apikley_wan.callbacks import CallbackBoard
-from ..apikley_wan.client import ApikleyClient, Cancel
-from ..apikley_wan.generation import Generations
-from ..apikley_wan.journal import Journal
+from ..apikley_wan.state import PackState
 from . import host
 
 _lock = threading.Lock()
-_journal: Optional[Journal] = None
-callbacks = CallbackBoard()
+_state: Optional[PackState] = None
 
 
-def journal() -> Journal:
-    global _journal
+def setup() -> PackState:
+    """(Re)build the state from ComfyUI's folders."""
+    global _state
     with _lock:
-        if _journal is None:
-            user = host.user_dir()
-            if user is not None:
-                config.set_comfy_user_directory(user)
-            _journal = Journal(config.state_dir() / "journal.sqlite")
-        return _journal
+        _state = PackState.open(config.state_dir(host.user_dir()), host.output_dir())
+        return _state
 
 
-def deadline_s() -> float:
-    return float(os.environ.get("APIKLEY_DEADLINE_MIN") or 30) * 60
+def state() -> PackState:
+    with _lock:
+        current = _state
+    return current or setup()
 
 
-def generations(cancel: Cancel) -> Generations:
-    """A pipeline bound to one run's cancel hook; the key is read now, never from a widget."""
-    store = journal()
-    return Generations(ApikleyClient(cancel=cancel), store, host.output_dir(), deadline_s=deadline_s(),
-                       callbacks=callbacks, callback_base=config.callback_base_url())
+def reset() -> None:
+    """Forget the state (a test that changes folders); the next use sets it up again."""
+    global _state
+    with _lock:
+        _state = None

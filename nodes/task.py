@@ -18,7 +18,7 @@ def task_value(entry) -> dict:
 
 
 def _entry(task: dict):
-    store = service.journal()
+    store = service.state().journal
     entry = store.by_id(task.get("journal_id")) if task.get("journal_id") else None
     return entry or store.adopt(task["task_id"])
 
@@ -37,7 +37,7 @@ class ApikleyTaskPoll:
 
     async def poll(self, task, unique_id=None):
         async def work(cancel, board):
-            gens = service.generations(cancel)
+            gens = service.state().generations(cancel)
             entry = await gens.wait(_entry(task), board.update)
             results.announce(gens.report(entry, COLLECTED, board.started_at), board)
             return (task_value(entry),)
@@ -61,7 +61,7 @@ class ApikleyTaskFetch:
 
     async def fetch(self, task, unique_id=None):
         async def work(cancel, board):
-            gens = service.generations(cancel)
+            gens = service.state().generations(cancel)
             entry = await gens.wait(_entry(task), board.update)
             return results.finished(gens.report(entry, COLLECTED, board.started_at), board)
 
@@ -93,5 +93,5 @@ class ApikleyTaskFromId:
         if message is not True:
             raise InputError(message)
         cleaned = task_id.strip()
-        entry = service.journal().adopt(cleaned)
+        entry = service.state().journal.adopt(cleaned)
         return (task_value(entry),)

@@ -25,7 +25,7 @@ def pack(sim, state_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("APIKLEY_API_KEY", "sim-key")
     monkeypatch.setenv("APIKLEY_OUTPUT_DIR", str(tmp_path / "output"))
     service = __import__(f"{module.__name__}.nodes.service", fromlist=["x"])
-    monkeypatch.setattr(service, "_journal", None)
+    monkeypatch.setattr(service, "_state", None)
     return module
 
 
@@ -216,7 +216,7 @@ def test_interrupt_stops_within_a_second_and_keeps_the_task(pack, sim, reference
     assert time.monotonic() - flag_at < 1.0
     assert any("waiting" in s and "elapsed" in s and "credits" in s for s in said), said
     assert any("re-queue" in s for s in said)
-    assert service.journal().by_task_id(task["task_id"]).pending
+    assert service.state().journal.by_task_id(task["task_id"]).pending
 
 
 def test_status_line_is_drawn_about_once_a_second(pack, sim, reference_clip, monkeypatch):

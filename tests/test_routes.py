@@ -40,9 +40,7 @@ def routes(state_dir, long_key_sim, tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("APIKLEY_BASE_URL", long_key_sim.base_url)
     monkeypatch.setenv("APIKLEY_OUTPUT_DIR", str(tmp_path / "output"))
     module = _module(pack, "nodes.routes")
-    monkeypatch.setattr(_module(pack, "nodes.service"), "_journal", None)
-    monkeypatch.setattr(_module(pack, "apikley_wan.config"), "_comfy_user_dir", None)
-    monkeypatch.setattr(module, "credits_cache", _module(pack, "apikley_wan.account").CreditsCache())
+    monkeypatch.setattr(_module(pack, "nodes.service"), "_state", None)  # set up again from this test's folders
     caplog.set_level(logging.DEBUG)
     return module
 
@@ -54,11 +52,11 @@ class _Server:
         self.routes = web.RouteTableDef()
 
 
-def talk(routes, script):
+def talk(routes, script, cache=None):
     """Run ``await script(client)`` against an app holding the pack's routes (with ComfyUI's
     100 MB body limit, so the routes' own limits are what is tested)."""
     server = _Server()
-    routes.register(server)
+    routes.register(server, _module(load_pack(), "nodes.service").state(), credits_cache=cache)
     app = web.Application(client_max_size=100 * 1024 * 1024)
     app.add_routes(server.routes)
 
@@ -152,7 +150,6 @@ def test_credits_are_cached_for_30_seconds(routes, long_key_sim, monkeypatch):
     pack = load_pack()
     now = [1000.0]
     cache = _module(pack, "apikley_wan.account").CreditsCache(clock=lambda: now[0])
-    monkeypatch.setattr(routes, "credits_cache", cache)
 
     async def script(client):
         answers = [await _call(client, "GET", "/apikley_wan/credits")]
@@ -167,7 +164,7 @@ def test_credits_are_cached_for_30_seconds(routes, long_key_sim, monkeypatch):
         answers.append(await _call(client, "GET", "/apikley_wan/credits?refresh=1"))
         return answers
 
-    no_key, primed, cached, expired, refreshed = talk(routes, script)
+    no_key, primed, cached, expired, refreshed = talk(routes, script, cache)
     assert no_key[0] == 409 and "No API key" in no_key[1]["msg"]
     assert primed == (200, {"ok": True, "credits": 1000.0, "usd": 5.0, "age_s": 0.0, "ttl_s": 30.0})
     assert cached[1]["credits"] == 1000.0 and cached[1]["age_s"] == 10.0
@@ -192,7 +189,7 @@ def _foreign_task(sim, clip) -> str:
 def test_recent_tasks_and_collect_never_create_a_task(routes, long_key_sim, reference_clip, tmp_path, monkeypatch):
     monkeypatch.setenv("APIKLEY_API_KEY", KEY)
     task_id = _foreign_task(long_key_sim, reference_clip)
-    journal = _module(load_pack(), "nodes.service").journal()
+    journal = _module(load_pack(), "nodes.service").state().journal
     journal.adopt(task_id, {"prompt": "a cat juggles", "duration": "5", "resolution": "720p",
                             "callback_secret": "s3cret", "video_urls": ["https://x/y.mp4"]})
 
@@ -230,7 +227,7 @@ def test_a_second_collect_of_the_same_task_waits_its_turn(routes):
             release.wait(5)
             raise errors.ApikleyError("stopped for the test")
 
-    journal = _module(load_pack(), "nodes.service").journal()
+    journal = _module(load_pack(), "nodes.service").state().journal
     journal.adopt("busy-task")
     collector = task_rows.Collector()
     first = threading.Thread(target=collector.collect, args=(journal, "busy-task", _SlowGenerations))
@@ -298,7 +295,7 @@ def test_a_key_that_cannot_be_a_header_is_a_clear_400(routes, state_dir, long_ke
 def test_an_unexpected_failure_while_saving_is_a_sentence_without_the_key(routes, state_dir, monkeypatch, caplog):
     config = _module(load_pack(), "apikley_wan.config")
 
-    def refuse(key):
+    def refuse(key, folder=None):
         raise PermissionError(13, f"Permission denied writing {key}")
 
     monkeypatch.setattr(config, "save_api_key", refuse)
@@ -307,7 +304,7 @@ def test_an_unexpected_failure_while_saving_is_a_sentence_without_the_key(routes
     assert "Permission denied" in body["msg"] and "Traceback" not in caplog.text and KEY not in caplog.text
 
 
-def test_an_unexpected_client_error_is_a_sentence_without_the_key(routes, caplog):
+def test_an_unexpected_client_error_is_a_sentence_without_the_key(routes, caplog, tmp_path):
     account = _module(load_pack(), "apikley_wan.account")
 
     class Exploding:
@@ -317,7 +314,7 @@ def test_an_unexpected_client_error_is_a_sentence_without_the_key(routes, caplog
         def credits(self):
             raise ValueError(f"Invalid header value b'Bearer {self.api_key}'")
 
-    status, body = account.save_key(KEY, account.CreditsCache(), client_factory=Exploding)
+    status, body = account.save_key(KEY, tmp_path / "state", account.CreditsCache(), client_factory=Exploding)
     assert status == 500 and body["ok"] is False and "ValueError" in body["msg"] and "unchanged" in body["msg"]
     assert KEY not in str(body) and KEY not in caplog.text
 
@@ -329,7 +326,7 @@ def board(routes, monkeypatch):
     """A fresh callback board holding one secret, waited on for task ``task-1``."""
     callbacks = _module(load_pack(), "apikley_wan.callbacks")
     fresh = callbacks.CallbackBoard()
-    monkeypatch.setattr(_module(load_pack(), "nodes.service"), "callbacks", fresh)
+    monkeypatch.setattr(_module(load_pack(), "nodes.service").state(), "callbacks", fresh)
     monkeypatch.delenv("APIKLEY_WEBHOOK_HMAC_KEY", raising=False)
     secret = fresh.new_secret()
     return fresh, secret, fresh.waiter(secret, "task-1")

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from apikley_wan import MODEL
-
-DURATIONS = ("5", "10")
-RESOLUTIONS = ("720p", "1080p")
+from ..settings import DURATIONS, MODEL, RESOLUTIONS
 
 
 class Invalid(ValueError):
@@ -40,9 +37,9 @@ def validate_create(body) -> tuple[dict, str | None]:
     if not isinstance(urls, list) or not 1 <= len(urls) <= 3 or not all(map(is_http_url, urls)):
         raise Invalid("input.video_urls must be a list of 1 to 3 http(s) URLs")
     if data.get("duration", "5") not in DURATIONS:
-        raise Invalid('input.duration must be one of "5", "10"')
+        raise Invalid("input.duration must be one of " + ", ".join(f'"{d}"' for d in DURATIONS))
     if data.get("resolution", "1080p") not in RESOLUTIONS:
-        raise Invalid('input.resolution must be one of "720p", "1080p"')
+        raise Invalid("input.resolution must be one of " + ", ".join(f'"{r}"' for r in RESOLUTIONS))
     if not isinstance(data.get("multi_shots", False), bool):
         raise Invalid("input.multi_shots must be a boolean")
     return data, callback

@@ -36,8 +36,10 @@ const waitForSummary = (id) => page.waitForFunction(({ id, name }) => window.com
   ?.widgets?.find((x) => x.name === name)?.element?.textContent, { id, name: SUMMARY }, { timeout: 180000 })
 const hasWidget = (id, name) => inPage(({ id, name }) =>
   !!window.comfyAPI.app.app.graph.getNodeById(id)?.widgets?.some((w) => w.name === name), { id, name })
-// the toasts on screen that name an apikley task
-const taskToasts = () => page.locator('.p-toast-message', { hasText: 'apikley task' }).allInnerTexts()
+// the pack's "task finished" toasts on screen, title and detail (found by their words: the toast
+// markup differs between frontends)
+const toastTitles = page.getByText(/^apikley task \S+ finished$/)
+const taskToasts = () => toastTitles.locator('xpath=..').allInnerTexts()
 // nothing of the summary may reach the prompt (the run's fingerprint) nor the saved workflow
 const promptAndWorkflow = () => inPage(async () => {
   const { output, workflow } = await window.comfyAPI.app.app.graphToPrompt()
@@ -151,7 +153,7 @@ async function first() {
   // the run's report becomes the summary: a new charge, in amber, and a toast with the balance
   await waitForSummary(ids.wan)
   seen.summary = await summaryOf(ids.wan)
-  await page.locator('.p-toast-message', { hasText: 'apikley task' }).first().waitFor({ timeout: 30000 })
+  await toastTitles.first().waitFor({ timeout: 30000 })
   seen.toasts = await taskToasts()
   seen.lines = await inPage((id) => window.__apikleyLines
     .filter((l) => String(l.nodeId) === String(id)).map((l) => l.text), ids.wan)
