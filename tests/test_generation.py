@@ -193,6 +193,23 @@ def test_collect_by_id_adopts_a_foreign_task(sim, tmp_path, reference_clip):
     assert entry.state == jr.SUCCESS and Path(entry.result_path).is_file()
 
 
+def test_a_task_collected_by_id_is_recorded_at_its_real_price(sim, tmp_path, reference_clip):
+    """recordInfo's ``param`` (JSON inside JSON) says the task was 10 s at 1080p: 209.5 credits, not a
+    guess from defaults; a task whose settings cannot be read has an unknown cost."""
+    client = ApikleyClient(api_key="sim-key", base_url=sim.base_url)
+    url = client.upload(reference_clip)
+    task_id = client.create_task(client.build_create_body("a dog surfs a wave", [url], "10", "1080p"))
+    report = collect(_gens(sim, tmp_path), task_id)
+    assert report.cost_credits == 209.5 and report.cost_kind == "estimate"
+    entry = Journal(tmp_path / "journal.sqlite").by_task_id(task_id)
+    assert (entry.params["duration"], entry.params["resolution"]) == ("10", "1080p")
+    sidecar = json.loads(Path(report.result_path).with_suffix(".json").read_text())
+    assert sidecar["cost_credits"] == 209.5
+    from apikley_wan.client import TaskInfo
+    unknown = TaskInfo.from_record(task_id, {"state": "success", "param": "{not json"})
+    assert unknown.duration is None and unknown.resolution is None
+
+
 def test_url_reference_skips_upload(sim, tmp_path, reference_clip):
     url = ApikleyClient(api_key="sim-key", base_url=sim.base_url).upload(reference_clip)
     uploads_before = sum(1 for _, p, *_ in sim.requests_log if p.startswith("/file-upload/api"))
