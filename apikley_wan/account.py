@@ -1,7 +1,7 @@
 """What the settings UI asks about the account: the key (status, validated save), the balance
 (cached), and the price table.
 
-Every function answers ``(http_status, json_body)`` so the server routes stay one-liners.
+Functions return plain data or raise typed errors; the server routes map those to HTTP.
 No ComfyUI or aiohttp here. The key itself never appears in an answer or a log line: only
 its masked fingerprint does.
 """
@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 from . import config, pricing
 from .client import ApikleyClient, scrub
-from .errors import ApikleyError
+from .errors import ApikleyError, ConfigError, KeyInvalidError, KeyNotStoredError, KeyRefusedError
 
 log = logging.getLogger("apikley_wan")
 
@@ -80,60 +80,57 @@ class CreditsCache:
         with self._lock:
             self._ident, self._credits, self._at = self._identity(key), float(credits), self._clock()
 
-    def get(self, folder: Path, refresh: bool = False) -> tuple:
-        """Blocking (run it off the event loop)."""
+    def get(self, folder: Path, refresh: bool = False) -> dict:
+        """The balance (blocking: run it off the event loop); ConfigError without a key."""
         key = config.api_key(folder)
         if not key:
-            return 409, {"ok": False, "msg": f"No API key: paste one in Settings or set {ENV_VAR}."}
+            raise ConfigError("no API key", hint=f"Paste one in Settings or set {ENV_VAR}.",
+                              credits_may_be_spent=False)
         ident = self._identity(key)
         with self._lock:  # held across the request: concurrent panels share one API call
             age = self._clock() - self._at
             if refresh or self._ident != ident or age >= self.ttl_s:
-                try:
-                    credits = self._client(api_key=key, **_QUICK).credits()
-                except ApikleyError as exc:
-                    return 502, {"ok": False, "msg": _reason(exc, key)}
+                credits = self._client(api_key=key, **_QUICK).credits()
                 self._ident, self._credits, self._at, age = ident, credits, self._clock(), 0.0
-            return 200, {"ok": True, "credits": self._credits, "usd": pricing.credits_to_usd(self._credits),
-                         "age_s": round(age, 1), "ttl_s": self.ttl_s}
+            return {"ok": True, "credits": self._credits, "usd": pricing.credits_to_usd(self._credits),
+                    "age_s": round(age, 1), "ttl_s": self.ttl_s}
 
 
 def save_key(raw, folder: Path, cache: CreditsCache,
-             client_factory: Callable[..., ApikleyClient] = ApikleyClient) -> tuple:
+             client_factory: Callable[..., ApikleyClient] = ApikleyClient) -> dict:
     """Validate the key with a credits call and only then write the key file (mode 600).
 
-    A refused or unverifiable key leaves the old key in place. Blocking.
+    A refused or unverifiable key leaves the old key in place (a ``KeyNotSavedError``). Blocking.
     """
     key = clean_key(raw)
     if key is None:
-        return 400, {"ok": False, "msg": f"That is not an API key: a key is {MIN_KEY_LENGTH} to {MAX_KEY_LENGTH} "
-                     "printable ASCII characters without spaces (a copy from a web page can carry invisible "
-                     "ones; type or paste it again). The saved key is unchanged.", **key_status(folder)}
+        raise KeyInvalidError(f"a key is {MIN_KEY_LENGTH} to {MAX_KEY_LENGTH} printable ASCII characters "
+                              "without spaces", hint="A copy from a web page can carry invisible ones; type or "
+                                                      "paste it again.")
     try:
         credits = client_factory(api_key=key, **_QUICK).credits()
     except ApikleyError as exc:
         log.info("apikley_wan: a new API key was not saved (%s)", type(exc).__name__)
-        return 422, {"ok": False, "msg": _reason(exc, key) + ". The saved key is unchanged.", **key_status(folder)}
+        raise KeyRefusedError(_reason(exc, key)) from None
     except Exception as exc:  # noqa: BLE001 - only the type is shown: a library's message may quote the key
         log.warning("apikley_wan: checking a new API key failed unexpectedly (%s)", type(exc).__name__)
-        return 500, {"ok": False, "msg": f"Checking the key failed unexpectedly ({type(exc).__name__}). "
-                     "The saved key is unchanged.", **key_status(folder)}
+        raise KeyNotStoredError(f"checking it failed unexpectedly ({type(exc).__name__})") from None
     try:
         config.save_api_key(key, folder)
     except OSError as exc:
         log.warning("apikley_wan: the key file could not be written (%s)", type(exc).__name__)
-        return 500, {"ok": False, "msg": f"The key works but could not be saved to {config.key_file(folder)} "
-                     f"({scrub(exc.strerror or type(exc).__name__, key)}).", **key_status(folder)}
+        raise KeyNotStoredError(f"it works, but writing {config.key_file(folder)} failed "
+                                f"({scrub(exc.strerror or type(exc).__name__, key)})") from None
     cache.remember(key, credits)
     status = key_status(folder)
     msg = f"Key {config.mask_key(key)} checked and saved."
     if status["source"] == "env":
         msg += f" {ENV_VAR} is set in ComfyUI's environment and wins over the saved key."
-    return 200, {"ok": True, "msg": msg, "credits": credits, "usd": pricing.credits_to_usd(credits), **status}
+    return {"ok": True, "msg": msg, "credits": credits, "usd": pricing.credits_to_usd(credits), **status}
 
 
-def price_table() -> tuple:
+def price_table() -> dict:
     """The one price table, as ``"duration/resolution" -> credits`` plus the dollar rate."""
     credits = {f"{d}/{r}": c for (d, r), c in pricing.CREDITS.items()}
-    return 200, {"credits": credits, "usd_per_credit": pricing.USD_PER_CREDIT, "estimate": True,
+    return {"credits": credits, "usd_per_credit": pricing.USD_PER_CREDIT, "estimate": True,
                  "note": "Estimate from kie.ai's public price table; apikley's own prices may differ."}

@@ -62,6 +62,32 @@ class TooLargeError(ApikleyError):
     money_note = "Nothing was sent to the API because of this, and no result is lost."
 
 
+class KeyNotSavedError(ApikleyError):
+    """A pasted key was not saved; the key in use stays as it was."""
+
+    what = "The key was not saved"
+    money_note = "The saved key is unchanged."
+
+
+class KeyInvalidError(KeyNotSavedError):
+    what = "That is not an API key"
+
+
+class KeyRefusedError(KeyNotSavedError):
+    what = "The API did not accept this key"
+
+
+class KeyNotStoredError(KeyNotSavedError):
+    what = "The key could not be saved"
+
+
+class BusyError(ApikleyError):
+    """The same work is already running (e.g. a double click on Collect)."""
+
+    what = "Already in progress"
+    money_note = "Nothing new was started."
+
+
 class ConfigError(ApikleyError):
     what = "Not configured"
 

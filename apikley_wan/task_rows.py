@@ -2,7 +2,7 @@
 
 Rows carry only what the panel shows (never the callback secret or uploaded URLs). Collecting
 goes through ``Generations.collect``, which downloads an existing task's result and never
-creates a task. Answers are ``(http_status, json_body)``.
+creates a task. Functions return plain data or raise typed errors (the routes map them to HTTP).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Callable
 
 from . import journal as jr
 from . import pricing
-from .errors import ApikleyError
+from .errors import BusyError, InputError, NotFoundError
 from .generation import Generations
 from .journal import Journal, JournalEntry
 
@@ -39,16 +39,16 @@ def task_row(entry: JournalEntry) -> dict:
     }
 
 
-def recent(journal: Journal, limit=50, task_id=None) -> tuple:
+def recent(journal: Journal, limit=50, task_id=None) -> dict:
     """The newest entries (or the one with ``task_id``), newest first."""
     if task_id:
         entry = journal.by_task_id(task_id)
-        return 200, {"tasks": [task_row(entry)] if entry else []}
+        return {"tasks": [task_row(entry)] if entry else []}
     try:
         count = max(1, min(MAX_ROWS, int(limit)))
     except (TypeError, ValueError):
-        return 400, {"ok": False, "msg": "limit must be a number"}
-    return 200, {"tasks": [task_row(e) for e in journal.recent(count)]}
+        raise InputError(f"limit must be a number (got {str(limit)[:20]!r})") from None
+    return {"tasks": [task_row(e) for e in journal.recent(count)]}
 
 
 class Collector:
@@ -58,19 +58,20 @@ class Collector:
         self._lock = threading.Lock()
         self._busy: set = set()
 
-    def collect(self, journal: Journal, task_id: str, generations: Callable[[], Generations]) -> tuple:
-        """Blocking: waits for a pending task (up to the pipeline's deadline), then saves its result."""
+    def collect(self, journal: Journal, task_id: str, generations: Callable[[], Generations]) -> dict:
+        """Blocking: waits for a pending task (up to the pipeline's deadline), then saves its result.
+
+        NotFoundError for a task the journal does not hold, BusyError while it is being collected.
+        """
         if not jr.valid_task_id(task_id) or journal.by_task_id(task_id) is None:
-            return 404, {"ok": False, "msg": f"No task {task_id!r} in the journal."}
+            raise NotFoundError(f"no task {task_id[:80]!r} in the journal", credits_may_be_spent=False)
         with self._lock:
             if task_id in self._busy:
-                return 409, {"ok": False, "msg": "Already collecting this task."}
+                raise BusyError("this task is already being collected", task_id=task_id)
             self._busy.add(task_id)
         try:
             asyncio.run(generations().collect(task_id))  # this thread's own loop: the route waits off its loop
-            return 200, {"ok": True, "task": task_row(journal.by_task_id(task_id))}
-        except ApikleyError as exc:
-            return 502, {"ok": False, "msg": exc.user_message(), "task": task_row(journal.by_task_id(task_id))}
+            return {"ok": True, "task": task_row(journal.by_task_id(task_id))}
         finally:
             with self._lock:
                 self._busy.discard(task_id)

@@ -11,6 +11,7 @@ import asyncio
 import functools
 import json
 import logging
+from typing import Callable, Optional
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -18,6 +19,9 @@ from aiohttp import web
 from ..apikley_wan import account, config, task_rows
 from ..apikley_wan.callbacks import ROUTE_PREFIX
 from ..apikley_wan.client import Cancel
+from ..apikley_wan.journal import valid_task_id
+from ..apikley_wan.errors import (ApikleyError, BusyError, ConfigError, InputError, KeyInvalidError, KeyNotStoredError,
+                                  KeyRefusedError, NotFoundError)
 from ..apikley_wan.state import PackState
 
 log = logging.getLogger("apikley_wan")
@@ -27,9 +31,20 @@ MAX_CALLBACK_BYTES = 1024 * 1024
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def _answer(result: tuple) -> web.Response:
-    status, body = result
-    return web.json_response(body, status=status)
+# the one place where the core's typed errors become HTTP answers (first match wins)
+_HTTP_STATUS = ((KeyInvalidError, 400), (InputError, 400), (KeyRefusedError, 422), (KeyNotStoredError, 500),
+                (ConfigError, 409), (NotFoundError, 404), (BusyError, 409), (ApikleyError, 502))
+
+
+async def _answer(work: Callable, *args, extra: Optional[Callable[[], dict]] = None) -> web.Response:
+    """Run a core call off the event loop; its value is the JSON body, its typed error one sentence."""
+    try:
+        body = await asyncio.to_thread(work, *args)
+    except ApikleyError as exc:
+        status = next(code for kind, code in _HTTP_STATUS if isinstance(exc, kind))
+        return web.json_response({"ok": False, "msg": exc.user_message(), **(extra() if extra else {})},
+                                 status=status)
+    return web.json_response(body)
 
 
 def _refuse(status: int, msg: str) -> web.Response:
@@ -115,25 +130,29 @@ def handlers(state: PackState, credits_cache: account.CreditsCache, collector: t
     @same_origin_json
     async def post_key(request):
         payload = await _json_object(request) or {}
-        return _answer(await asyncio.to_thread(account.save_key, payload.get("key"), state.folder, credits_cache))
+        return await _answer(account.save_key, payload.get("key"), state.folder, credits_cache,
+                             extra=lambda: account.key_status(state.folder))
 
     async def get_credits(request):
-        refresh = request.query.get("refresh") in ("1", "true")
-        return _answer(await asyncio.to_thread(credits_cache.get, state.folder, refresh))
+        return await _answer(credits_cache.get, state.folder, request.query.get("refresh") in ("1", "true"))
 
     async def get_prices(request):
-        return _answer(account.price_table())
+        return await _answer(account.price_table)
 
     async def get_tasks(request):
-        query = request.query
-        return _answer(await asyncio.to_thread(task_rows.recent, state.journal, query.get("limit", 50),
-                                               query.get("task_id")))
+        return await _answer(task_rows.recent, state.journal, request.query.get("limit", 50),
+                             request.query.get("task_id"))
 
     @same_origin_json
     async def post_collect(request):
         task_id = request.match_info["task_id"]
-        return _answer(await asyncio.to_thread(collector.collect, state.journal, task_id,
-                                               lambda: state.generations(Cancel())))
+
+        def row() -> dict:
+            entry = state.journal.by_task_id(task_id) if valid_task_id(task_id) else None
+            return {"task": task_rows.task_row(entry) if entry else None}
+
+        return await _answer(collector.collect, state.journal, task_id, lambda: state.generations(Cancel()),
+                             extra=row)
 
     return {("POST", ROUTE_PREFIX + "{secret}"): receive_callback,
             ("GET", API_PREFIX + "key"): get_key, ("POST", API_PREFIX + "key"): post_key,

@@ -165,7 +165,7 @@ def test_credits_are_cached_for_30_seconds(routes, long_key_sim, monkeypatch):
         return answers
 
     no_key, primed, cached, expired, refreshed = talk(routes, script, cache)
-    assert no_key[0] == 409 and "No API key" in no_key[1]["msg"]
+    assert no_key[0] == 409 and "no API key" in no_key[1]["msg"]
     assert primed == (200, {"ok": True, "credits": 1000.0, "usd": 5.0, "age_s": 0.0, "ttl_s": 30.0})
     assert cached[1]["credits"] == 1000.0 and cached[1]["age_s"] == 10.0
     assert expired[1]["credits"] == 500.0 and refreshed[1]["credits"] == 400.0
@@ -230,14 +230,16 @@ def test_a_second_collect_of_the_same_task_waits_its_turn(routes):
     journal = _module(load_pack(), "nodes.service").state().journal
     journal.adopt("busy-task")
     collector = task_rows.Collector()
-    first = threading.Thread(target=collector.collect, args=(journal, "busy-task", _SlowGenerations))
+    first = threading.Thread(target=lambda: pytest.raises(errors.ApikleyError, collector.collect, journal,
+                                                           "busy-task", _SlowGenerations))
     first.start()
     assert entered.wait(5)
-    assert collector.collect(journal, "busy-task", _SlowGenerations)[0] == 409
+    with pytest.raises(errors.BusyError):  # the route answers 409
+        collector.collect(journal, "busy-task", _SlowGenerations)
     release.set()
     first.join(5)
-    status, body = collector.collect(journal, "busy-task", _SlowGenerations)
-    assert status == 502 and "stopped for the test" in body["msg"] and body["task"]["task_id"] == "busy-task"
+    with pytest.raises(errors.ApikleyError, match="stopped for the test"):  # the route answers 502
+        collector.collect(journal, "busy-task", _SlowGenerations)
 
 
 # --- what another site can make the browser send ------------------------------------------------
@@ -314,9 +316,12 @@ def test_an_unexpected_client_error_is_a_sentence_without_the_key(routes, caplog
         def credits(self):
             raise ValueError(f"Invalid header value b'Bearer {self.api_key}'")
 
-    status, body = account.save_key(KEY, tmp_path / "state", account.CreditsCache(), client_factory=Exploding)
-    assert status == 500 and body["ok"] is False and "ValueError" in body["msg"] and "unchanged" in body["msg"]
-    assert KEY not in str(body) and KEY not in caplog.text
+    errors = _module(load_pack(), "apikley_wan.errors")
+    with pytest.raises(errors.KeyNotStoredError) as err:  # the route answers 500
+        account.save_key(KEY, tmp_path / "state", account.CreditsCache(), client_factory=Exploding)
+    message = err.value.user_message()
+    assert "ValueError" in message and "unchanged" in message
+    assert KEY not in message and KEY not in caplog.text
 
 
 # --- the provider's callback ----------------------------------------------------------------------
