@@ -1,4 +1,4 @@
-"""Command-line runner: ``python -m apikley_wan v2v|collect|tasks|abandon|credits|serve``.
+"""Command-line runner: ``python -m apikley_wan v2v|batch|collect|tasks|abandon|credits|serve``.
 
 ``v2v --simulator`` runs the whole job against an embedded simulator (no key, no network).
 The same command twice pays once: both go through the task journal.
@@ -23,7 +23,7 @@ from .errors import InputError
 from .generation import Generations
 from .request import GenerationRequest, Reference
 from .status import Status
-from .journal import Journal
+from .journal import Journal, open_journal
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,6 +41,18 @@ def _parser() -> argparse.ArgumentParser:
     v2v.add_argument("--take", type=int, default=0, help="change to ask for a new generation of the same inputs")
     v2v.add_argument("--out", required=True, help="where to write the result mp4")
     _common(v2v)
+
+    batch = sub.add_parser("batch", help="run many generations from a JSON Lines or CSV jobs file "
+                                          "(resumable: run it again after an interruption, nothing is paid twice)")
+    batch.add_argument("jobs", help="jobs file: .jsonl (one object a line) or .csv; columns video, video_2, "
+                                    "video_3, video_url, prompt, duration, resolution, out, multi_shots, take")
+    batch.add_argument("--dry-run", action="store_true", help="print the estimated cost and what would be re-used, "
+                                                              "send nothing")
+    batch.add_argument("--skip-invalid", action="store_true", help="run the valid jobs even if some lines are bad")
+    batch.add_argument("--concurrency", type=int, default=8, help="jobs preparing/uploading/creating at once")
+    batch.add_argument("--max-usd", type=float, default=None, help="start no paid work past this estimate (USD)")
+    batch.add_argument("--report", default=None, help="write a JSON report of every job here")
+    _common(batch)
 
     collect = sub.add_parser("collect", help="download the result of an existing task (never creates one)")
     collect.add_argument("task_id")
@@ -70,17 +82,19 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _journal(simulator: bool) -> Journal:
-    name = "journal-simulator.sqlite" if simulator else "journal.sqlite"
-    return Journal(config.state_dir() / name)
+    if simulator:  # the embedded simulator's tasks are its own: never in a shared farm journal
+        return Journal(config.state_dir() / "journal-simulator.sqlite")
+    return open_journal(config.state_dir() / "journal.sqlite")
 
 
 @contextlib.contextmanager
-def _client(simulator: bool):
+def _client(simulator: bool, timings: settings.Timings = settings.TIMINGS):
     if not simulator:
         yield ApikleyClient()
         return
     from .simulator import Simulator
-    with Simulator(api_key="sim-key", task_seconds=6.0, null_seconds=1.0) as sim:
+    with Simulator(api_key="sim-key", task_seconds=timings.simulator_task_s,
+                   null_seconds=timings.simulator_null_s) as sim:
         print(f"simulator: {sim.base_url} (results on {sim.files_base_url})")
         yield ApikleyClient(api_key="sim-key", base_url=sim.base_url)
 
@@ -125,10 +139,11 @@ async def _run_async(args, holder: dict) -> int:
     """The same pipeline the nodes use; ``holder`` learns the task id as soon as there is one."""
     results = config.state_dir() / "results"
     remove_stale_parts(results)
-    with _client(args.simulator) as client:
+    timings = settings.timings()
+    with _client(args.simulator, timings) as client:
         gens = Generations(client, _journal(args.simulator), results,
                            deadline_s=args.deadline_min * 60,
-                           api_identity="embedded-simulator" if args.simulator else None)
+                           api_identity="embedded-simulator" if args.simulator else None, timings=timings)
         show = _printer()
         try:
             if args.command == "v2v":
@@ -168,6 +183,9 @@ def main(argv=None) -> int:
             return 0
         if args.command == "abandon":
             return _abandon(args)
+        if args.command == "batch":
+            from . import batch
+            return batch.command(args, journal=_journal(args.simulator), timings=settings.timings())
         if args.command == "credits":
             with _client(args.simulator) as client:
                 print(json.dumps({"credits": client.credits()}))

@@ -224,7 +224,7 @@ class ApikleyClient:
     def __init__(self, api_key: Optional[str] = None, base_url: Optional[str] = None, *,
                  cancel: Optional[Cancel] = None, timeout: tuple = (10.0, 60.0),
                  read_attempts: int = 5, create_attempts: int = 6, backoff_start_s: float = 1.0,
-                 create_backoff_start_s: float = 0.5):
+                 create_backoff_start_s: float = 0.5, download_backoff_s: float = 2.0):
         self.api_key = api_key if api_key is not None else config.api_key()
         self.base_url = (base_url or config.base_url()).rstrip("/")
         self.upload_base = config.upload_base_url(self.base_url)
@@ -234,6 +234,7 @@ class ApikleyClient:
         self.create_attempts = create_attempts
         self.backoff_start_s = backoff_start_s
         self.create_backoff_start_s = max(0.5, create_backoff_start_s)
+        self.download_backoff_s = download_backoff_s  # a failed download waits this much longer each time
         self._session = self._new_session()
 
     # -- transport -----------------------------------------------------------------------
@@ -469,7 +470,7 @@ class ApikleyClient:
                 raise
             except (DownloadError, NetworkError) as exc:
                 last = exc if isinstance(exc, DownloadError) else DownloadError(exc.detail, task_id=task_id)
-                self.cancel.sleep(min(2.0 * attempt, 10.0), task_id=task_id)
+                self.cancel.sleep(min(self.download_backoff_s * attempt, 10.0), task_id=task_id)
         raise last or DownloadError("unknown error", task_id=task_id)
 
     def _stream_to(self, url: str, dest: Path, max_bytes: int, task_id: Optional[str]) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable, Optional
 
-from . import archive, journal as jr, media, pricing
+from . import archive, journal as jr, media, pacing, pricing
 from .callbacks import CallbackBoard
 from .client import ApikleyClient, Cancel, TaskInfo
 from .errors import (ApikleyError, CreateUncertainError, GenerationFailedError, JournalError, NotFoundError,
@@ -170,7 +170,10 @@ class Generations:
                                              request.multi_shots, callback_url)
         params = {**params, "video_urls": urls}
         while True:
-            entry, created = await self._step(self._claim_and_create, fp, params, body)
+            # the account's create window (pacing.py), awaited on the loop before the row is claimed
+            async with pacing.pacer_for(self.client).slot(self.cancel, self.timings.slice_s) as slot:
+                entry, created = await self._step(self._claim_and_create, fp, params, body)
+                slot.used = created
             if created:
                 return Submission(entry, PAID)
             attached = await self._reusable(fp)  # None: the other creator was refused; claim again

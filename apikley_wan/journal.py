@@ -7,6 +7,10 @@ processes (WAL, short transactions, ``BEGIN IMMEDIATE`` for the claim and migrat
 
 Liveness of a 'creating' row is a heartbeat (``heartbeat_at``), not a process id: it works on every
 OS and across machines sharing the file (given clocks agree within a few seconds).
+
+Farm mode: with ``APIKLEY_JOURNAL_URL=postgresql://…`` set, ``open_journal`` returns the same journal
+on one PostgreSQL database shared by every worker (``journal_pg.py``). Both backends share the logic
+below (``_SqlJournal``): the queries, the state rules, the heartbeat and the schema versions.
 """
 
 from __future__ import annotations
@@ -81,7 +85,8 @@ CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
 """
 
 # _MIGRATIONS[n - 1] takes a file from version n - 1 to n, inside the opener's transaction (so no
-# executescript, which commits). Never edit a released migration: append the next one.
+# executescript, which commits). Never edit a released migration: append the next one, and its
+# PostgreSQL twin to journal_pg._MIGRATIONS (same index, same version; a test holds them in step).
 _MIGRATIONS = (
     tuple(sql.strip() for sql in _SCHEMA_V1.split(";") if sql.strip()),  # 1: IF NOT EXISTS adopts 0-files
     ("ALTER TABLE tasks ADD COLUMN heartbeat_at REAL",),                   # 2: liveness of 'creating' rows
@@ -183,72 +188,45 @@ class _Heartbeat:
 _HEARTBEAT = _Heartbeat()
 
 
-class Journal:
-    """The journal file; every call opens a short-lived connection (threads and processes safe)."""
+class _SqlJournal:
+    """What both journals share: the queries, the state rules, the heartbeat and the schema versions.
 
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self._key = os.path.abspath(self.path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise JournalError(f"its folder could not be created ({exc.strerror})", path=self.path) from None
-        with self._session() as db:
-            self._migrate(db)
+    A backend gives ``_session()`` (one short connection whose ``execute(sql, args)`` returns a cursor;
+    errors become one JournalError), ``_claim_row`` (the atomic claim), ``_migrate``, ``_beat``, its
+    placeholder, ``_key`` (the store's identity for the heartbeat) and ``_where`` (its name in messages).
+    SQL is written once with ``?`` placeholders.
+    """
 
-    def _migrate(self, db: sqlite3.Connection) -> None:
-        """Bring the file to SCHEMA_VERSION in one ``BEGIN IMMEDIATE`` (two openers: one migrates,
-        the other then finds nothing to do). A newer file is refused before anything writes to it."""
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        self._refuse_newer(version)
-        db.execute("PRAGMA journal_mode=WAL")
-        if version == SCHEMA_VERSION:
-            return
-        db.execute("BEGIN IMMEDIATE")
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        self._refuse_newer(version)
-        for migration in _MIGRATIONS[version:]:
-            for sql in migration:
-                db.execute(sql)
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
-        db.execute("COMMIT")
+    _key: str
+    _where: str
+    _PLACEHOLDER = "?"
+    _INSERT_ADOPTED = ("INSERT OR IGNORE INTO tasks (fingerprint, state, task_id, params, created_at, updated_at,"
+                       " task_created_at) VALUES (?, 'waiting', ?, ?, ?, ?, ?)")
+
+    def _session(self):
+        raise NotImplementedError
+
+    def _claim_row(self, fingerprint: str, params: str, owner: str, now: float) -> tuple:
+        raise NotImplementedError
+
+    def _sql(self, sql: str) -> str:
+        return sql if self._PLACEHOLDER == "?" else sql.replace("?", self._PLACEHOLDER)
 
     def _refuse_newer(self, version: int) -> None:
         if version > SCHEMA_VERSION:
             raise JournalError(f"it was written by a newer version of the pack (journal schema {version}, this "
-                               f"pack knows {SCHEMA_VERSION}); update the pack", path=self.path, hint=(
-                                   f"Update the apikley pack, then run again. The journal {self.path} was not "
+                               f"pack knows {SCHEMA_VERSION}); update the pack", hint=(
+                                   f"Update the apikley pack, then run again. The journal {self._where} was not "
                                    "changed; keep it: it records the tasks already paid for."))
-
-    @contextlib.contextmanager
-    def _session(self) -> Iterator[sqlite3.Connection]:
-        """One short connection; a damaged, locked or read-only file becomes one JournalError."""
-        db = None
-        try:
-            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            db.execute("PRAGMA busy_timeout=30000")
-            db.execute("PRAGMA synchronous=NORMAL")
-            yield db
-        except sqlite3.DatabaseError as exc:
-            if db is not None and db.in_transaction:
-                db.execute("ROLLBACK")
-            raise JournalError(str(exc), path=self.path) from None
-        except BaseException:
-            if db is not None and db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        finally:
-            if db is not None:
-                db.close()
 
     def _one(self, sql: str, args: tuple = ()) -> Optional[JournalEntry]:
         with self._session() as db:
-            row = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM tasks {sql}", args).fetchone()
+            row = db.execute(self._sql(f"SELECT {', '.join(_COLUMNS)} FROM tasks {sql}"), args).fetchone()
         return _row_to_entry(row) if row else None
 
     def _many(self, sql: str, args: tuple = ()) -> list:
         with self._session() as db:
-            rows = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM tasks {sql}", args).fetchall()
+            rows = db.execute(self._sql(f"SELECT {', '.join(_COLUMNS)} FROM tasks {sql}"), args).fetchall()
         return [_row_to_entry(r) for r in rows]
 
     # -- queries -------------------------------------------------------------------------
@@ -273,14 +251,16 @@ class Journal:
     # -- liveness ------------------------------------------------------------------------
     def _beat(self, ids: set) -> set:
         """Refresh the heartbeat of these rows while 'creating'; return those still 'creating'."""
-        if not self.path.exists():  # moved aside: never recreate it
-            return set()
-        marks = ",".join("?" * len(ids))
         with self._session() as db:
-            db.execute(f"UPDATE tasks SET heartbeat_at = ? WHERE state = ? AND id IN ({marks})",
-                       (clock(), CREATING, *ids))
-            rows = db.execute(f"SELECT id FROM tasks WHERE state = ? AND id IN ({marks})", (CREATING, *ids))
-            return {row[0] for row in rows}
+            return self._beat_rows(db, ids)
+
+    def _beat_rows(self, db, ids: set) -> set:
+        marks = ",".join("?" * len(ids))
+        db.execute(self._sql(f"UPDATE tasks SET heartbeat_at = ? WHERE state = ? AND id IN ({marks})"),
+                   (clock(), CREATING, *ids))
+        rows = db.execute(self._sql(f"SELECT id FROM tasks WHERE state = ? AND id IN ({marks})"),
+                          (CREATING, *ids)).fetchall()
+        return {row[0] for row in rows}
 
     def release(self, entry_id: int) -> None:
         """Stop this process's heartbeat of one row (done by every move out of 'creating')."""
@@ -289,24 +269,13 @@ class Journal:
     # -- writes --------------------------------------------------------------------------
     def claim(self, fingerprint: str, params: dict) -> tuple:
         """Return ``(entry, True)`` with a fresh 'creating' row when a new task may be created,
-        else ``(existing_entry, False)``. Atomic across processes. The new row's heartbeat runs
-        until an update moves it out of 'creating'."""
-        now = time.time()
+        else ``(existing_entry, False)``. Atomic across processes (and, on PostgreSQL, machines).
+        The new row's heartbeat runs until an update moves it out of 'creating'."""
         owner = f"{socket.gethostname()}:{os.getpid()}"  # for people reading the journal; liveness is heartbeat_at
-        with self._session() as db:
-            db.execute("BEGIN IMMEDIATE")
-            row = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM tasks WHERE fingerprint = ? "
-                             "ORDER BY id DESC LIMIT 1", (fingerprint,)).fetchone()
-            if row is not None and row[2] not in REPLACEABLE:
-                db.execute("COMMIT")
-                return _row_to_entry(row), False
-            cur = db.execute("INSERT INTO tasks (fingerprint, state, params, owner, created_at, updated_at, "
-                             "heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                             (fingerprint, CREATING, json.dumps(params, sort_keys=True), owner, now, now, clock()))
-            db.execute("COMMIT")
-            new_id = cur.lastrowid
-        _HEARTBEAT.hold(self, new_id)
-        return self.by_id(new_id), True
+        entry, is_new = self._claim_row(fingerprint, json.dumps(params, sort_keys=True), owner, time.time())
+        if is_new:
+            _HEARTBEAT.hold(self, entry.id)
+        return entry, is_new
 
     def adopt(self, task_id: str, params: Optional[dict] = None) -> JournalEntry:
         """Record a task created elsewhere (typed in by the user) so it can be collected."""
@@ -318,8 +287,7 @@ class Journal:
             return existing
         now = time.time()
         with self._session() as db:
-            db.execute("INSERT OR IGNORE INTO tasks (fingerprint, state, task_id, params, created_at, updated_at,"
-                       " task_created_at) VALUES (?, 'waiting', ?, ?, ?, ?, ?)",
+            db.execute(self._sql(self._INSERT_ADOPTED),
                        (f"{ADOPTED_PREFIX}{task_id}", task_id, json.dumps(params or {}, sort_keys=True), now, now, now))
         return self.by_task_id(task_id)
 
@@ -334,8 +302,9 @@ class Journal:
             fields["finished_at"] = time.time()
         fields["updated_at"] = time.time()
         names = ", ".join(f"{k} = ?" for k in fields)
+        values = tuple(int(v) if isinstance(v, bool) else v for v in fields.values())  # one type on every backend
         with self._session() as db:
-            db.execute(f"UPDATE tasks SET {names} WHERE id = ?", (*fields.values(), entry_id))
+            db.execute(self._sql(f"UPDATE tasks SET {names} WHERE id = ?"), (*values, entry_id))
         if "state" in fields and fields["state"] != CREATING:
             self.release(entry_id)  # written: no longer this process's create in flight
         return self.by_id(entry_id)
@@ -353,3 +322,94 @@ class Journal:
                              "(sent, answer lost) can be abandoned",
                              hint="A task with a known id is collected, never abandoned.")
         return self.update(entry.id, state=ABANDONED, error="abandoned by the user: the next run creates a new task")
+
+
+class Journal(_SqlJournal):
+    """The journal file; every call opens a short-lived connection (threads and processes safe)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._key = os.path.abspath(self.path)
+        self._where = str(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JournalError(f"its folder could not be created ({exc.strerror})", path=self.path) from None
+        with self._session() as db:
+            self._migrate(db)
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        """Bring the file to SCHEMA_VERSION in one ``BEGIN IMMEDIATE`` (two openers: one migrates,
+        the other then finds nothing to do). A newer file is refused before anything writes to it."""
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        self._refuse_newer(version)
+        db.execute("PRAGMA journal_mode=WAL")
+        if version == SCHEMA_VERSION:
+            return
+        db.execute("BEGIN IMMEDIATE")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        self._refuse_newer(version)
+        for migration in _MIGRATIONS[version:]:
+            for sql in migration:
+                db.execute(sql)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+        db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[sqlite3.Connection]:
+        """One short connection; a damaged, locked or read-only file becomes one JournalError."""
+        db = None
+        try:
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            db.execute("PRAGMA busy_timeout=30000")
+            db.execute("PRAGMA synchronous=NORMAL")
+            yield db
+        except sqlite3.DatabaseError as exc:
+            if db is not None and db.in_transaction:
+                db.execute("ROLLBACK")
+            raise JournalError(str(exc), path=self.path) from None
+        except BaseException:
+            if db is not None and db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        finally:
+            if db is not None:
+                db.close()
+
+    def _beat(self, ids: set) -> set:
+        if not self.path.exists():  # moved aside: never recreate it
+            return set()
+        return super()._beat(ids)
+
+    def _claim_row(self, fingerprint: str, params: str, owner: str, now: float) -> tuple:
+        """``BEGIN IMMEDIATE`` takes the file's write lock: one claimer at a time reads, then inserts."""
+        with self._session() as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM tasks WHERE fingerprint = ? "
+                             "ORDER BY id DESC LIMIT 1", (fingerprint,)).fetchone()
+            if row is not None and row[2] not in REPLACEABLE:
+                db.execute("COMMIT")
+                return _row_to_entry(row), False
+            cur = db.execute("INSERT INTO tasks (fingerprint, state, params, owner, created_at, updated_at, "
+                             "heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (fingerprint, CREATING, params, owner, now, now, clock()))
+            db.execute("COMMIT")
+            new_id = cur.lastrowid
+        return self.by_id(new_id), True
+
+
+# -- which journal -------------------------------------------------------------------------
+JOURNAL_URL_ENV = "APIKLEY_JOURNAL_URL"
+
+
+def open_journal(sqlite_path: str | os.PathLike) -> _SqlJournal:
+    """The journal to use: the shared PostgreSQL one when ``APIKLEY_JOURNAL_URL`` is set (farm mode:
+    every worker on every machine claims its rows there), else the SQLite file ``sqlite_path``.
+
+    The variable is read once, here; both journals have the same API and raise the same JournalError.
+    """
+    url = os.environ.get(JOURNAL_URL_ENV, "").strip()
+    if not url:
+        return Journal(sqlite_path)
+    from .journal_pg import PgJournal  # psycopg is an optional extra, imported only in farm mode
+    return PgJournal(url)

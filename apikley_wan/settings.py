@@ -25,6 +25,11 @@ PRICE_CREDITS = {
 # typical provider time per task, for the "remaining" estimate only (the API reports no progress)
 TYPICAL_SECONDS = {"5": 150.0, "10": 270.0}
 
+# the API's documented create limit, per account: at most 20 createTask in any 10 s (api-reference §7);
+# every create of the process is paced to it on the client side (pacing.py), read at each use
+CREATES_PER_WINDOW = 20
+CREATE_WINDOW_S = 10.0
+
 DEFAULT_DEADLINE_MIN = 30.0
 PROMPT_CHARS = (2, 5000)
 
@@ -50,6 +55,8 @@ class Timings:
     resume_window_s: float = 120.0   # re-attaching to a task older than the deadline still waits this long
     creating_grace_s: float = 120.0  # a live process that wrote a 'creating' row gets this long to record its id
     slice_s: float = 0.2             # how often a wait looks at Cancel and at a callback's wake-up
+    simulator_task_s: float = 6.0    # `v2v --simulator`: how long the embedded simulator's task takes
+    simulator_null_s: float = 1.0    # ... and how long it answers "recordInfo is null" first
 
     def next_poll(self, since_create_s: float, previous: float) -> float:
         """2 s for the first 30 s after create, then growing by half each poll up to 15 s: a 300 s task
@@ -60,3 +67,17 @@ class Timings:
 
 
 TIMINGS = Timings()
+
+# The test suite's waits: the same pipeline, every wait compressed (a 0.05 s null window well inside
+# the 0.5 s adopted-id grace, a 0.1 s task well inside the 10 s resume window), so runs take fractions
+# of a second. The null grace stays: a re-attached wait counts the null answers of the last 60 s
+# against it. Never used in production.
+FAST_TIMINGS = Timings(poll_first_s=0.05, poll_max_s=0.2, adopted_null_grace_s=0.5, resume_window_s=10.0,
+                       creating_grace_s=5.0, slice_s=0.02, simulator_task_s=0.1, simulator_null_s=0.05)
+TEST_TIMINGS_ENV = "APIKLEY_TEST_TIMINGS"
+
+
+def timings() -> Timings:
+    """The command line's waits: ``TIMINGS``, or ``FAST_TIMINGS`` when ``APIKLEY_TEST_TIMINGS=fast`` (a
+    hidden switch for the test suite's runs of the real command; read here and nowhere else)."""
+    return FAST_TIMINGS if os.environ.get(TEST_TIMINGS_ENV) == "fast" else TIMINGS

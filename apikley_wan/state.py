@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from . import config
+from . import config, settings
 from .callbacks import CallbackBoard
 from .client import ApikleyClient, Cancel
 from .generation import Generations
-from .journal import Journal
+from .journal import Journal, open_journal
 
 
 @dataclass
@@ -25,7 +25,7 @@ class PackState:
 
     @classmethod
     def open(cls, folder: Path, results_dir: str | os.PathLike) -> "PackState":
-        return cls(folder=Path(folder), results_dir=Path(results_dir), journal=Journal(Path(folder) / "journal.sqlite"))
+        return cls(folder=Path(folder), results_dir=Path(results_dir), journal=open_journal(Path(folder) / "journal.sqlite"))
 
     def api_key(self) -> Optional[str]:
         return config.api_key(self.folder)
@@ -33,4 +33,5 @@ class PackState:
     def generations(self, cancel: Cancel) -> Generations:
         """A pipeline bound to one run's cancel hook; the key is read now, never from a widget."""
         return Generations(ApikleyClient(api_key=self.api_key() or "", cancel=cancel), self.journal, self.results_dir,
-                           callbacks=self.callbacks, callback_base=config.callback_base_url())
+                           callbacks=self.callbacks, callback_base=config.callback_base_url(),
+                           timings=settings.timings())

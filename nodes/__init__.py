@@ -3,6 +3,7 @@
 Node ids are the identity of saved workflows: never rename them (change display names instead).
 """
 
+from .folder import ApikleyLoadVideosFromFolder
 from .frames import ApikleyVideoFrames
 from .generate import Wan26Submit, Wan26VideoToVideo
 from .task import ApikleyTaskFetch, ApikleyTaskFromId, ApikleyTaskPoll
@@ -14,6 +15,7 @@ NODE_CLASS_MAPPINGS = {
     "ApikleyTaskFetch": ApikleyTaskFetch,
     "ApikleyTaskFromId": ApikleyTaskFromId,
     "ApikleyVideoFrames": ApikleyVideoFrames,
+    "ApikleyLoadVideosFromFolder": ApikleyLoadVideosFromFolder,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -23,4 +25,5 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ApikleyTaskFetch": "apikley Task Fetch",
     "ApikleyTaskFromId": "apikley Task From Id",
     "ApikleyVideoFrames": "Video to Frames (fast, low memory)",
+    "ApikleyLoadVideosFromFolder": "Load Videos from Folder (apikley)",
 }

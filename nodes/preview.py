@@ -14,14 +14,16 @@ from . import host
 
 
 def preview_ui(path: Optional[str]) -> dict:
-    """``{"images": [...], "animated": [True]}`` for a file under the output folder, else ``{}``
-    (``/view`` serves nothing outside it, so there is nothing to preview)."""
+    """``{"images": [...], "animated": [True]}`` for a file under the output folder, else the same keys
+    empty (``/view`` serves nothing outside it). Always the same keys: ComfyUI merges the previews
+    of a list run by the first element's keys, and a missing key there would fail the whole node."""
+    nothing = {"images": [], "animated": []}
     if not path:
-        return {}
+        return nothing
     root = host.output_dir().parent.resolve()
     try:
         relative = Path(path).resolve().relative_to(root)
     except ValueError:
-        return {}
+        return nothing
     subfolder = "" if relative.parent == Path(".") else relative.parent.as_posix()
     return {"images": [{"filename": relative.name, "subfolder": subfolder, "type": "output"}], "animated": [True]}

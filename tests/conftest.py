@@ -1,15 +1,57 @@
-"""Shared fixtures: the pack loaded by path the way ComfyUI loads it, a simulator, a state folder."""
+"""Shared fixtures: the pack loaded by path the way ComfyUI loads it, a simulator, a state folder;
+and the suite's time compression: fast timings, a virtual clock, waiting on a condition."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
+from apikley_wan import watch
+from apikley_wan.settings import FAST_TIMINGS
+
 REPO = Path(__file__).resolve().parents[1]
 PACK_NAME = "apikley_wan_pack_under_test"
+
+# the pipeline's waits compressed (polls every 50 ms, 20 ms slices, 0.5 s adopted-id grace ...): tests
+# that only need a task to finish use these; tests of the production schedule pass settings.TIMINGS
+FAST = FAST_TIMINGS
+
+
+class VirtualClock(watch.Clock):
+    """Lets the real client poll the real simulator while minutes pass in milliseconds: time moves
+    only when the code under test sleeps. It starts at the real time, so it agrees with the journal."""
+
+    def __init__(self, start: float | None = None):
+        self.t = time.time() if start is None else start
+
+    def now(self) -> float:
+        return self.t
+
+    def monotonic(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.t += seconds
+        await asyncio.sleep(0)
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 30.0, what: str = "the condition"):
+    """Poll ``condition`` until it is truthy (returned) instead of sleeping a guessed time: quick on a
+    quiet machine, patient on a loaded one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        time.sleep(0.01)
 
 
 def load_pack():
@@ -32,13 +74,18 @@ def state_dir(tmp_path, monkeypatch):
     monkeypatch.delenv("APIKLEY_API_KEY", raising=False)
     monkeypatch.delenv("APIKLEY_BASE_URL", raising=False)
     monkeypatch.delenv("APIKLEY_CALLBACK_URL", raising=False)
+    monkeypatch.delenv("APIKLEY_JOURNAL_URL", raising=False)  # never a developer's shared farm journal
     return folder
 
 
 @pytest.fixture
 def sim():
+    """A simulator on the fast timings (tasks done 0.1 s after create, 'recordInfo is null' for the first
+    0.05 s). A test that needs a task to stay pending sets ``sim.task_seconds`` high *before* creating it,
+    then finishes it on a condition (``finish_task``, or its ``finish_now`` event), never after a guess."""
     from apikley_wan.simulator import Simulator
-    with Simulator(api_key="sim-key", task_seconds=1.5, null_seconds=0.5) as running:
+    with Simulator(api_key="sim-key", task_seconds=FAST.simulator_task_s,
+                   null_seconds=FAST.simulator_null_s) as running:
         yield running
 
 

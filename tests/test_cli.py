@@ -1,4 +1,8 @@
-"""The command-line runner as a user runs it: a real process, the README command, Ctrl-C."""
+"""The command-line runner as a user runs it: a real process, the README command, Ctrl-C.
+
+The processes run with ``APIKLEY_TEST_TIMINGS=fast`` (settings.timings): the same command with its
+waits, and the embedded simulator's task, compressed to fractions of a second.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import av
@@ -16,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _env(state_dir: Path, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("APIKLEY_")}
-    return {**env, "APIKLEY_STATE_DIR": str(state_dir), **extra}
+    return {**env, "APIKLEY_STATE_DIR": str(state_dir), "APIKLEY_TEST_TIMINGS": "fast", **extra}
 
 
 def _v2v(out: Path, *extra) -> list:
@@ -47,18 +50,26 @@ def test_ctrl_c_leaves_the_task_recorded_and_says_how_to_collect(sim, tmp_path):
     env = _env(tmp_path / "state", APIKLEY_BASE_URL=sim.base_url, APIKLEY_API_KEY="sim-key")
     sim.task_seconds = 60
     out = tmp_path / "r.mp4"
-    proc = subprocess.Popen(_v2v(out), cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    deadline = time.time() + 60
-    while sim.create_count == 0 and time.time() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.0)
+    # a shell starts background jobs with SIGINT ignored and children inherit that; a handler is reset
+    # at exec, so with one in place the command hears Ctrl-C as it does in a user's terminal
+    ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(_v2v(out), cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+    finally:
+        signal.signal(signal.SIGINT, ignored)
+    shown = []
+    for line in proc.stdout:  # the task id is printed once recorded; then the run waits on the task
+        shown.append(line)
+        if line.startswith("task "):
+            break
+    assert sim.create_count == 1, "".join(shown)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
     task_id = next(iter(sim.tasks))
     assert task_id in stderr and "collect" in stderr and "without paying again" in stderr
-    sim.task_seconds = 1
+    sim.task_seconds = 0.3
     again = subprocess.run(_v2v(out), cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "done: Re-attached" in again.stdout and task_id in again.stdout
     assert sim.create_count == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import threading
 import time
 
 import av
@@ -20,26 +21,49 @@ from apikley_wan.workers import workers
 from apikley_wan.errors import (ApiValidationError, AuthError, BadResponseError, CancelledError,
                                 CreateUncertainError, DownloadError, GenerationFailedError, InputError,
                                 InsufficientCreditsError, NetworkError, ResultMissingError, TaskStillPendingError)
+from conftest import FAST, VirtualClock, wait_until
 
 PROMPT = "character1 dances in the rain"
 
 
 def _client(sim, **kw) -> ApikleyClient:
     kw.setdefault("backoff_start_s", 0.05)
+    kw.setdefault("download_backoff_s", 0.01)
     return ApikleyClient(api_key="sim-key", base_url=sim.base_url, **kw)
 
 
 def wait_for(client, task_id, deadline_s=1800.0, **kw):
-    """The pipeline's waiting coroutine (polls on workers, sleeps on a loop), from a plain test."""
+    """The pipeline's waiting coroutine (polls on workers, sleeps on a loop), from a plain test; with
+    the suite's fast timings unless a test passes the production ``TIMINGS``."""
+    kw.setdefault("timings", FAST)
+
     async def waiting():
         return await watch.wait_for_task(client, task_id, workers.run, deadline_s=deadline_s, **kw)
     return asyncio.run(waiting())
 
 
-def _record(seen: list):
+def _record(seen: list, finish=None):
+    """An on_status that notes each state; with ``finish=(sim, task_id)`` it also makes the task due as
+    soon as the wait has seen it pending (the task was created with a long ``task_seconds``)."""
     async def on_status(info):
         seen.append(info.state)
+        if finish is not None and len(seen) == 1:
+            sim, task_id = finish
+            sim.tasks[task_id].finish_now.set()
     return on_status
+
+
+class _RecordingCancel(Cancel):
+    """Notes every backoff the client asks for and lets it pass at once: the schedule is asserted
+    exactly instead of being waited out."""
+
+    def __init__(self):
+        super().__init__()
+        self.backoffs: list = []
+
+    def sleep(self, seconds, task_id=None):
+        self.backoffs.append(seconds)
+        super().sleep(0, task_id)
 
 
 def _body(client, url, **kw):
@@ -53,9 +77,10 @@ def uploaded(sim, reference_clip):
 
 def test_full_cycle_over_sockets(sim, uploaded, tmp_path):
     client = _client(sim)
+    sim.task_seconds = 60  # pending until the wait has seen it so, then finished
     task_id = client.create_task(_body(client, uploaded))
     seen = []
-    info = wait_for(client, task_id, on_status=_record(seen))
+    info = wait_for(client, task_id, on_status=_record(seen, finish=(sim, task_id)))
     assert info.state == "success" and info.result_urls
     assert seen[-1] == "success" and "waiting" in seen
     out = client.download(info.result_urls[0], tmp_path / "r.mp4", task_id=task_id)
@@ -113,15 +138,15 @@ def test_bad_key_is_a_typed_error_without_the_key(sim, uploaded, caplog):
 
 
 def test_rate_limit_and_maintenance_bodies_are_retried_once_proven_refused(sim, uploaded):
-    client = _client(sim)
+    cancel = _RecordingCancel()
+    client = _client(sim, cancel=cancel)
     sim.faults.rate_limit_creates = 2
     sim.faults.maintenance = 1
-    started = time.monotonic()
     task_id = client.create_task(_body(client, uploaded))
     assert task_id
     assert sim.create_count == 1
     assert sim.create_requests == 4
-    assert time.monotonic() - started >= 0.5 + 1.0 + 2.0 - 0.1, "backoff starts at 0.5 s and grows"
+    assert cancel.backoffs == [0.5, 1.0, 2.0], "backoff starts at 0.5 s and grows"
 
 
 def test_rate_limit_exhausted_raises_typed_error(sim, uploaded):
@@ -242,16 +267,24 @@ def test_expired_result_url_falls_back_to_download_url(sim, uploaded, tmp_path):
 
 
 def test_cancel_is_felt_within_a_second(sim, uploaded):
-    import threading
     cancel = Cancel()
     client = _client(sim, cancel=cancel)
     sim.task_seconds = 30
     task_id = client.create_task(_body(client, uploaded))
-    threading.Timer(1.0, cancel.set).start()
-    started = time.monotonic()
+    polled, cancelled_at = threading.Event(), []
+
+    def cancel_mid_wait():  # once the wait has polled, inside its 2 s pause before the next poll
+        polled.wait(60)
+        time.sleep(0.3)
+        cancelled_at.append(time.monotonic())
+        cancel.set()
+    threading.Thread(target=cancel_mid_wait, daemon=True).start()
+
+    async def on_status(info):
+        polled.set()
     with pytest.raises(CancelledError) as err:
-        wait_for(client, task_id)
-    assert time.monotonic() - started < 2.0
+        wait_for(client, task_id, timings=TIMINGS, on_status=on_status)  # the production slices
+    assert time.monotonic() - cancelled_at[0] < 1.0
     assert err.value.task_id == task_id and err.value.credits_may_be_spent
 
 
@@ -259,17 +292,21 @@ def test_deadline_counts_from_create_and_keeps_task(sim, uploaded):
     client = _client(sim)
     sim.task_seconds = 30
     task_id = client.create_task(_body(client, uploaded))
-    started = time.monotonic()
+    clock = VirtualClock()  # the production schedule, real polls, and no waiting for the seconds to pass
+    started = clock.monotonic()
     with pytest.raises(TaskStillPendingError) as err:
-        wait_for(client, task_id, created_at=time.time() - 1, deadline_s=3)
-    assert 1.5 <= time.monotonic() - started <= 3.5
+        wait_for(client, task_id, created_at=clock.now() - 1, deadline_s=3, timings=TIMINGS, clock=clock)
+    assert 1.5 <= clock.monotonic() - started <= 3.5
     assert err.value.task_id == task_id and "pending" in str(err.value) and err.value.credits_may_be_spent
 
 
 def test_reattaching_to_an_old_task_still_waits_a_while(sim, uploaded):
     client = _client(sim)
+    sim.task_seconds = 60  # still pending at the first poll, past its deadline from create; then finished
     task_id = client.create_task(_body(client, uploaded))
-    info = wait_for(client, task_id, created_at=time.time() - 3600, deadline_s=60)
+    seen = []
+    info = wait_for(client, task_id, created_at=time.time() - 3600, deadline_s=60,
+                    on_status=_record(seen, finish=(sim, task_id)))
     assert info.state == "success"
 
 
@@ -310,7 +347,7 @@ def test_server_text_echoing_the_key_isscrubbed(tmp_path):
         def log_message(self, *args):
             pass
     server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     try:
         client = ApikleyClient(api_key=key, base_url=f"http://127.0.0.1:{server.server_address[1]}",
                                read_attempts=1)
@@ -330,33 +367,16 @@ def test_poll_schedule_shape():
     assert TIMINGS.next_poll(500, 15) == 15
 
 
-class _VirtualClock(watch.Clock):
-    """Lets the real client poll the real simulator while minutes pass in milliseconds."""
-
-    def __init__(self):
-        self.t = 1_000_000.0
-
-    def now(self):
-        return self.t
-
-    def monotonic(self):
-        return self.t
-
-    async def sleep(self, seconds):
-        self.t += seconds
-        await asyncio.sleep(0)
-
-
 def _run_virtual_task(sim, uploaded, monkeypatch, done_at: float) -> tuple:
     """Create a real task that finishes ``done_at`` virtual seconds after create; poll it to the end.
 
     Returns ``(recordInfo polls, seconds from finish to the client seeing it)``.
     """
-    clock = _VirtualClock()
+    clock = VirtualClock()
     client = _client(sim)
+    sim.task_seconds = 10_000  # finished only by the poll below
     task_id = client.create_task(_body(client, uploaded))
-    sim.task_seconds = 10_000
-    time.sleep(sim.null_seconds + 0.2)  # let the real 'recordInfo is null' window pass first
+    wait_until(lambda: client.get_task(task_id) is not None, what="the end of the 'recordInfo is null' window")
     created = clock.now()
     original = client.get_task
 
@@ -366,7 +386,7 @@ def _run_virtual_task(sim, uploaded, monkeypatch, done_at: float) -> tuple:
         return original(tid, attempts)
     client.get_task = get_task
     before = _record_info_polls(sim)
-    wait_for(client, task_id, created_at=created, clock=clock)
+    wait_for(client, task_id, created_at=created, timings=TIMINGS, clock=clock)
     return _record_info_polls(sim) - before, clock.now() - created - done_at
 
 

@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.comfyui,
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = REPO / "example_workflows"
 NODE_IDS = {"ApikleyWan26V2V", "ApikleyWan26V2VSubmit", "ApikleyTaskPoll", "ApikleyTaskFetch",
-            "ApikleyTaskFromId", "ApikleyVideoFrames"}
+            "ApikleyTaskFromId", "ApikleyVideoFrames", "ApikleyLoadVideosFromFolder"}
 TASK_S = 5.0
 
 

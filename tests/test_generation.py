@@ -23,12 +23,17 @@ from apikley_wan.errors import (CancelledError, CreateUncertainError, Generation
 from apikley_wan.generation import Generations
 from apikley_wan.request import GenerationRequest, Reference
 from apikley_wan.journal import Journal
+from apikley_wan.settings import TIMINGS
+from conftest import FAST
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _gens(sim, tmp_path, key="sim-key", **kw) -> Generations:
-    client = ApikleyClient(api_key=key, base_url=sim.base_url, backoff_start_s=0.05, cancel=kw.pop("cancel", None))
+    """The pipeline on the suite's fast timings (a test of the production waits passes ``timings=TIMINGS``)."""
+    client = ApikleyClient(api_key=key, base_url=sim.base_url, backoff_start_s=0.05, download_backoff_s=0.01,
+                           cancel=kw.pop("cancel", None))
+    kw.setdefault("timings", FAST)
     return Generations(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "results", **kw)
 
 
@@ -40,17 +45,26 @@ def submit(gens, request):
     return asyncio.run(gens.submit(request)).entry
 
 
-def wait(gens, entry):
-    return asyncio.run(gens.wait(entry))
+def wait(gens, entry, on_status=None):
+    return asyncio.run(gens.wait(entry, on_status))
 
 
-def collect(gens, task_id):
-    return asyncio.run(gens.collect(task_id))
+def collect(gens, task_id, on_status=None):
+    return asyncio.run(gens.collect(task_id, on_status))
 
 
 def _request(clip, **kw) -> GenerationRequest:
     return GenerationRequest(prompt=kw.pop("prompt", "character1 walks on the moon"), duration="5",
                              resolution="720p", references=[Reference(source=str(clip))], **kw)
+
+
+def _finish_once_pending(sim, task_id=None):
+    """An on_status that makes the task due the first time a wait reports it pending (the test created
+    it with a long ``sim.task_seconds``): the wait really meets a pending task, whatever the machine's load."""
+    def on_status(status):
+        if status.state in jr.PENDING:
+            sim.tasks[task_id or status.task_id].finish_now.set()
+    return on_status
 
 
 def test_run_writes_result_and_sidecar_and_journal(sim, tmp_path, reference_clip):
@@ -80,11 +94,11 @@ def test_identical_inputs_pay_once_even_across_restarts(sim, tmp_path, reference
 
 
 def test_a_rerun_attaches_to_a_pending_task(sim, tmp_path, reference_clip):
-    sim.task_seconds = 4
+    sim.task_seconds = 60
     gens = _gens(sim, tmp_path)
     entry = submit(gens, _request(reference_clip))
     assert entry.pending
-    done = run(_gens(sim, tmp_path), _request(reference_clip))
+    done = run(_gens(sim, tmp_path), _request(reference_clip), _finish_once_pending(sim, entry.task_id))
     assert done.task_id == entry.task_id and sim.create_count == 1
 
 
@@ -161,27 +175,33 @@ def test_failed_task_is_recorded_with_reason(sim, tmp_path, reference_clip):
 
 
 def test_cancel_leaves_the_task_recorded_and_a_rerun_collects_it(sim, tmp_path, reference_clip):
-    sim.task_seconds = 6
+    sim.task_seconds = 60
     cancel = Cancel()
-    gens = _gens(sim, tmp_path, cancel=cancel)
+    gens = _gens(sim, tmp_path, cancel=cancel, timings=TIMINGS)  # Cancel felt through the production slices
     entry = submit(gens, _request(reference_clip))
-    threading.Timer(0.5, cancel.set).start()
-    started = time.monotonic()
+    polled, cancelled_at = threading.Event(), []
+
+    def cancel_mid_wait():  # once the wait has polled, inside its 2 s pause before the next poll
+        polled.wait(60)
+        time.sleep(0.3)
+        cancelled_at.append(time.monotonic())
+        cancel.set()
+    threading.Thread(target=cancel_mid_wait, daemon=True).start()
     with pytest.raises(CancelledError) as err:
-        wait(gens, entry)
-    assert time.monotonic() - started < 1.6 and err.value.task_id == entry.task_id
+        wait(gens, entry, lambda status: polled.set())
+    assert time.monotonic() - cancelled_at[0] < 1.1 and err.value.task_id == entry.task_id
     assert Journal(tmp_path / "journal.sqlite").by_task_id(entry.task_id).pending
-    done = run(_gens(sim, tmp_path), _request(reference_clip))
+    done = run(_gens(sim, tmp_path), _request(reference_clip), _finish_once_pending(sim, entry.task_id))
     assert done.task_id == entry.task_id and sim.create_count == 1
 
 
 def test_deadline_keeps_the_task_pending_then_collects(sim, tmp_path, reference_clip):
-    sim.task_seconds = 5
+    sim.task_seconds = 60
     with pytest.raises(TaskStillPendingError) as err:
-        run(_gens(sim, tmp_path, deadline_s=1.0), _request(reference_clip))
+        run(_gens(sim, tmp_path, deadline_s=0.3), _request(reference_clip))
     task_id = err.value.task_id
     assert Journal(tmp_path / "journal.sqlite").by_task_id(task_id).pending
-    done = collect(_gens(sim, tmp_path), task_id)
+    done = collect(_gens(sim, tmp_path), task_id, _finish_once_pending(sim, task_id))
     assert done.state == jr.SUCCESS and sim.create_count == 1
 
 
@@ -196,6 +216,7 @@ def test_collect_by_id_adopts_a_foreign_task(sim, tmp_path, reference_clip):
 def test_a_task_collected_by_id_is_recorded_at_its_real_price(sim, tmp_path, reference_clip):
     """recordInfo's ``param`` (JSON inside JSON) says the task was 10 s at 1080p: 209.5 credits, not a
     guess from defaults; a task whose settings cannot be read has an unknown cost."""
+    sim.fps = 6  # a real 10 s 1080p result in 60 frames, not 240: its price is the point here
     client = ApikleyClient(api_key="sim-key", base_url=sim.base_url)
     url = client.upload(reference_clip)
     task_id = client.create_task(client.build_create_body("a dog surfs a wave", [url], "10", "1080p"))
@@ -238,11 +259,12 @@ def test_callback_only_wakes_the_waiter_and_never_sets_the_cost(tmp_path, refere
             pass
 
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    threading.Thread(target=receiver.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     try:
-        with Simulator(api_key="sim-key", task_seconds=1.0, null_seconds=0.2, webhook_hmac_key="hmac-secret") as sim:
+        with Simulator(api_key="sim-key", task_seconds=FAST.simulator_task_s, null_seconds=FAST.simulator_null_s,
+                       webhook_hmac_key="hmac-secret") as sim:
             sim.faults.callback_repeats = 2
-            gens = _gens(sim, tmp_path)
+            gens = _gens(sim, tmp_path, timings=TIMINGS)  # 2 s between polls: the callback wakes the waiter
             gens.callbacks = board
             gens.callback_base = f"http://127.0.0.1:{receiver.server_address[1]}"
             entry = run(gens, _request(reference_clip))
@@ -262,7 +284,7 @@ def test_key_never_in_logs_errors_journal_or_sidecar(tmp_path, reference_clip, c
     key = "sk-live-SECRET-KEY-0123456789"
     caplog.set_level(logging.DEBUG)
     messages = []
-    with Simulator(api_key=key, task_seconds=1.0, null_seconds=0.2) as sim:
+    with Simulator(api_key=key, task_seconds=FAST.simulator_task_s, null_seconds=FAST.simulator_null_s) as sim:
         sim.faults.rate_limit_creates = 1
         sim.faults.server_errors = 1
         sim.faults.server_error_paths = ("/api/v1/jobs/recordInfo",)
@@ -322,7 +344,8 @@ def test_two_collects_of_one_task_share_one_complete_file(sim, tmp_path, referen
 def test_a_simulator_result_never_stands_in_for_a_real_one(sim, tmp_path, reference_clip):
     from apikley_wan.simulator import Simulator
     first = run(_gens(sim, tmp_path), _request(reference_clip))
-    with Simulator(api_key="sim-key", task_seconds=1.0, null_seconds=0.2) as other_api:
+    with Simulator(api_key="sim-key", task_seconds=FAST.simulator_task_s,
+                   null_seconds=FAST.simulator_null_s) as other_api:
         second = run(_gens(other_api, tmp_path), _request(reference_clip))
         assert other_api.create_count == 1
     assert second.task_id != first.task_id

@@ -283,7 +283,10 @@ def test_migrations_are_ordered_and_the_first_is_the_first_schema():
 def test_a_claimed_row_stays_alive_while_its_process_beats(tmp_path, fast_beat):
     store = Journal(tmp_path / "j.sqlite")
     entry, _ = store.claim("fp", {})
-    time.sleep(3 * jr.STALE_S)
+    # a beat after the first heartbeat would have gone stale (waited for, not guessed: a loaded machine
+    # may hold the beating thread back, and then a row read right after a beat is alive all the same)
+    assert _eventually(lambda: store.by_id(entry.id).heartbeat_at > entry.heartbeat_at + 2 * jr.STALE_S,
+                       timeout=30)
     fresh = store.by_id(entry.id)
     assert fresh.owner_alive() and fresh.heartbeat_at > entry.heartbeat_at
 

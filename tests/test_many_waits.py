@@ -16,7 +16,7 @@ from apikley_wan.client import ApikleyClient
 from apikley_wan.generation import Generations
 from apikley_wan.journal import Journal
 from apikley_wan.request import GenerationRequest, Reference
-from apikley_wan import workers
+from apikley_wan import settings, workers
 from apikley_wan.settings import Timings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,7 +51,9 @@ async def _runs(base_url: str, tmp_path: Path, count: int, url: str) -> list:
 
 
 def test_48_tasks_in_flight_keep_the_thread_count_bounded_and_finish_together(remote_sim, tmp_path,
-                                                                                reference_clip):
+                                                                                reference_clip, monkeypatch):
+    # this account takes 1000 creates per 10 s (the simulator's --creates-per-10s): pace the client to it
+    monkeypatch.setattr(settings, "CREATES_PER_WINDOW", 1000)
     url = ApikleyClient(api_key="sim-key", base_url=remote_sim).upload(reference_clip)
     started = time.monotonic()
     asyncio.run(_runs(remote_sim, tmp_path / "one", 1, url))

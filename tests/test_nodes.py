@@ -24,6 +24,7 @@ def pack(sim, state_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("APIKLEY_BASE_URL", sim.base_url)
     monkeypatch.setenv("APIKLEY_API_KEY", "sim-key")
     monkeypatch.setenv("APIKLEY_OUTPUT_DIR", str(tmp_path / "output"))
+    monkeypatch.setenv("APIKLEY_TEST_TIMINGS", "fast")
     service = __import__(f"{module.__name__}.nodes.service", fromlist=["x"])
     monkeypatch.setattr(service, "_state", None)
     return module
@@ -59,7 +60,8 @@ def _seconds(audio) -> float:
 
 def test_mappings_ids_and_declarations(pack):
     assert set(pack.NODE_CLASS_MAPPINGS) == {"ApikleyWan26V2V", "ApikleyWan26V2VSubmit", "ApikleyTaskPoll",
-                                             "ApikleyTaskFetch", "ApikleyTaskFromId", "ApikleyVideoFrames"}
+                                             "ApikleyTaskFetch", "ApikleyTaskFromId", "ApikleyVideoFrames",
+                                             "ApikleyLoadVideosFromFolder"}
     assert pack.WEB_DIRECTORY == "./web"
     allinone = pack.NODE_CLASS_MAPPINGS["ApikleyWan26V2V"]
     spec = allinone.INPUT_TYPES()
@@ -183,7 +185,7 @@ def test_submit_poll_fetch_and_from_id(pack, sim, reference_clip):
 
 
 def test_fan_out_of_three_submits_finishes_in_about_one_task_time(pack, sim, reference_clip):
-    sim.task_seconds = 6
+    sim.task_seconds = 1.5
     submit, poll = _node(pack, "ApikleyWan26V2VSubmit"), _node(pack, "ApikleyTaskPoll")
 
     async def one(i):
@@ -197,7 +199,7 @@ def test_fan_out_of_three_submits_finishes_in_about_one_task_time(pack, sim, ref
     results = asyncio.run(all_three())
     elapsed = time.monotonic() - started
     assert len({r[0]["task_id"] for r in results}) == 3 and sim.create_count == 3
-    assert elapsed < 6 * 1.3 + 4, f"fan-out took {elapsed:.1f}s for 6 s tasks"
+    assert elapsed < 1.5 * 1.3 + 3, f"fan-out took {elapsed:.1f}s for 1.5 s tasks"
 
 
 def test_interrupt_stops_within_a_second_and_keeps_the_task(pack, sim, reference_clip, monkeypatch):

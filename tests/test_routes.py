@@ -398,5 +398,5 @@ def test_preview_ui_names_the_result_like_save_video(routes, tmp_path):
     assert preview.preview_ui(str(saved)) == {
         "images": [{"filename": "wan26_v2v_abc.mp4", "subfolder": "apikley_wan", "type": "output"}],
         "animated": [True]}
-    assert preview.preview_ui(str(tmp_path / "elsewhere.mp4")) == {}
-    assert preview.preview_ui(None) == {}
+    assert preview.preview_ui(str(tmp_path / "elsewhere.mp4")) == {"images": [], "animated": []}
+    assert preview.preview_ui(None) == {"images": [], "animated": []}

@@ -22,6 +22,7 @@ import requests
 from apikley_wan.media.clips import write_clip
 from apikley_wan.pricing import credits_to_usd, estimate_credits
 from apikley_wan.simulator import Simulator
+from conftest import wait_until
 
 KEY = "sim-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -97,7 +98,7 @@ def wait_final(sim, task_id: str, seen: list | None = None, timeout: float = 30)
                 seen.append(answer["data"]["state"])
             if answer["data"]["state"] in ("success", "fail"):
                 return answer["data"]
-        time.sleep(0.1)
+        time.sleep(0.05)
     raise AssertionError(f"task {task_id} did not finish")
 
 
@@ -176,8 +177,7 @@ def test_lifecycle_null_window_waiting_success_and_a_real_video(make_sim, clips)
     assert created["data"]["recordId"] == task_id
     assert record(sim, task_id) == {"code": 422, "msg": "recordInfo is null", "data": None}
 
-    time.sleep(0.6)
-    pending = record(sim, task_id)["data"]
+    pending = wait_until(lambda: record(sim, task_id)["data"], what="the end of the null window")
     assert set(pending) == RECORD_KEYS and pending["state"] == "waiting" and pending["model"] == MODEL
     assert pending["resultJson"] == ""
     assert [pending[k] for k in ("failCode", "failMsg", "costTime", "completeTime")] == [None] * 4
@@ -368,7 +368,7 @@ class _Receiver(BaseHTTPRequestHandler):
 def receiver():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     server.got = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     yield server
     server.shutdown()
     server.server_close()

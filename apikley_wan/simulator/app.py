@@ -56,7 +56,8 @@ class Simulator:
         self.results = ResultStore(self._root / "results", self.files_base_url, self.uploads.local_path)
         self.tokens = Tokens(self.files_base_url)
         for server in self._servers:
-            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+            # how often the loop looks at shutdown: stop() waits up to this per server (tests stop hundreds)
+            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
                              name=f"sim-http-{server.server_address[1]}", daemon=True).start()
         return self
 
