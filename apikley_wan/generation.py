@@ -273,18 +273,20 @@ class Generations:
                                    params=params, cost_credits=cost, cost_reported=info.consumed_credits is not None)
 
     def _ensure_file(self, entry: JournalEntry, on_status: OnStatus = None) -> JournalEntry:
-        """The archived result, downloaded (again) from the task when missing or broken; never re-created.
+        """The result in THIS pipeline's results folder, downloaded (again) from the task when missing or
+        broken; never re-created. A file another worker of a shared journal saved on its own disk (or
+        that only looks shared, on the same machine) does not count: each worker keeps its own copy.
 
         One download per task at a time in this process; a second caller finds the file.
         """
+        own = archive.result_path(self.results_dir, self.file_prefix, entry.task_id)
         with _download_lock(entry.task_id):
             entry = self.journal.by_id(entry.id) or entry
-            if entry.result_path and Path(entry.result_path).is_file() and archive.is_video(Path(entry.result_path)):
-                return entry
-            return self._download(entry, on_status)
+            if own.is_file() and archive.is_video(own):
+                return entry if entry.result_path == str(own) else self.journal.update(entry.id, result_path=str(own))
+            return self._download(entry, own, on_status)
 
-    def _download(self, entry: JournalEntry, on_status: OnStatus) -> JournalEntry:
-        dest = archive.result_path(self.results_dir, self.file_prefix, entry.task_id)
+    def _download(self, entry: JournalEntry, dest: Path, on_status: OnStatus) -> JournalEntry:
         url = entry.result_url
         if not url:
             info = self.client.get_task(entry.task_id)
