@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
-from apikley_wan import watch
+from apikley_wan import journal as jr, watch
 from apikley_wan.settings import FAST_TIMINGS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,6 +53,20 @@ def wait_until(condition: Callable[[], object], timeout: float = 30.0, what: str
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not happen within {timeout} s")
         time.sleep(0.01)
+
+
+def cancel_after(started: threading.Event, cancel, delay: float = 0.3) -> list:
+    """Set ``cancel`` ``delay`` s after ``started`` (e.g. a wait's first poll: inside its pause before the
+    next); the returned list receives the monotonic time it was set, to measure how soon it was felt."""
+    at: list = []
+
+    def later() -> None:
+        started.wait(60)
+        time.sleep(delay)
+        at.append(time.monotonic())
+        cancel.set()
+    threading.Thread(target=later, daemon=True).start()
+    return at
 
 
 def load_pack():
@@ -94,3 +109,16 @@ def reference_clip() -> Path:
     path = REPO / "samples" / "reference.mp4"
     assert path.is_file(), "the shipped sample clip is missing"
     return path
+
+
+@pytest.fixture
+def fresh_heartbeat(monkeypatch):
+    """A journal heartbeat of the test's own, so rows other tests left 'creating' do not mix in."""
+    monkeypatch.setattr(jr, "_HEARTBEAT", jr._Heartbeat())
+
+
+@pytest.fixture
+def fast_beat(monkeypatch):
+    """Journal heartbeats in milliseconds, so liveness tests take a fraction of a second."""
+    monkeypatch.setattr(jr, "HEARTBEAT_S", 0.02)
+    monkeypatch.setattr(jr, "STALE_S", 0.3)

@@ -21,7 +21,7 @@ from apikley_wan.workers import workers
 from apikley_wan.errors import (ApiValidationError, AuthError, BadResponseError, CancelledError,
                                 CreateUncertainError, DownloadError, GenerationFailedError, InputError,
                                 InsufficientCreditsError, NetworkError, ResultMissingError, TaskStillPendingError)
-from conftest import FAST, VirtualClock, wait_until
+from conftest import FAST, VirtualClock, cancel_after, wait_until
 
 PROMPT = "character1 dances in the rain"
 
@@ -271,14 +271,8 @@ def test_cancel_is_felt_within_a_second(sim, uploaded):
     client = _client(sim, cancel=cancel)
     sim.task_seconds = 30
     task_id = client.create_task(_body(client, uploaded))
-    polled, cancelled_at = threading.Event(), []
-
-    def cancel_mid_wait():  # once the wait has polled, inside its 2 s pause before the next poll
-        polled.wait(60)
-        time.sleep(0.3)
-        cancelled_at.append(time.monotonic())
-        cancel.set()
-    threading.Thread(target=cancel_mid_wait, daemon=True).start()
+    polled = threading.Event()
+    cancelled_at = cancel_after(polled, cancel)
 
     async def on_status(info):
         polled.set()

@@ -24,7 +24,7 @@ from apikley_wan.generation import Generations
 from apikley_wan.request import GenerationRequest, Reference
 from apikley_wan.journal import Journal
 from apikley_wan.settings import TIMINGS
-from conftest import FAST
+from conftest import FAST, cancel_after
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -179,14 +179,8 @@ def test_cancel_leaves_the_task_recorded_and_a_rerun_collects_it(sim, tmp_path, 
     cancel = Cancel()
     gens = _gens(sim, tmp_path, cancel=cancel, timings=TIMINGS)  # Cancel felt through the production slices
     entry = submit(gens, _request(reference_clip))
-    polled, cancelled_at = threading.Event(), []
-
-    def cancel_mid_wait():  # once the wait has polled, inside its 2 s pause before the next poll
-        polled.wait(60)
-        time.sleep(0.3)
-        cancelled_at.append(time.monotonic())
-        cancel.set()
-    threading.Thread(target=cancel_mid_wait, daemon=True).start()
+    polled = threading.Event()
+    cancelled_at = cancel_after(polled, cancel)
     with pytest.raises(CancelledError) as err:
         wait(gens, entry, lambda status: polled.set())
     assert time.monotonic() - cancelled_at[0] < 1.1 and err.value.task_id == entry.task_id

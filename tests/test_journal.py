@@ -13,6 +13,7 @@ import time
 import pytest
 
 from apikley_wan import journal as jr
+from conftest import wait_until
 from apikley_wan.errors import InputError, JournalError
 from apikley_wan.journal import Journal
 
@@ -49,27 +50,7 @@ V0_ROWS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def fresh_heartbeat(monkeypatch):
-    """Each test has its own heartbeat, so rows other tests left 'creating' do not mix in."""
-    monkeypatch.setattr(jr, "_HEARTBEAT", jr._Heartbeat())
-
-
-@pytest.fixture
-def fast_beat(monkeypatch):
-    """Heartbeats in milliseconds, so liveness tests take a fraction of a second."""
-    monkeypatch.setattr(jr, "HEARTBEAT_S", 0.02)
-    monkeypatch.setattr(jr, "STALE_S", 0.2)
-
-
-def _eventually(condition, timeout=1.0) -> bool:
-    """Poll instead of sleeping a fixed time: quick when fast, patient on a loaded machine."""
-    deadline = time.time() + timeout
-    while not condition():
-        if time.time() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
+pytestmark = pytest.mark.usefixtures("fresh_heartbeat")
 
 
 def _v0_file(path, wal=True):
@@ -285,7 +266,7 @@ def test_a_claimed_row_stays_alive_while_its_process_beats(tmp_path, fast_beat):
     entry, _ = store.claim("fp", {})
     # a beat after the first heartbeat would have gone stale (waited for, not guessed: a loaded machine
     # may hold the beating thread back, and then a row read right after a beat is alive all the same)
-    assert _eventually(lambda: store.by_id(entry.id).heartbeat_at > entry.heartbeat_at + 2 * jr.STALE_S,
+    assert wait_until(lambda: store.by_id(entry.id).heartbeat_at > entry.heartbeat_at + 2 * jr.STALE_S,
                        timeout=30)
     fresh = store.by_id(entry.id)
     assert fresh.owner_alive() and fresh.heartbeat_at > entry.heartbeat_at
@@ -333,7 +314,7 @@ def test_leaving_creating_stops_the_heartbeat(tmp_path, fast_beat, leave, reques
     stopped = store.by_id(entry.id).heartbeat_at
     time.sleep(5 * jr.HEARTBEAT_S)
     assert store.by_id(entry.id).heartbeat_at == stopped
-    assert _eventually(lambda: store.by_id(keep.id).heartbeat_at > keep.heartbeat_at)
+    assert wait_until(lambda: store.by_id(keep.id).heartbeat_at > keep.heartbeat_at)
     assert entry.id not in jr._HEARTBEAT._rows[store._key][1]
 
 
@@ -344,7 +325,7 @@ def test_a_row_moved_by_another_process_leaves_the_heartbeat(tmp_path, fast_beat
     db.execute("UPDATE tasks SET state = 'abandoned' WHERE id = ?", (entry.id,))
     db.commit()
     db.close()
-    assert _eventually(lambda: jr._HEARTBEAT._thread is None)  # nothing left to beat: the thread ended
+    assert wait_until(lambda: jr._HEARTBEAT._thread is None)  # nothing left to beat: the thread ended
     store.claim("next", {})
     assert jr._HEARTBEAT._thread.is_alive()  # and starts again on the next claim
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from apikley_wan import journal as jr
+from conftest import wait_until
 from apikley_wan.errors import InputError, JournalError
 
 try:
@@ -252,25 +253,7 @@ def pg_store():
     made.drop()
 
 
-@pytest.fixture(autouse=True)
-def fresh_heartbeat(monkeypatch):
-    """Each test has its own heartbeat, so rows other tests left 'creating' do not mix in."""
-    monkeypatch.setattr(jr, "_HEARTBEAT", jr._Heartbeat())
-
-
-@pytest.fixture
-def fast_beat(monkeypatch):
-    monkeypatch.setattr(jr, "HEARTBEAT_S", 0.02)
-    monkeypatch.setattr(jr, "STALE_S", 0.3)
-
-
-def _eventually(condition, timeout=2.0) -> bool:
-    deadline = time.time() + timeout
-    while not condition():
-        if time.time() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
+pytestmark = pytest.mark.usefixtures("fresh_heartbeat")
 
 
 # -- claims ------------------------------------------------------------------------------------
@@ -393,13 +376,13 @@ def test_abandon_refuses_a_known_task_and_a_live_create(store):
 def test_the_heartbeat_is_seen_by_another_worker_and_its_silence_too(store, fast_beat):
     first, second = store.open(), store.open()
     entry, _ = first.claim("fp", {})
-    assert _eventually(lambda: second.by_id(entry.id).heartbeat_at > entry.heartbeat_at)
+    assert wait_until(lambda: second.by_id(entry.id).heartbeat_at > entry.heartbeat_at)
     assert second.by_id(entry.id).owner_alive()
     with pytest.raises(InputError):  # a live create is never abandoned, by anyone
         second.abandon(second.by_id(entry.id))
     first.release(entry.id)  # the first worker 'dies': its heartbeat stops
     time.sleep(2 * jr.HEARTBEAT_S)
-    assert _eventually(lambda: not second.by_id(entry.id).owner_alive())
+    assert wait_until(lambda: not second.by_id(entry.id).owner_alive())
     assert second.claim("fp", {}) == (second.by_id(entry.id), False)  # still never re-sent blindly
     assert second.abandon(second.by_id(entry.id)).state == jr.ABANDONED
 
@@ -412,7 +395,7 @@ def test_a_row_written_by_a_worker_elsewhere_is_alive_until_its_heartbeat_stops(
     other = journal.by_fingerprint("elsewhere")
     assert other.owner_alive() and other.owner == "other-host:1"
     assert journal.claim("elsewhere", {})[1] is False
-    assert _eventually(lambda: not journal.by_id(other.id).owner_alive())
+    assert wait_until(lambda: not journal.by_id(other.id).owner_alive())
 
 
 def test_leaving_creating_stops_the_heartbeat(store, fast_beat):
@@ -421,7 +404,7 @@ def test_leaving_creating_stops_the_heartbeat(store, fast_beat):
     keep, _ = journal.claim("other", {})
     journal.record_task_id(entry.id, "t-1")
     stopped = journal.by_id(entry.id).heartbeat_at
-    assert _eventually(lambda: journal.by_id(keep.id).heartbeat_at > keep.heartbeat_at)
+    assert wait_until(lambda: journal.by_id(keep.id).heartbeat_at > keep.heartbeat_at)
     time.sleep(5 * jr.HEARTBEAT_S)
     assert journal.by_id(entry.id).heartbeat_at == stopped
 
@@ -430,7 +413,7 @@ def test_a_row_moved_by_another_worker_leaves_the_heartbeat(store, fast_beat):
     journal = store.open()
     entry, _ = journal.claim("fp", {})
     store.execute("UPDATE tasks SET state = 'uncertain' WHERE id = ?", (entry.id,))  # as another machine would
-    assert _eventually(lambda: jr._HEARTBEAT._thread is None)
+    assert wait_until(lambda: jr._HEARTBEAT._thread is None)
 
 
 def test_time_travel_past_stale_makes_a_silent_row_dead(store, monkeypatch):
