@@ -23,7 +23,7 @@ from typing import Callable, Optional, TextIO
 
 from . import archive, config, journal as jr, pricing, settings
 from .client import ApikleyClient, Cancel
-from .errors import ApikleyError, CancelledError
+from .errors import ApikleyError, BudgetError, CancelledError
 from .generation import Generations
 from .jobs import Job, JobsFileError, Problem, load_jobs
 from .journal import Journal
@@ -279,6 +279,9 @@ class Batch:
             self._finished(line, JobResult(line, INTERRUPTED, **self._task_of(submitted), error=(
                 "stopped before it finished; run the batch again to continue (nothing is paid twice)")), started)
             raise
+        except BudgetError as exc:  # the environment's caps (budget.py): refused before its upload or create
+            self._finished(line, JobResult(line, SKIPPED_BUDGET, error=exc.user_message()), started)
+            return
         except ApikleyError as exc:
             stopped = isinstance(exc, CancelledError) and self.cancel.requested
             row = JobResult(line, INTERRUPTED if stopped else FAILED, **self._task_of(submitted, exc),
@@ -313,6 +316,9 @@ class Batch:
         if row.state == DONE:
             progress.done += 1
             progress.event(f"line {line}: done · {summary} -> {row.output}")
+        elif row.state == SKIPPED_BUDGET:
+            progress.failed += 1
+            progress.event(f"line {line}: skipped (budget) · {row.error}")
         else:
             progress.failed += 1
             progress.event(f"line {line}: FAILED · {row.error}")
@@ -374,6 +380,7 @@ def command(args, *, journal: Journal, timings: Timings = TIMINGS, out: TextIO =
     by default the embedded simulator with ``--simulator``, else the configured API and key."""
     jobs_file = Path(args.jobs)
     simulator = bool(getattr(args, "simulator", False))
+    settings.Budget.from_env()  # a malformed cap is one clear error before anything (budget.py holds each create)
     check_base = "http://127.0.0.1" if simulator else config.base_url()
     try:
         jobs, problems = load_jobs(jobs_file, check_base)

@@ -92,6 +92,17 @@ class ConfigError(ApikleyError):
     what = "Not configured"
 
 
+class BudgetError(ApikleyError):
+    """A paid create the budget guard (budget.py) refused: nothing was uploaded or created for it.
+    ``cap`` names the cap (its environment variable)."""
+
+    what = "Budget cap reached"
+
+    def __init__(self, detail: str = "", *, cap: Optional[str] = None, **kw):
+        self.cap = cap
+        super().__init__(detail, **kw)
+
+
 class JournalError(ApikleyError):
     """The task journal (the file that prevents paying twice) cannot be read or written."""
 

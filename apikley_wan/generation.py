@@ -1,7 +1,7 @@
 """One generation from inputs to a result file on disk, shared by the nodes and the command line.
 
-submit: check inputs -> fingerprint -> journal (re-use / attach) -> prepare clips -> upload
-        -> journal row -> createTask -> task id recorded
+submit: check inputs -> fingerprint -> journal (re-use / attach) -> budget (budget.py) -> prepare clips
+        -> upload -> budget reserved -> journal row -> createTask -> task id recorded
 wait:   poll (or callback) until done; the result is downloaded at once, so what was paid
         for is on disk before anything else can fail
 fetch:  the result file (downloaded again from the task if the archived file went missing)
@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable, Optional
 
-from . import archive, journal as jr, media, pacing, pricing
+from . import archive, budget as budget_guard, journal as jr, media, pacing, pricing
 from .callbacks import CallbackBoard
 from .client import ApikleyClient, Cancel, TaskInfo
-from .errors import (ApikleyError, CreateUncertainError, GenerationFailedError, JournalError, NotFoundError,
+from .errors import (ApikleyError, BudgetError, CreateUncertainError, GenerationFailedError, JournalError, NotFoundError,
                      ResultInvalidError, TaskStillPendingError)
 from .journal import Journal, JournalEntry
 from .report import COLLECTED, PAID, REATTACHED, REUSED, RunReport, report_for
@@ -64,8 +64,10 @@ class Generations:
                  deadline_s: Optional[float] = None, callbacks: Optional[CallbackBoard] = None,
                  callback_base: Optional[str] = None, file_prefix: str = "wan26_v2v",
                  api_identity: Optional[str] = None, timings: Timings = TIMINGS, clock: Clock = CLOCK,
-                 run: Callable[..., Awaitable] = workers.run):
+                 run: Callable[..., Awaitable] = workers.run, budget: Optional[budget_guard.BudgetGuard] = None):
         self.client = client
+        # every paid create goes through the guard (the process's own unless given one); a re-use never does
+        self.budget = budget_guard.GUARD if budget is None else budget
         # which API the journal's results belong to (the embedded simulator's port changes per run)
         self.api_identity = api_identity or client.base_url
         self.journal = journal
@@ -115,6 +117,8 @@ class Generations:
         existing = await self._reusable(fp)
         if existing is not None:
             return existing
+        credits = pricing.estimate_credits(request.duration, request.resolution)
+        await self._step(self.budget.check, self.journal, self.client, credits)  # before any upload
         with tempfile.TemporaryDirectory(prefix="apikley_wan_") as work:
             clips = {}  # every clip is checked and prepared before the first upload
             for i, ref in enumerate(request.references, 1):
@@ -129,7 +133,7 @@ class Generations:
                     continue
                 self._status(on_status, None, f"uploading reference {i}", params)
                 urls.append(await self._step(self.client.upload, clips[i]))
-        return await self._create(fp, params, request, urls)
+        return await self._create(fp, params, request, urls, credits)
 
     async def _reusable(self, fp: str) -> Optional[Submission]:
         """The task to attach to, or None when a new task may be created."""
@@ -160,7 +164,8 @@ class Generations:
         raise CreateUncertainError("another process has been creating a task for these inputs for "
                                    f"{int(self.timings.creating_grace_s)} s without recording its id")
 
-    async def _create(self, fp: str, params: dict, request: GenerationRequest, urls: list) -> Submission:
+    async def _create(self, fp: str, params: dict, request: GenerationRequest, urls: list,
+                      credits: float) -> Submission:
         callback_url = None
         if self.callbacks is not None and self.callback_base:
             secret = self.callbacks.new_secret()
@@ -172,7 +177,11 @@ class Generations:
         while True:
             # the account's create window (pacing.py), awaited on the loop before the row is claimed
             async with pacing.pacer_for(self.client).slot(self.cancel, self.timings.slice_s) as slot:
-                entry, created = await self._step(self._claim_and_create, fp, params, body)
+                try:
+                    entry, created = await self._step(self._claim_and_create, fp, params, body, credits)
+                except BudgetError:
+                    slot.used = False  # refused by the guard: no request was sent
+                    raise
                 slot.used = created
             if created:
                 return Submission(entry, PAID)
@@ -180,26 +189,40 @@ class Generations:
             if attached is not None:
                 return attached
 
-    def _claim_and_create(self, fp: str, params: dict, body: dict) -> tuple:
-        """One step: the journal row is written before the POST and gets the task id right after it.
+    def _claim_and_create(self, fp: str, params: dict, body: dict, credits: float) -> tuple:
+        """One step: the budget is reserved, the journal row written before the POST, and the row gets
+        the task id right after it.
 
         Returns ``(entry, True)`` when this call created the task, ``(existing_entry, False)`` when
-        another run holds the fingerprint.
+        another run holds the fingerprint. BudgetError (nothing sent) when the run would cross a cap.
         """
-        entry, is_new = self.journal.claim(fp, params)
-        if not is_new:
-            return entry, False
+        held = self.budget.reserve(self.journal, self.client, credits)
         try:
-            task_id = self.client.create_task(body)
-        except CreateUncertainError as exc:
-            self.journal.update(entry.id, state=jr.UNCERTAIN, error=exc.user_message())
-            raise
-        except ApikleyError as exc:  # the API refused, or cancel came before sending: no task
-            self.journal.update(entry.id, state=jr.REFUSED, error=exc.user_message())
-            raise
-        except BaseException as exc:  # anything else mid-create: a task may exist
-            self.journal.update(entry.id, state=jr.UNCERTAIN, error=f"stopped during create ({type(exc).__name__})")
-            raise
+            entry, is_new = held.claim(lambda: self.journal.claim(fp, params))
+            if not is_new:
+                return entry, False
+            try:
+                held.recheck(self.journal)
+            except BudgetError as exc:
+                self.journal.update(entry.id, state=jr.REFUSED, error=exc.user_message())
+                raise
+            try:
+                task_id = self.client.create_task(body)
+            except CreateUncertainError as exc:
+                held.spend()  # a task may exist: it counts
+                self.journal.update(entry.id, state=jr.UNCERTAIN, error=exc.user_message())
+                raise
+            except ApikleyError as exc:  # the API refused, or cancel came before sending: no task
+                self.journal.update(entry.id, state=jr.REFUSED, error=exc.user_message())
+                raise
+            except BaseException as exc:  # anything else mid-create: a task may exist
+                held.spend()
+                self.journal.update(entry.id, state=jr.UNCERTAIN,
+                                    error=f"stopped during create ({type(exc).__name__})")
+                raise
+            held.spend()
+        finally:
+            held.release()  # no task was made (a no-op once spent)
         log.warning("apikley task %s created (journal entry %d)", task_id, entry.id)
         return self._record_task_id(entry, task_id), True
 

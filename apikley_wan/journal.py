@@ -248,6 +248,14 @@ class _SqlJournal:
     def recent(self, limit: int = 50) -> list:
         return self._many("ORDER BY id DESC LIMIT ?", (int(limit),))
 
+    def created_since(self, since: float) -> list:
+        """Entries this journal claimed for a create (not tasks adopted by id) at or after ``since``, in a
+        state that is or may become a billed task: the budget guard's day count (budget.py)."""
+        states = (CREATING, UNCERTAIN, *PENDING, SUCCESS)
+        marks = ",".join("?" * len(states))
+        rows = self._many(f"WHERE created_at >= ? AND state IN ({marks}) ORDER BY id", (float(since), *states))
+        return [e for e in rows if not e.fingerprint.startswith(ADOPTED_PREFIX)]
+
     # -- liveness ------------------------------------------------------------------------
     def _beat(self, ids: set) -> set:
         """Refresh the heartbeat of these rows while 'creating'; return those still 'creating'."""

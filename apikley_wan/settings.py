@@ -3,8 +3,12 @@ checks, the simulator and the price estimate all read them from here."""
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
+from typing import Mapping, Optional
+
+from .errors import ConfigError
 
 MODEL = "wan/2-6-video-to-video"
 
@@ -41,6 +45,48 @@ def deadline_s() -> float:
     except ValueError:
         minutes = DEFAULT_DEADLINE_MIN
     return max(1.0, minutes * 60)
+
+
+# the budget guard's caps (budget.py); unset or empty = no cap. Read here and nowhere else.
+BUDGET_SESSION_ENV = "APIKLEY_BUDGET_SESSION_USD"   # USD this process may spend on new tasks
+BUDGET_DAY_ENV = "APIKLEY_BUDGET_DAY_USD"           # USD the journal's tasks may cost per local calendar day
+MIN_BALANCE_ENV = "APIKLEY_MIN_BALANCE"             # credits the account must keep after a create
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The caps every paid create is held to (``budget.py``); None = no such cap."""
+
+    session_usd: Optional[float] = None
+    day_usd: Optional[float] = None
+    min_balance: Optional[float] = None  # credits
+
+    @property
+    def active(self) -> bool:
+        return any(v is not None for v in (self.session_usd, self.day_usd, self.min_balance))
+
+    @classmethod
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "Budget":
+        """The caps from ``APIKLEY_BUDGET_SESSION_USD``, ``APIKLEY_BUDGET_DAY_USD`` and
+        ``APIKLEY_MIN_BALANCE``; a value that is not a finite number >= 0 is a ConfigError naming it."""
+        env = os.environ if environ is None else environ
+        return cls(session_usd=_amount(env, BUDGET_SESSION_ENV, "an amount in USD such as 5 or 12.50"),
+                   day_usd=_amount(env, BUDGET_DAY_ENV, "an amount in USD such as 20"),
+                   min_balance=_amount(env, MIN_BALANCE_ENV, "a number of credits such as 500"))
+
+
+def _amount(env: Mapping[str, str], name: str, example: str) -> Optional[float]:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{name}={raw[:40]!r} is not a number >= 0", hint=(
+            f"Set {name} to {example}, or unset it for no cap. Nothing was sent to the API."))
+    return value
 
 
 @dataclass(frozen=True)

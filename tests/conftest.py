@@ -81,6 +81,13 @@ def load_pack():
     return module
 
 
+@pytest.fixture(autouse=True)
+def no_budget_caps(monkeypatch):
+    """No budget cap from the developer's environment (budget.py reads it at each paid create)."""
+    for name in ("APIKLEY_BUDGET_SESSION_USD", "APIKLEY_BUDGET_DAY_USD", "APIKLEY_MIN_BALANCE"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def state_dir(tmp_path, monkeypatch):
     """A private state folder (journal, key file) and no key from the developer's environment."""
