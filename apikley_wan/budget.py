@@ -51,10 +51,8 @@ def row_credits(entry) -> float:
     """What a journal row's task costs: its recorded figure, else the price of its settings."""
     if entry.cost_credits is not None:
         return float(entry.cost_credits)
-    try:
-        return pricing.estimate_credits(entry.params.get("duration"), entry.params.get("resolution"))
-    except ValueError:
-        return _DEAREST
+    price = pricing.price_of(entry.params)
+    return _DEAREST if price is None else price
 
 
 def _journal_key(journal) -> str:

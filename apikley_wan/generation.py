@@ -286,12 +286,7 @@ class Generations:
         for name in ("duration", "resolution"):
             if params.get(name) is None and getattr(info, name) is not None:
                 params[name] = getattr(info, name)
-        cost = info.consumed_credits
-        if cost is None:
-            try:
-                cost = pricing.estimate_credits(params.get("duration"), params.get("resolution"))
-            except ValueError:
-                cost = None
+        cost = info.consumed_credits if info.consumed_credits is not None else pricing.price_of(params)
         return self.journal.update(entry.id, state=jr.SUCCESS, result_url=info.result_urls[0], error=None,
                                    params=params, cost_credits=cost, cost_reported=info.consumed_credits is not None)
 

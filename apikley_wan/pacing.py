@@ -9,7 +9,7 @@ on receipt, somewhere in between, so a slow first create can never make the 21st
 
 Waiting for a slot holds no thread (``slot`` is awaited on the event loop) and feels Cancel within
 a slice; it happens before the journal row is claimed, so a process killed while waiting leaves no
-'creating' row behind. ``acquire`` is the blocking form for worker threads.
+'creating' row behind.
 """
 
 from __future__ import annotations
@@ -78,15 +78,6 @@ class Pacer:
         now, window = self._clock(), self.window_s
         with self._lock:
             return sum(1 for s in self._slots if s.end is None or now - s.end < window)
-
-    def acquire(self, cancel, slice_s: float = 0.2) -> Slot:
-        """Blocking form (a worker thread); raises the client's CancelledError within ``slice_s`` of Cancel."""
-        while True:
-            cancel.raise_if_requested()
-            slot, wait = self.try_acquire()
-            if slot is not None:
-                return slot
-            time.sleep(min(wait, slice_s))
 
     @contextlib.asynccontextmanager
     async def slot(self, cancel, slice_s: float = 0.2):

@@ -41,10 +41,6 @@ class Status:
 
 def status_for(task_id: Optional[str], state: str, params: dict, created: Optional[float] = None) -> Status:
     """The status of a task with these journal params; an unknown duration/resolution has an unknown cost."""
-    duration, resolution = params.get("duration"), params.get("resolution")
-    try:
-        credits = pricing.estimate_credits(duration, resolution)
-    except ValueError:
-        credits = None
     return Status(task_id=task_id, state=state, started_at=created,
-                  typical_s=TYPICAL_SECONDS.get(str(duration), TYPICAL_SECONDS["5"]), credits=credits)
+                  typical_s=TYPICAL_SECONDS.get(str(params.get("duration")), TYPICAL_SECONDS["5"]),
+                  credits=pricing.price_of(params))

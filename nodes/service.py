@@ -30,9 +30,3 @@ def state() -> PackState:
         current = _state
     return current or setup()
 
-
-def reset() -> None:
-    """Forget the state (a test that changes folders); the next use sets it up again."""
-    global _state
-    with _lock:
-        _state = None

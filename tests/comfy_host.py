@@ -6,6 +6,7 @@ through an extra custom_nodes folder holding a symlink to this checkout, and tal
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -104,6 +105,23 @@ class ComfyHost:
                     return entry
             time.sleep(0.1)
         raise TimeoutError(f"prompt {prompt_id} did not finish; see {self.log}")
+
+
+def sim_env(sim, **extra) -> dict:
+    """A ComfyUI whose pack talks to ``sim``; APIKLEY_STATE_DIR is blanked so the pack's state lands in
+    that ComfyUI's own user folder."""
+    return {"APIKLEY_BASE_URL": sim.base_url, "APIKLEY_API_KEY": "sim-key", "APIKLEY_STATE_DIR": "", **extra}
+
+
+@contextlib.contextmanager
+def running(root: Path, env: dict):
+    """A started ComfyHost, stopped afterwards whatever happened."""
+    host = ComfyHost(root, env)
+    host.start()
+    try:
+        yield host
+    finally:
+        host.stop()
 
 
 def ui_to_api(workflow: dict, object_info: dict) -> dict:

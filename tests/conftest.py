@@ -55,6 +55,24 @@ def wait_until(condition: Callable[[], object], timeout: float = 30.0, what: str
         time.sleep(0.01)
 
 
+def errors_when_run_at_once(work: Callable[[], object], count: int = 8) -> list:
+    """Run ``work`` in ``count`` threads released together; the exceptions they raised (none: ``[]``)."""
+    start, errors = threading.Barrier(count), []
+
+    def one() -> None:
+        start.wait()
+        try:
+            work()
+        except Exception as exc:  # noqa: BLE001 - collected for the caller to assert
+            errors.append(exc)
+    threads = [threading.Thread(target=one) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
 def cancel_after(started: threading.Event, cancel, delay: float = 0.3) -> list:
     """Set ``cancel`` ``delay`` s after ``started`` (e.g. a wait's first poll: inside its pause before the
     next); the returned list receives the monotonic time it was set, to measure how soon it was felt."""

@@ -11,7 +11,6 @@ import asyncio
 import io
 import json
 import shutil
-import threading
 import time
 from pathlib import Path
 
@@ -262,20 +261,21 @@ def test_the_pacer_keeps_the_window_and_feels_cancel_while_waiting():
 
     real = pacing.Pacer(limit=1, window_s=60.0)
     real.release(real.try_acquire()[0])
-    cancel, raised = Cancel(), []
+    cancel = Cancel()
 
-    def blocked():
-        try:
-            real.acquire(cancel)
-        except CancelledError as exc:
-            raised.append(exc)
-    thread = threading.Thread(target=blocked)
-    thread.start()
-    time.sleep(0.3)
-    started = time.monotonic()
-    cancel.set()
-    thread.join(2)
-    assert raised and time.monotonic() - started < 1.0
+    async def blocked():  # the form the pipeline uses: waiting on the loop for a slot
+        async with real.slot(cancel):
+            raise AssertionError("the window is full: no slot for a minute")
+
+    async def cancel_while_waiting() -> float:
+        waiting = asyncio.ensure_future(blocked())
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        cancel.set()
+        with pytest.raises(CancelledError):
+            await asyncio.wait_for(waiting, 2)
+        return time.monotonic() - started
+    assert asyncio.run(cancel_while_waiting()) < 1.0
 
 
 def test_ctrl_c_on_the_real_command_then_run_again_pays_each_task_once(sim, state_dir, tmp_path, reference_clip):

@@ -26,12 +26,8 @@ def sim():
 
 @pytest.fixture(scope="module")
 def host(sim, tmp_path_factory):
-    running = comfy_host.ComfyHost(tmp_path_factory.mktemp("comfy"),
-                                   {"APIKLEY_BASE_URL": sim.base_url, "APIKLEY_API_KEY": "sim-key",
-                                    "APIKLEY_STATE_DIR": ""})
-    running.start()
-    yield running
-    running.stop()
+    with comfy_host.running(tmp_path_factory.mktemp("comfy"), comfy_host.sim_env(sim)) as running:
+        yield running
 
 
 def _prompt(count: int, first_take: int) -> dict:

@@ -40,14 +40,10 @@ def sim():
 
 @pytest.fixture(scope="module")
 def workers(sim, farm_url, tmp_path_factory):
-    hosts = [comfy_host.ComfyHost(tmp_path_factory.mktemp(f"worker{i}"),
-                                  {"APIKLEY_BASE_URL": sim.base_url, "APIKLEY_API_KEY": "sim-key",
-                                   "APIKLEY_STATE_DIR": "", "APIKLEY_JOURNAL_URL": farm_url}) for i in range(2)]
-    for host in hosts:
-        host.start()
-    yield hosts
-    for host in hosts:
-        host.stop()
+    env = comfy_host.sim_env(sim, APIKLEY_JOURNAL_URL=farm_url)
+    with comfy_host.running(tmp_path_factory.mktemp("worker0"), env) as first, \
+            comfy_host.running(tmp_path_factory.mktemp("worker1"), env) as second:
+        yield [first, second]
 
 
 PROMPT = {"1": {"class_type": "LoadVideo", "inputs": {"file": "apikley_wan_sample.mp4"}},

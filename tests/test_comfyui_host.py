@@ -35,13 +35,9 @@ def sim():
 @pytest.fixture(scope="module")
 def host(sim, tmp_path_factory):
     root = tmp_path_factory.mktemp("comfy")
-    # APIKLEY_STATE_DIR is blanked so the journal must land in ComfyUI's user folder
-    running = comfy_host.ComfyHost(root, {"APIKLEY_BASE_URL": sim.base_url, "APIKLEY_API_KEY": "sim-key",
-                                          "APIKLEY_STATE_DIR": ""})
-    running.start()
-    assert (root / "input" / "apikley_wan_sample.mp4").is_file(), "the pack installs its sample clip"
-    yield running
-    running.stop()
+    with comfy_host.running(root, comfy_host.sim_env(sim)) as running:  # the journal must land in its user folder
+        assert (root / "input" / "apikley_wan_sample.mp4").is_file(), "the pack installs its sample clip"
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from apikley_wan import journal as jr
-from conftest import wait_until
+from conftest import errors_when_run_at_once, wait_until
 from apikley_wan.errors import InputError, JournalError
 from apikley_wan.journal import Journal
 
@@ -221,20 +221,7 @@ def test_opening_again_changes_nothing(tmp_path):
 
 def test_many_openers_at_once_migrate_once(tmp_path):
     path = _v0_file(tmp_path / "j.sqlite")
-    start, errors = threading.Barrier(8), []
-
-    def open_it():
-        start.wait()
-        try:
-            Journal(path)
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
-    threads = [threading.Thread(target=open_it) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert errors_when_run_at_once(lambda: Journal(path)) == []
     assert _pragma(path, "user_version") == jr.SCHEMA_VERSION
     assert _v0_columns(path) == V0_ROWS
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from apikley_wan import journal as jr
-from conftest import wait_until
+from conftest import errors_when_run_at_once, wait_until
 from apikley_wan.errors import InputError, JournalError
 
 try:
@@ -442,20 +442,7 @@ def test_opening_again_changes_nothing(store):
 
 
 def test_many_openers_at_once_migrate_once(store):
-    start, errors = threading.Barrier(8), []
-
-    def open_it():
-        start.wait()
-        try:
-            store.open()
-        except Exception as exc:  # noqa: BLE001 - asserted below
-            errors.append(exc)
-    threads = [threading.Thread(target=open_it) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert errors_when_run_at_once(store.open) == []
     assert store.version() == jr.SCHEMA_VERSION and store.columns() == list(jr._COLUMNS)
 
 
