@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from apikley_wan.simulator import Simulator
-from tests.comfy_host import free_port
+from comfy_host import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 BROWSER_DIR = REPO / "tests" / "browser"

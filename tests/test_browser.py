@@ -14,7 +14,7 @@ import stat
 
 import pytest
 
-from tests.browser_host import AMBER, GREEN, MISSING, RIGHT_KEY, SCREENS, WRONG_KEY, comfy_running, drive, get
+from browser_host import AMBER, GREEN, MISSING, RIGHT_KEY, SCREENS, WRONG_KEY, comfy_running, drive, get
 
 SHOTS = ("1_settings_key_refused.png", "2_settings_key_saved.png", "3_node_cost_and_live_status.png",
          "4_node_summary_after_run.png", "5_recent_tasks_panel.png", "6_recent_tasks_after_collect.png",
