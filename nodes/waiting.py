@@ -17,6 +17,7 @@ from ..apikley_wan.client import Cancel
 from ..apikley_wan.errors import CancelledError
 from ..apikley_wan.status import Status
 from . import host
+from .report import send_cancelled
 
 log = logging.getLogger("apikley_wan")
 
@@ -85,6 +86,7 @@ async def run_pipeline(work: Callable[[Cancel, StatusBoard], Awaitable], node_id
             if cancel.requested:
                 note = cancel_note(board.task_id)
                 board.say(note)
+                send_cancelled(node_id, board.task_id)
                 log.warning("apikley_wan: %s", note)
                 host.raise_interrupt()
                 raise CancelledError("interrupted in ComfyUI", task_id=board.task_id,

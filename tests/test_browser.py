@@ -18,7 +18,8 @@ from browser_host import AMBER, GREEN, MISSING, RIGHT_KEY, SCREENS, WRONG_KEY, c
 
 SHOTS = ("1_settings_key_refused.png", "2_settings_key_saved.png", "3_node_cost_and_live_status.png",
          "4_node_summary_after_run.png", "5_recent_tasks_panel.png", "6_recent_tasks_after_collect.png",
-         "7_recent_tasks_dialog_from_settings.png", "8_node_summary_reused.png")
+         "7_recent_tasks_dialog_from_settings.png", "8_node_summary_reused.png",
+         "9_new_run_cleared_live_status.png", "10_cancelled_task_exists.png", "11_reattached_no_new_charge.png")
 
 pytestmark = [pytest.mark.comfyui, pytest.mark.skipif(MISSING is not None, reason=MISSING or "")]
 
@@ -42,7 +43,7 @@ def test_key_cost_paid_run_tasks_panel_then_a_free_reuse_after_restart(comfy):
     # the key: refused, then checked and saved (mode 600) — and nowhere else
     assert "refused" in seen["refused"] and "unchanged" in seen["refused"]
     assert "checked and saved" in seen["saved"] and seen["fieldAfterSave"] == ""
-    assert "Saved key •••• is in use." in seen["entryText"]
+    assert "Saved key •••• (7 characters) is in use." in seen["entryText"]
     assert "Balance: 1000 credits ($5.00)" in seen["entryText"]
     key_file = comfy.user / "apikley_wan" / "api_key"
     assert key_file.read_text() == RIGHT_KEY and stat.S_IMODE(key_file.stat().st_mode) == 0o600
@@ -57,7 +58,8 @@ def test_key_cost_paid_run_tasks_panel_then_a_free_reuse_after_restart(comfy):
 
     # live status lines, then the run's summary from its report: a new charge, in amber, and a toast
     assert any("elapsed" in line for line in seen["lines"])
-    assert seen["liveStatus"].startswith("Wan 2.6 V2V:")
+    assert seen["liveStatus"].startswith("Wan 2.6 V2V:") and seen["liveTone"] == "live"
+    assert seen["statusBoxWhileLive"] is False, "the live status has the pack's own area, not the frontend's box"
     summary = seen["summary"]
     assert summary["text"].startswith("Paid now: 70 credits ($0.35") and summary["tone"] == "paid", summary
     assert "simulator — no real credits" in summary["text"] and ".mp4" in summary["text"]
@@ -84,6 +86,17 @@ def test_key_cost_paid_run_tasks_panel_then_a_free_reuse_after_restart(comfy):
     assert again["toasts"] == [] and again["statusBoxAfterRun"] is False
     assert "apikley_summary" not in again["promptAndWorkflow"]
     assert comfy.sim.create_count == 1, "the re-run created no task"
+
+    # a new prompt: the old video and summary leave as the run starts; Cancel says the task exists
+    assert again["previewBeforeSecondRun"] is True
+    assert again["duringSecondRun"]["preview"] is False and again["duringSecondRun"]["summary"]["tone"] == "live"
+    assert again["cancelSummary"]["text"].startswith("Cancelled: task ") and again["cancelSummary"]["tone"] == "paid"
+    assert "will likely finish and be billed" in again["cancelSummary"]["text"]
+    assert "at no new charge" in again["cancelToast"]
+    # re-queued: the running task is re-attached, and nothing new is created
+    assert again["reattached"]["text"].startswith("Re-attached to a running task: no new charge"), again["reattached"]
+    assert again["reattached"]["tone"] == "free" and again["reattached"]["color"] == GREEN
+    assert comfy.sim.create_count == 2, "one task for the new prompt, none for the re-queue"
     for text in (again["storage"], comfy.log.read_text()):
         assert RIGHT_KEY not in text
     assert all((SCREENS / name).is_file() for name in SHOTS)

@@ -93,3 +93,15 @@ def test_send_report_never_raises(pack, monkeypatch, caplog):
     # no server instance yet (ComfyUI still starting)
     monkeypatch.setitem(sys.modules, "server", ModuleType("server"))
     pack.report.send_report(_report(pack.core), "12", PREVIEW)
+
+
+def test_a_cancel_is_sent_as_data(pack, monkeypatch):
+    sent = []
+    _fake_server(monkeypatch, lambda event, data, sid=None: sent.append((event, data)))
+    pack.report.send_cancelled(7, "task_abc")
+    pack.report.send_cancelled("8", None)
+    pack.report.send_cancelled(None, "task_abc")  # no node: nobody to tell
+    assert sent == [("apikley.cancelled", {"node": "7", "display_node": "7", "task_id": "task_abc",
+                                           "task_exists": True}),
+                    ("apikley.cancelled", {"node": "8", "display_node": "8", "task_id": None,
+                                           "task_exists": False})]

@@ -9,7 +9,7 @@ import { h } from './dom.js'
 const STATUS_WIDGET = '$$node-text-preview' // the widget the frontend fills from progress_text
 const SUMMARY_WIDGET = 'apikley_summary'
 // the summary's colours where it is painted, as apikley_wan.css gives them to the DOM widget
-const TONES = { paid: '#FABC25', free: '#4caf50', info: '#bbbbbb' }
+const TONES = { paid: '#FABC25', free: '#4caf50', info: '#bbbbbb', live: '#dddddd' }
 // the look of the frontend's own API-node price badges (PrimeIcons' coin)
 const COIN = { unicode: '\ue96b', fontFamily: 'PrimeIcons', color: '#FABC25', bgColor: '#654020', fontSize: 8 }
 
@@ -33,7 +33,7 @@ function paintUnder(node) {
   const previous = node.onDrawForeground
   node.onDrawForeground = function (ctx, ...rest) {
     previous?.call(this, ctx, ...rest)
-    const summary = this.apikleySummary
+    const summary = this.apikleyShown
     const lines = [[this.apikleyCost?.(), COIN.color], [summary?.text, TONES[summary?.tone]]].filter(([t]) => t)
     if (!lines.length) return
     ctx.save()
@@ -91,22 +91,41 @@ function summaryWidget(node) {
 /** Show the run's summary ({text, tone} from lib/summary.js) in place of the live status line. */
 export function keepSummary(node, summary) {
   node.apikleySummary = summary
+  showText(node, summary)
+}
+
+/** Show a live status line ({text, tone: 'live'}) in the node's own status area, which wraps
+ *  at word boundaries and keeps its height, unlike the frontend's text box. */
+export function showLive(node, text) {
+  if (node.apikleySummary) return dropStatusLine(node) // the run's summary already says how it ended
+  showText(node, { text, tone: 'live' })
+}
+
+function showText(node, { text, tone }) {
+  node.apikleyShown = { text, tone }
   dropStatusLine(node)
   const widget = summaryWidget(node)
   if (widget?.element) {
-    widget.element.textContent = summary.text
-    widget.element.title = summary.text
-    widget.element.dataset.tone = summary.tone
+    widget.element.textContent = text
+    widget.element.title = text
+    widget.element.dataset.tone = tone
   } else paintUnder(node)
   node.setDirtyCanvas?.(true, true)
 }
 
-/** Forget the last run's summary (the node runs again). */
+/** Forget the last run's summary and status (the node runs again). */
 export function clearSummary(node) {
-  if (!node.apikleySummary) return
+  if (!node.apikleyShown) return
   node.apikleySummary = null
+  node.apikleyShown = null
   dropWidget(node, SUMMARY_WIDGET)
   node.setDirtyCanvas?.(true, true)
+}
+
+/** Take the last run's video player off the node (the node runs again). */
+export function clearPreview(node) {
+  dropWidget(node, 'video-preview')
+  node.imgs = undefined
 }
 
 /** The frontend's status-line box: the summary replaces it (1.5x frontends drop it at the job's end anyway). */

@@ -5,8 +5,8 @@
 import { api } from '../../scripts/api.js'
 import { app } from '../../scripts/app.js'
 import { balanceText } from './lib/format.js'
-import { costToast, reportSummary, wantsCostToast } from './lib/summary.js'
-import { clearSummary, dropStatusLine, keepSummary } from './node_labels.js'
+import { cancelSummary, cancelToast, costToast, reportSummary, wantsCostToast } from './lib/summary.js'
+import { clearPreview, clearSummary, keepSummary, showLive } from './node_labels.js'
 import { getJson } from './pack_api.js'
 
 function nodeFor(id) {
@@ -26,20 +26,42 @@ async function onReport(report) {
   app.extensionManager?.toast?.add?.({ ...costToast(report, balanceText(balance)), life: 8000 })
 }
 
+// the pack's nodes: only their status lines move into the pack's own status area
+const isPackNode = (node) => String(node?.comfyClass ?? '').startsWith('Apikley')
+
+// the frontend keeps each node's last output and would put the old player back from it
+function forgetOutput(key) {
+  const outputs = app.nodeOutputs
+  if (!outputs || !(key in outputs)) return
+  const { [key]: _old, ...rest } = outputs
+  app.nodeOutputs = rest
+}
+
+function onCancelled(event) {
+  const node = nodeFor(event.display_node ?? event.node)
+  if (node) keepSummary(node, cancelSummary(event))
+  app.extensionManager?.toast?.add?.({ ...cancelToast(event), life: 12000 })
+}
+
 export function watchRuns() {
   api.addEventListener('apikley.task', ({ detail }) => {
     if (detail) void onReport(detail)
   })
-  // a node that runs again drops its last summary: its live status lines take over
+  api.addEventListener('apikley.cancelled', ({ detail }) => {
+    if (detail) onCancelled(detail)
+  })
+  // a node that runs again drops its last summary and video: what shows is this run's
   api.addEventListener('executing', ({ detail }) => {
     const node = nodeFor(detail)
-    if (node) clearSummary(node)
+    if (!isPackNode(node)) return
+    clearSummary(node)
+    clearPreview(node)
+    forgetOutput(String(detail))
   })
-  // a status line the node sends after its report (its own closing sentence) would bring the
-  // frontend's text box back under the summary, which already says it from data; the timeout
-  // lets the frontend's own listener add the box first
+  // live status lines go to the node's own status area (the timeout lets the frontend's own
+  // listener add its text box first, which showLive then removes)
   api.addEventListener('progress_text', ({ detail }) => {
     const node = nodeFor(detail?.nodeId)
-    if (node?.apikleySummary) setTimeout(() => dropStatusLine(node))
+    if (isPackNode(node)) setTimeout(() => showLive(node, String(detail.text ?? '')))
   })
 }

@@ -144,11 +144,14 @@ async function first() {
     window.comfyAPI.api.api.addEventListener('progress_text', (e) => window.__apikleyLines.push(e.detail))
   })
   await inPage(() => window.comfyAPI.app.app.queuePrompt(0, 1))
-  const statusText = () => inPage((id) => window.comfyAPI.app.app.graph.getNodeById(id).widgets
-    .find((w) => w.name === '$$node-text-preview')?.value ?? '', ids.wan)
+  const statusText = async () => (await summaryOf(ids.wan))?.text ?? ''
   await page.waitForFunction((id) => window.__apikleyLines.some((l) => String(l.nodeId) === String(id) &&
     /elapsed/.test(l.text)), ids.wan, { timeout: 120000 })
+  await page.waitForFunction(({ id, name }) => window.comfyAPI.app.app.graph.getNodeById(id)?.widgets
+    ?.find((x) => x.name === name)?.element?.dataset.tone === 'live', { id: ids.wan, name: SUMMARY })
   seen.liveStatus = await statusText()
+  seen.liveTone = (await summaryOf(ids.wan))?.tone
+  seen.statusBoxWhileLive = await hasWidget(ids.wan, STATUS)
   await shot('3_node_cost_and_live_status.png', { clip: { x: 0, y: 0, width: 1500, height: 700 } })
   // the run's report becomes the summary: a new charge, in amber, and a toast with the balance
   await waitForSummary(ids.wan)
@@ -218,4 +221,38 @@ async function reuse() {
   seen.statusBoxAfterRun = await hasWidget(ids.wan, STATUS)
   seen.promptAndWorkflow = await promptAndWorkflow()
   await shot('8_node_summary_reused.png', { clip: { x: 0, y: 0, width: 1500, height: 820 } })
+  await cancelThenReattach(ids)
+}
+
+// A new prompt (a new, paid task): the old video and summary leave the node as the run starts;
+// Cancel once the task exists says so (note and toast); re-queuing re-attaches for free.
+async function cancelThenReattach(ids) {
+  await inPage((id) => {
+    const node = window.comfyAPI.app.app.graph.getNodeById(id)
+    node.widgets.find((w) => w.name === 'prompt').value = 'character1 dances in the snow'
+  }, ids.wan)
+  seen.previewBeforeSecondRun = await hasWidget(ids.wan, 'video-preview')
+  await inPage(() => window.comfyAPI.app.app.queuePrompt(0, 1))
+  await page.waitForFunction(({ id, name }) => {
+    const el = window.comfyAPI.app.app.graph.getNodeById(id)?.widgets?.find((x) => x.name === name)?.element
+    return el?.dataset.tone === 'live' && /task [0-9a-f]{6}/.test(el.textContent)
+  }, { id: ids.wan, name: SUMMARY }, { timeout: 60000 })
+  seen.duringSecondRun = { summary: await summaryOf(ids.wan), preview: await hasWidget(ids.wan, 'video-preview') }
+  await shot('9_new_run_cleared_live_status.png', { clip: { x: 0, y: 0, width: 1500, height: 820 } })
+  await inPage(() => window.comfyAPI.api.api.interrupt())
+  const cancelToast = page.getByText('apikley run cancelled', { exact: true })
+  await cancelToast.first().waitFor({ timeout: 30000 })
+  seen.cancelToast = await cancelToast.first().locator('xpath=..').innerText()
+  await page.waitForFunction(({ id, name }) => /^Cancelled/.test(window.comfyAPI.app.app.graph.getNodeById(id)
+    ?.widgets?.find((x) => x.name === name)?.element?.textContent ?? ''), { id: ids.wan, name: SUMMARY })
+  seen.cancelSummary = await summaryOf(ids.wan)
+  await shot('10_cancelled_task_exists.png', { clip: { x: 0, y: 0, width: 1500, height: 820 } })
+  await page.waitForTimeout(1000)
+  await inPage(() => window.comfyAPI.app.app.queuePrompt(0, 1))
+  await page.waitForFunction(({ id, name }) => {
+    const el = window.comfyAPI.app.app.graph.getNodeById(id)?.widgets?.find((x) => x.name === name)?.element
+    return el && el.dataset.tone !== 'live' && !/^Cancelled/.test(el.textContent)
+  }, { id: ids.wan, name: SUMMARY }, { timeout: 120000 })
+  seen.reattached = await summaryOf(ids.wan)
+  await shot('11_reattached_no_new_charge.png', { clip: { x: 0, y: 0, width: 1500, height: 820 } })
 }

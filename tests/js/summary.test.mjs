@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
 import {
-  ageWords, costToast, isCharge, reportCost, reportSummary, resultName, wantsCostToast
+  ageWords, cancelSummary, cancelToast, costToast, isCharge, reportCost, reportSummary, resultName, wantsCostToast
 } from '../../web/lib/summary.js'
 
 const NOW = 2_000_000_000
@@ -113,4 +113,21 @@ test('only a task paid and finished in this run toasts its cost and the balance'
     detail: 'Paid now: 70 credits ($0.35) · balance 930 credits ($4.65)'
   })
   assert.match(costToast(report({ api: 'simulator' }), 'x').detail, /simulator — no real credits · balance x$/)
+})
+
+test('a cancel with a task says it exists, will likely be billed, and re-queuing collects it free', () => {
+  const note = cancelSummary({ task_exists: true, task_id: '17e4a9b2c3d4e5f6' })
+  assert.equal(note.tone, 'paid')
+  assert.match(note.text, /^Cancelled: task 17e4a9b2c3d4… exists and will likely finish and be billed\./)
+  assert.match(note.text, /Re-queue the same graph to collect it at no new charge\./)
+  const toast = cancelToast({ task_exists: true, task_id: 'abc' })
+  assert.equal(toast.severity, 'warn')
+  assert.equal(toast.detail, cancelSummary({ task_exists: true, task_id: 'abc' }).text)
+})
+
+test('a cancel before any task id hedges only about a create already on its way', () => {
+  const note = cancelSummary({ task_exists: false, task_id: null })
+  assert.equal(note.tone, 'info')
+  assert.match(note.text, /before a task id was recorded/)
+  assert.doesNotMatch(note.text, /will likely/)
 })

@@ -88,3 +88,24 @@ export function costToast(report, balance) {
     detail: `Paid now: ${reportCost(report)}${simulator} · balance ${balance}`
   }
 }
+
+/** The node's note after Cancel, from the `apikley.cancelled` event's data: {text, tone}. */
+export function cancelSummary(event) {
+  if (!event?.task_exists) {
+    return {
+      text: 'Cancelled before a task id was recorded. If the create request was already on its way, ' +
+        're-queuing the same graph collects that task at no new charge.',
+      tone: 'info'
+    }
+  }
+  return {
+    text: `Cancelled: task ${shortTaskId(event.task_id)} exists and will likely finish and be billed. ` +
+      'Re-queue the same graph to collect it at no new charge.',
+    tone: 'paid'
+  }
+}
+
+/** The toast a Cancel shows (a warning: the money may already be spent). */
+export function cancelToast(event) {
+  return { severity: 'warn', summary: 'apikley run cancelled', detail: cancelSummary(event).text }
+}
