@@ -17,7 +17,7 @@ import time
 from . import config
 from .client import ApikleyClient
 from .errors import ApikleyError
-from . import archive, settings
+from . import archive, budget, provenance, settings
 from .archive import remove_stale_parts
 from .errors import InputError
 from .generation import Generations
@@ -55,7 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     _common(batch)
 
     collect = sub.add_parser("collect", help="download the result of an existing task (never creates one)")
-    collect.add_argument("task_id")
+    which = collect.add_mutually_exclusive_group(required=True)
+    which.add_argument("task_id", nargs="?", help="the task id (from `tasks`, a status line or a result's .json)")
+    which.add_argument("--from-file", metavar="VIDEO", help="a result mp4 the pack saved: its task is read from the file")
     collect.add_argument("--out", required=True)
     _common(collect)
 
@@ -121,6 +123,16 @@ def _abandon(args) -> int:
     return 0
 
 
+def _task_to_collect(args, journal: Journal) -> str:
+    """The typed-in id, or the one a result file names (recorded with the file's parameters)."""
+    if not args.from_file:
+        return args.task_id
+    found = provenance.read(args.from_file)
+    journal.adopt(found.task_id, found.params)
+    print(f"{args.from_file}: task {found.task_id}", flush=True)
+    return found.task_id
+
+
 def _run(args) -> int:
     holder: dict = {}
     try:
@@ -157,8 +169,8 @@ async def _run_async(args, holder: dict) -> int:
                 entry = await gens.wait(submitted.entry, show)
                 report = gens.report(entry, submitted.outcome, started)
             else:
-                holder["task_id"] = args.task_id
-                report = await gens.collect(args.task_id, show)
+                holder["task_id"] = _task_to_collect(args, gens.journal)
+                report = await gens.collect(holder["task_id"], show)
         except BaseException:
             gens.cancel.set()  # Ctrl-C, or any failure: a transfer still in flight on a worker stops
             raise
@@ -174,6 +186,7 @@ def main(argv=None) -> int:
         from .simulator import main as serve_main
         return serve_main(argv)
     args = _parser().parse_args(argv)
+    budget.GUARD.caps_folder = config.state_dir()  # caps saved in its budget.json hold too; the environment wins
     try:
         if args.command == "tasks":
             for e in _journal(args.simulator).recent(args.limit):

@@ -1,5 +1,5 @@
-"""What the settings UI asks about the account: the key (status, validated save), the balance
-(cached), and the price table.
+"""What the settings UI asks about the account: the key (status, validated save, removal), the
+balance (cached), and the price table (with the kind of API it is spent on).
 
 Functions return plain data or raise typed errors; the server routes map those to HTTP.
 No ComfyUI or aiohttp here. The key itself never appears in an answer or a log line: only
@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from . import config, pricing
+from .report import api_kind
 from .client import ApikleyClient, scrub
-from .errors import ApikleyError, ConfigError, KeyInvalidError, KeyNotStoredError, KeyRefusedError
+from .errors import (ApikleyError, ConfigError, KeyInvalidError, KeyNotRemovedError, KeyNotStoredError,
+                     KeyRefusedError)
 
 log = logging.getLogger("apikley_wan")
 
@@ -129,8 +131,35 @@ def save_key(raw, folder: Path, cache: CreditsCache,
     return {"ok": True, "msg": msg, "credits": credits, "usd": pricing.credits_to_usd(credits), **status}
 
 
+def remove_key(folder: Path) -> dict:
+    """Delete the saved key file; the new key status. A key from the environment stays in use (it is
+    not the pack's to remove), and the answer says so. Blocking."""
+    path = config.key_file(folder)
+    try:
+        path.unlink()
+        removed = True
+    except FileNotFoundError:
+        removed = False
+    except OSError as exc:
+        log.warning("apikley_wan: the key file could not be removed (%s)", type(exc).__name__)
+        raise KeyNotRemovedError(f"deleting {path} failed ({exc.strerror or type(exc).__name__})",
+                                 hint="Delete the file by hand.") from None
+    status = key_status(folder)
+    if status["source"] == "env":
+        msg = (f"{ENV_VAR} is set in ComfyUI's environment and stays in use: it cannot be removed here. "
+               "Unset it where ComfyUI is started, then restart ComfyUI.")
+        msg = ("Saved key removed. " + msg) if removed else msg
+    else:
+        msg = "Saved key removed: runs need a key again." if removed else "No key was saved."
+    if removed:
+        log.info("apikley_wan: the saved API key was removed")
+    return {"ok": True, "removed": removed, "msg": msg, **status}
+
+
 def price_table() -> dict:
-    """The one price table, as ``"duration/resolution" -> credits`` plus the dollar rate."""
+    """The one price table, as ``"duration/resolution" -> credits`` plus the dollar rate, and whether
+    the pack talks to the real API (``api``: "apikley") or a simulator (no real credits)."""
     credits = {f"{d}/{r}": c for (d, r), c in pricing.CREDITS.items()}
     return {"credits": credits, "usd_per_credit": pricing.USD_PER_CREDIT, "estimate": True,
-                 "note": "Estimate from kie.ai's public price table; apikley's own prices may differ."}
+            "note": "Estimate from kie.ai's public price table; apikley's own prices may differ.",
+            "api": api_kind(config.base_url())}

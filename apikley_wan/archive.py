@@ -14,7 +14,7 @@ from . import MODEL, pricing
 from .errors import ResultInvalidError, StorageError
 from .files import PART_SUFFIX, write_file
 from .journal import JournalEntry, valid_task_id
-from .media import NotAVideo, check_video
+from .media import ClipInfo, NotAVideo, check_video
 
 log = logging.getLogger("apikley_wan")
 
@@ -34,10 +34,11 @@ def result_path(results_dir: Path, prefix: str, task_id: str) -> Path:
     return path
 
 
-def verify(path: Path, task_id: str) -> None:
-    """A paid result counts only when it is a real video; anything else is deleted and reported."""
+def verify(path: Path, task_id: str) -> ClipInfo:
+    """A paid result counts only when it is a real video (its facts are returned); anything else is
+    deleted and reported."""
     try:
-        check_video(path)
+        return check_video(path)
     except NotAVideo as exc:
         path.unlink(missing_ok=True)
         raise ResultInvalidError(f"{exc} (the file was deleted)", task_id=task_id) from None
@@ -58,7 +59,7 @@ def write_sidecar(entry: JournalEntry, video: Path) -> None:
     sidecar = {"task_id": entry.task_id, "model": MODEL, "prompt": params.get("prompt"),
                "parameters": params, "cost_credits": entry.cost_credits,
                "cost_usd": pricing.credits_to_usd(entry.cost_credits) if entry.cost_credits is not None else None,
-               "cost_is_estimate": not entry.cost_reported,
+               "cost_kind": entry.cost_kind,
                "created_at": entry.task_created_at, "finished_at": entry.finished_at}
     write_file(video.with_suffix(".json"), json.dumps(sidecar, indent=2, ensure_ascii=False).encode("utf-8"),
                entry.task_id)

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional, TextIO
 
-from . import archive, config, journal as jr, pricing, settings
+from . import archive, budget, config, journal as jr, pricing, settings
 from .client import ApikleyClient, Cancel
 from .errors import ApikleyError, BudgetError, CancelledError
 from .generation import Generations
@@ -64,7 +64,7 @@ class JobResult:
     charged: bool = False
     cost_credits: Optional[float] = None
     cost_usd: Optional[float] = None
-    cost_kind: Optional[str] = None     # reported, estimate, unknown
+    cost_kind: Optional[str] = None     # reported, measured, estimate, unknown (report.py)
     output: Optional[str] = None
     error: Optional[str] = None
     elapsed_s: Optional[float] = None
@@ -279,7 +279,7 @@ class Batch:
             self._finished(line, JobResult(line, INTERRUPTED, **self._task_of(submitted), error=(
                 "stopped before it finished; run the batch again to continue (nothing is paid twice)")), started)
             raise
-        except BudgetError as exc:  # the environment's caps (budget.py): refused before its upload or create
+        except BudgetError as exc:  # the caps in force (budget.py): refused before its upload or create
             self._finished(line, JobResult(line, SKIPPED_BUDGET, error=exc.user_message()), started)
             return
         except ApikleyError as exc:
@@ -326,6 +326,11 @@ class Batch:
 
 # -- summary and report -----------------------------------------------------------------------
 
+# how the paid total is known, by the sorted kinds of its parts
+_TOTAL_KIND = {("reported",): ", the API's figure", ("measured",): ", measured from the balance",
+               ("measured", "reported"): ", the API's figures and balance measurements", ("estimate",): ", estimate"}
+
+
 def summary(rows: list, out: TextIO) -> dict:
     """The table of every job and the totals line; returns the totals."""
     print(f"{'line':>5}  {'state':<17} {'outcome':<11} {'credits':>8}  {'task':<34} output / error", file=out)
@@ -345,7 +350,7 @@ def summary(rows: list, out: TextIO) -> dict:
          "paid_credits": sum(r.cost_credits or 0.0 for r in paid)}
     t["paid_usd"] = pricing.credits_to_usd(t["paid_credits"])
     t["cost_kind"] = sorted({r.cost_kind for r in paid if r.cost_kind}) or None
-    kind = "" if not paid else (", the API's figure" if t["cost_kind"] == ["reported"] else ", estimate")
+    kind = "" if not paid else _TOTAL_KIND.get(tuple(t["cost_kind"] or ()), ", partly estimated")
     print(f"{t['done']}/{t['jobs']} done: {t['paid']} paid now ({_money(t['paid_credits'])}{kind}), "
           f"{t['reused']} re-used and {t['reattached']} re-attached (no new charge); {t['failed']} failed, "
           f"{t['interrupted']} interrupted, {t['skipped_budget']} skipped for budget, {t['invalid']} invalid",
@@ -380,7 +385,7 @@ def command(args, *, journal: Journal, timings: Timings = TIMINGS, out: TextIO =
     by default the embedded simulator with ``--simulator``, else the configured API and key."""
     jobs_file = Path(args.jobs)
     simulator = bool(getattr(args, "simulator", False))
-    settings.Budget.from_env()  # a malformed cap is one clear error before anything (budget.py holds each create)
+    budget.GUARD.budget  # a malformed cap (environment or saved) is one clear error before anything
     check_base = "http://127.0.0.1" if simulator else config.base_url()
     try:
         jobs, problems = load_jobs(jobs_file, check_base)

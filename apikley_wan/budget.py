@@ -1,6 +1,7 @@
 """The budget guard: every paid create goes through it; a re-use never does.
 
-Three caps (``settings.Budget``, from the environment, read at each use; unset = no cap):
+Three caps (``settings.Budget``, from the environment or saved in ComfyUI's Settings, the environment winning
+cap by cap: ``budget_settings.py``; read at each use, so a change applies to the next run; unset = no cap):
 
 - per session (``APIKLEY_BUDGET_SESSION_USD``): what THIS process has created, at the price-table
   estimate of each task, plus the creates it has in flight;
@@ -26,7 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from . import pricing, settings
+from . import budget_settings, pricing, settings
 from .errors import ApikleyError, BudgetError, CancelledError
 from .settings import Budget
 
@@ -40,6 +41,14 @@ def _usd(credits: float) -> str:
 
 def _run_cost(credits: float) -> str:
     return f"this run would cost about {_usd(credits)} ({credits:g} credits, price-table estimate)"
+
+
+def _cap(budget: Budget, name: str) -> tuple:
+    """How a message names a cap and how to change it: its environment variable, or Settings."""
+    if name in budget.from_settings:
+        return "(saved in Settings)", "clear it in Settings → apikley Wan 2.6"
+    env = budget_settings.ENV_VARS[name]
+    return env, f"unset {env}"
 
 
 def local_midnight(now: float) -> float:
@@ -67,6 +76,7 @@ class Reservation:
     journal_key: str
     credits: float
     entry_id: Optional[int] = None  # the journal row it claimed (then counted here, not from the journal)
+    balance: Optional[float] = None  # the balance read for the minimum-balance cap, if any (metering re-uses it)
 
     def claim(self, claim: Callable[[], tuple]) -> tuple:
         """Run the journal's ``claim`` under the guard's lock and remember the row it wrote."""
@@ -86,10 +96,13 @@ class Reservation:
 
 
 class BudgetGuard:
-    """The caps of one process. ``budget`` fixes them (tests); None reads the environment at each use."""
+    """The caps of one process. ``budget`` fixes them (tests); None reads the environment and the caps
+    saved in ``caps_folder`` (the state folder, set by whoever opens it; None: the environment only) at
+    each use."""
 
     def __init__(self, budget: Optional[Budget] = None, *, now: Callable[[], float] = time.time):
         self._budget = budget
+        self.caps_folder = None
         self._now = now
         self._lock = threading.Lock()
         self._spent = 0.0          # credits of the tasks this session created
@@ -97,7 +110,7 @@ class BudgetGuard:
 
     @property
     def budget(self) -> Budget:
-        return self._budget if self._budget is not None else Budget.from_env()
+        return self._budget if self._budget is not None else budget_settings.in_force(self.caps_folder)[0]
 
     @property
     def session_spent_credits(self) -> float:
@@ -108,6 +121,14 @@ class BudgetGuard:
     def reserved_credits(self) -> float:
         with self._lock:
             return sum(r.credits for r in self._held)
+
+    def spent_usd(self, journal) -> dict:
+        """What the session and day caps count now, in USD (creates in flight included)."""
+        with self._lock:
+            session = self._spent + sum(r.credits for r in self._held)
+            day = self._day_credits(journal)
+        return {"session_usd": round(session * settings.USD_PER_CREDIT, 4),
+                "day_usd": round(day * settings.USD_PER_CREDIT, 4)}
 
     # -- the two checks --------------------------------------------------------------------
     def check(self, journal, client, credits: float) -> None:
@@ -127,7 +148,7 @@ class BudgetGuard:
         with self._lock:
             if budget.active:
                 self._refuse_if_over(budget, journal, credits, balance)
-            held = Reservation(self, _journal_key(journal), float(credits))
+            held = Reservation(self, _journal_key(journal), float(credits), balance=balance)
             self._held.append(held)
         return held
 
@@ -163,11 +184,12 @@ class BudgetGuard:
         if budget.session_usd is not None:
             spent = self._spent + reserved
             if (spent + credits) * settings.USD_PER_CREDIT > budget.session_usd + 1e-9:
+                name, change = _cap(budget, "session_usd")
                 raise BudgetError(
-                    f"the per-session cap {settings.BUDGET_SESSION_ENV} is ${budget.session_usd:,.2f}; this process "
+                    f"the per-session cap {name} is ${budget.session_usd:,.2f}; this process "
                     f"has spent {_usd(spent)} (price-table estimates, creates in flight included) and "
                     f"{_run_cost(credits)}", cap=settings.BUDGET_SESSION_ENV,
-                    hint=f"Raise or unset {settings.BUDGET_SESSION_ENV}, or restart to begin a new session. "
+                    hint=f"Raise or {change}, or restart to begin a new session. "
                          "Re-using or collecting an existing task is never blocked.")
         if budget.day_usd is not None:
             day = self._day_credits(journal)
@@ -177,11 +199,12 @@ class BudgetGuard:
             after = balance - reserved - credits
             if after < budget.min_balance - 1e-9:
                 pending = f", less {reserved:g} credits of creates in flight," if reserved else ""
+                name, change = _cap(budget, "min_balance")
                 raise BudgetError(
-                    f"the minimum balance {settings.MIN_BALANCE_ENV} is {budget.min_balance:g} credits; the account "
+                    f"the minimum balance {name} is {budget.min_balance:g} credits; the account "
                     f"has {balance:g} credits{pending} and {_run_cost(credits)}, leaving {after:g}",
                     cap=settings.MIN_BALANCE_ENV,
-                    hint=f"Top up the account, or lower or unset {settings.MIN_BALANCE_ENV}. "
+                    hint=f"Top up the account, or lower or {change}. "
                          "Re-using or collecting an existing task is never blocked.")
 
     def _day_credits(self, journal, exclude: Optional[Reservation] = None) -> float:
@@ -195,11 +218,12 @@ class BudgetGuard:
 
     @staticmethod
     def _day_error(budget: Budget, day: float, credits: float, extra: str = "") -> BudgetError:
+        name, change = _cap(budget, "day_usd")
         return BudgetError(
-            f"the per-day cap {settings.BUDGET_DAY_ENV} is ${budget.day_usd:,.2f}; the tasks this journal created "
+            f"the per-day cap {name} is ${budget.day_usd:,.2f}; the tasks this journal created "
             f"today come to {_usd(day)} (recorded costs, else price-table estimates, creates in flight included)"
             f"{extra} and {_run_cost(credits)}", cap=settings.BUDGET_DAY_ENV,
-            hint=f"Raise or unset {settings.BUDGET_DAY_ENV}, or wait until tomorrow (local time). "
+            hint=f"Raise or {change}, or wait until tomorrow (local time). "
                  "Re-using or collecting an existing task is never blocked.")
 
     @staticmethod
@@ -214,11 +238,11 @@ class BudgetGuard:
             reason = exc.what + (f": {exc.detail}" if exc.detail else "")
         except Exception as exc:  # anything else the balance call met: still refuse, clearly
             reason = f"{type(exc).__name__}: {exc}"
+        name, change = _cap(budget, "min_balance")
         raise BudgetError(
-            f"the minimum balance {settings.MIN_BALANCE_ENV} is {budget.min_balance:g} credits, but the account "
+            f"the minimum balance {name} is {budget.min_balance:g} credits, but the account "
             f"balance could not be read ({reason})", cap=settings.MIN_BALANCE_ENV,
-            hint=f"Check the API key and the network, or unset {settings.MIN_BALANCE_ENV} to create without "
-                 "the balance check.")
+            hint=f"Check the API key and the network, or {change} to create without the balance check.")
 
 
 # the guard of this process: every Generations uses it unless given its own (tests)

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
+import http.client
 import json
 import logging
 import math
 import os
 import re
+import socket
+import ssl
 import threading
 import time
 import uuid
@@ -63,6 +67,7 @@ class TaskInfo:
     consumed_credits: Optional[float] = None
     duration: Optional[str] = None      # the task's own settings, from recordInfo's ``param``
     resolution: Optional[str] = None
+    problem: Optional[str] = None       # a status check that failed, in words (watch.py; never from the server)
 
     @property
     def pending(self) -> bool:
@@ -122,6 +127,15 @@ def _result_urls(raw) -> list:
         return []
     return [u for u in urls if isinstance(u, str) and len(u) <= 4096
             and urlsplit(u).scheme in ("http", "https") and urlsplit(u).netloc] if isinstance(urls, list) else []
+
+
+# hears each retry of a request in words: "connection refused, retry 2 of 4"
+OnRetry = Optional[Callable[[str], None]]
+
+
+def _tell(on_retry: OnRetry, exc: BaseException, attempt: int, attempts: int) -> None:
+    if on_retry is not None:
+        on_retry(f"{exc.briefly()}, retry {attempt} of {attempts - 1}")
 
 
 class Cancel:
@@ -192,6 +206,51 @@ def _nothing_was_sent(exc: BaseException) -> bool:
         nxt = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
         exc = nxt or exc.__cause__ or exc.__context__
     return False
+
+
+def _chain(exc: BaseException) -> list:
+    """``exc`` and everything it wraps (reasons, arguments, causes, contexts), each once."""
+    found, todo = [], [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or any(current is seen for seen in found):
+            continue
+        found.append(current)
+        todo += [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        todo += [a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]
+    return found
+
+
+# (kinds, words) in order of precedence: the first kind found anywhere in the chain names the cause
+_CAUSES = (
+    ((urllib3.exceptions.NameResolutionError, socket.gaierror), "name not resolved"),
+    ((ConnectionRefusedError,), "connection refused"),
+    ((requests.exceptions.ProxyError, urllib3.exceptions.ProxyError), "the proxy failed"),
+    ((requests.exceptions.SSLError, ssl.SSLError), "TLS (https) handshake failed"),
+    ((requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError, socket.timeout), "timed out"),
+    ((ConnectionResetError, ConnectionAbortedError, BrokenPipeError, http.client.RemoteDisconnected,
+      urllib3.exceptions.ProtocolError), "connection closed by the server"),
+)
+_ERRNO_WORDS = {errno.ENETUNREACH: "network unreachable", errno.EHOSTUNREACH: "no route to host",
+                errno.ECONNREFUSED: "connection refused"}
+
+
+def network_cause(exc: BaseException) -> str:
+    """A transport failure in a few words ("connection refused", "timed out", "name not resolved"),
+    never a library's message (those quote URLs and internals)."""
+    chain = _chain(exc)
+    for kinds, words in _CAUSES:
+        if any(isinstance(e, kinds) for e in chain):
+            return words
+    for e in chain:
+        if isinstance(e, OSError) and e.errno in _ERRNO_WORDS:
+            return _ERRNO_WORDS[e.errno]
+    return f"network error ({type(exc).__name__})"
+
+
+def _host(url: str) -> str:
+    """Where a request went, for a message: host and port only (a signed link's query stays out)."""
+    return urlsplit(url).netloc.rpartition("@")[2]
 
 
 _BEARER = re.compile(r"(?i)bearer\s+\S+")
@@ -266,9 +325,7 @@ class ApikleyClient:
             return (session or self._session).request(method, url, headers=headers, allow_redirects=False,
                                                       timeout=kw.pop("timeout", self.timeout), **kw)
         except requests.exceptions.RequestException as exc:
-            # requests' messages can echo the URL but never headers; scrub anyway
-            detail = scrub(f"{type(exc).__name__}: {exc}", self.api_key)
-            err = NetworkError(detail)
+            err = NetworkError(network_cause(exc), host=_host(url))  # a few words, never the library's text
             err.nothing_sent = _nothing_was_sent(exc)
             raise err from None
 
@@ -303,9 +360,11 @@ class ApikleyClient:
             raise error_for_code(code, msg, task_id=task_id, credits_may_be_spent=True if task_id else None)
         return body.get("data")
 
-    def _read(self, method: str, path_or_url: str, *, task_id: Optional[str] = None,
-              attempts: Optional[int] = None, **kw):
-        """A request that is safe to repeat: retried with backoff on network errors, 429, 455, 5xx."""
+    def _read(self, method: str, path_or_url: str, *, action: str, task_id: Optional[str] = None,
+              attempts: Optional[int] = None, on_retry: OnRetry = None, **kw):
+        """A request that is safe to repeat: retried with backoff on network errors, 429, 455, 5xx.
+
+        ``action`` names it for the user (``NetworkError.gave_up``); ``on_retry`` hears each retry in words."""
         url = path_or_url if "://" in path_or_url else self.base_url + path_or_url
         data_factory = kw.pop("data_factory", None)
         delay = self.backoff_start_s
@@ -318,6 +377,8 @@ class ApikleyClient:
                 return self._envelope(self._send(method, url, **kw), task_id)
             except (NetworkError, RateLimitError, MaintenanceError, ServerError) as exc:
                 if attempt == attempts:
+                    if isinstance(exc, NetworkError):
+                        exc.gave_up(action, attempts)
                     if task_id:
                         exc.task_id = task_id
                         exc.credits_may_be_spent = True
@@ -326,6 +387,7 @@ class ApikleyClient:
                     raise
                 log.info("apikley %s %s failed (%s); retry %d in %.1fs", method, urlsplit(url).path,
                          type(exc).__name__, attempt, delay)
+                _tell(on_retry, exc, attempt, attempts)
                 self.cancel.sleep(delay, task_id=task_id)
                 delay = min(delay * 2, 30.0)
 
@@ -359,7 +421,7 @@ class ApikleyClient:
             body["callBackUrl"] = callback_url
         return body
 
-    def create_task(self, body: dict) -> str:
+    def create_task(self, body: dict, on_retry: OnRetry = None) -> str:
         """POST createTask; re-send only when the answer proves no task was made."""
         url = self.base_url + "/api/v1/jobs/createTask"
         delay = self.create_backoff_start_s
@@ -387,9 +449,10 @@ class ApikleyClient:
                                                    f"({_text(task_id)[:60]!r})")
                     return task_id
             if attempt == self.create_attempts:
-                raise proof
+                raise proof.gave_up("create", attempt) if isinstance(proof, NetworkError) else proof
             log.info("apikley createTask refused (%s); no task was made; retry %d in %.1fs",
                      type(proof).__name__, attempt, delay)
+            _tell(on_retry, proof, attempt, self.create_attempts)
             self.cancel.sleep(delay)
             delay = min(delay * 2, 30.0)
         raise AssertionError("unreachable")
@@ -399,7 +462,7 @@ class ApikleyClient:
         """recordInfo; None while the API still answers 'recordInfo is null'."""
         try:
             data = self._read("GET", "/api/v1/jobs/recordInfo", params={"taskId": task_id}, task_id=task_id,
-                              timeout=POLL_TIMEOUT, attempts=attempts)
+                              timeout=POLL_TIMEOUT, attempts=attempts, action="status")
         except ApiValidationError as exc:
             if "null" in exc.detail.lower():
                 return None
@@ -408,14 +471,15 @@ class ApikleyClient:
             return None
         return TaskInfo.from_record(task_id, data)
 
-    def credits(self) -> float:
-        return float(self._read("GET", "/api/v1/chat/credit"))
+    def credits(self, attempts: Optional[int] = None) -> float:
+        return float(self._read("GET", "/api/v1/chat/credit", attempts=attempts, action="balance"))
 
     def fresh_download_url(self, url: str, task_id: Optional[str] = None) -> str:
-        return str(self._read("POST", "/api/v1/common/download-url", json={"url": url}, task_id=task_id))
+        return str(self._read("POST", "/api/v1/common/download-url", json={"url": url}, task_id=task_id,
+                              action="download"))
 
     # -- upload ------------------------------------------------------------------------------
-    def upload(self, path: str | os.PathLike, upload_path: str = "videos/wan26-v2v") -> str:
+    def upload(self, path: str | os.PathLike, upload_path: str = "videos/wan26-v2v", on_retry: OnRetry = None) -> str:
         """Upload a local file (free) and return its public URL (``data.downloadUrl``).
 
         Each upload gets a fresh name: the API overwrites (and caches) same-named uploads, so a
@@ -427,14 +491,15 @@ class ApikleyClient:
         if size <= SMALL_UPLOAD_BYTES:
             payload = {"base64Data": base64.b64encode(path.read_bytes()).decode("ascii"),
                        "uploadPath": upload_path, "fileName": name}
-            data = self._read("POST", self.upload_base + "/api/file-base64-upload", json=payload)
+            data = self._read("POST", self.upload_base + "/api/file-base64-upload", json=payload, action="upload",
+                              on_retry=on_retry)
         else:
             # the whole body in memory (prepared clips are <= 10 MB), re-read from the start on each retry
             body, content_type = urllib3.encode_multipart_formdata(
                 {"file": (name, path.read_bytes(), "video/mp4"), "uploadPath": upload_path, "fileName": name})
             data = self._read("POST", self.upload_base + "/api/file-stream-upload",
                               data_factory=lambda: _CancellableBody(body, self.cancel),
-                              headers={"Content-Type": content_type})
+                              headers={"Content-Type": content_type}, action="upload", on_retry=on_retry)
         url = (data or {}).get("downloadUrl") or (data or {}).get("fileUrl")
         if not url:
             raise BadResponseError("the upload answer had no downloadUrl")
@@ -478,7 +543,7 @@ class ApikleyClient:
             # a plain request: result hosts never see the Authorization header
             resp = requests.get(url, stream=True, timeout=self.timeout)
         except requests.exceptions.RequestException as exc:
-            raise DownloadError(f"{type(exc).__name__}", task_id=task_id) from None
+            raise DownloadError(f"{network_cause(exc)} ({_host(url)})", task_id=task_id) from None
         with resp, self.cancel.closing(resp.raw.shutdown):
             if resp.status_code in (401, 403, 404, 410):
                 raise _Expired(f"HTTP {resp.status_code} from the result host (link expired?)")
@@ -507,7 +572,7 @@ class ApikleyClient:
             except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
                 part.unlink(missing_ok=True)
                 self.cancel.raise_if_requested(task_id)
-                raise DownloadError(f"connection lost after {got} bytes ({type(exc).__name__})",
+                raise DownloadError(f"{network_cause(exc)} after {got} bytes ({_host(url)})",
                                     task_id=task_id) from None
             except BaseException:
                 part.unlink(missing_ok=True)

@@ -81,10 +81,10 @@ def save_api_key(key: str, folder: Optional[Path] = None) -> Path:
 
 
 def mask_key(key: Optional[str]) -> str:
-    """A fingerprint safe to show: only the last four characters."""
+    """A fingerprint safe to show: the last four characters; of a key of 8 or fewer, only its length."""
     if not key:
         return ""
-    return "••••" + key[-4:] if len(key) > 8 else "••••"
+    return "••••" + key[-4:] if len(key) > 8 else f"•••• ({len(key)} characters)"
 
 
 def callback_base_url() -> Optional[str]:

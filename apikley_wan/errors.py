@@ -49,10 +49,28 @@ class ApikleyError(Exception):
     def __str__(self) -> str:  # keep task id added after construction visible
         return self.user_message()
 
+    def briefly(self) -> str:
+        """What went wrong in a few words, for a status line ("the API rate limit was hit")."""
+        return self.what[:1].lower() + self.what[1:]
+
 
 class InputError(ApikleyError):
     what = "Invalid input"
     hint = "Fix the input and run again; nothing was sent to the API."
+
+
+class NoProvenanceError(InputError):
+    """A video file with no apikley task in its metadata (provenance.py)."""
+
+    what = "This file carries no apikley task"
+    hint = ("Use a result file the pack saved (output/apikley_wan/…mp4, or a copy of it), or paste the task id "
+            "from the .json file beside it into Task From Id.")
+
+
+class ProvenanceInvalidError(NoProvenanceError):
+    """The file names an apikley task, but what it says cannot be trusted (bad id, oversized)."""
+
+    what = "This file names an apikley task, but its task id is not valid"
 
 
 class TooLargeError(ApikleyError):
@@ -79,6 +97,11 @@ class KeyRefusedError(KeyNotSavedError):
 
 class KeyNotStoredError(KeyNotSavedError):
     what = "The key could not be saved"
+
+
+class KeyNotRemovedError(KeyNotStoredError):
+    what = "The saved key could not be removed"
+    money_note = "The key in use is unchanged."
 
 
 class BusyError(ApikleyError):
@@ -162,8 +185,44 @@ class BadResponseError(ApikleyError):
 
 
 class NetworkError(ApikleyError):
-    what = "Could not reach the API"
-    hint = "Check the network connection, proxy settings and APIKLEY_BASE_URL."
+    """A request that got no answer: refused, timed out, name not resolved, connection lost.
+
+    ``cause`` is the reason in a few words and ``host`` where the request went (never a path or a query:
+    a signed link's token stays out of messages). Once the client gives up it says what failed, in the
+    user's words, and after how many tries (``gave_up``). No credits are spent by a request that got no
+    answer, except a create (the client turns a lost create answer into CreateUncertainError) and anything
+    about an existing task (the client then names the task).
+    """
+
+    _WHAT = {None: "Could not reach the API", "upload": "Uploading the reference clip failed",
+             "create": "Creating the task failed (no task was made)", "status": "Checking the task's status failed",
+             "download": "Downloading the result failed", "balance": "Reading the account balance failed"}
+    hint = ("Check the network connection (and proxy) and APIKLEY_BASE_URL, then run again; "
+            "re-running never pays twice.")
+
+    def __init__(self, cause: str = "network error", *, host: Optional[str] = None, **kw):
+        self.cause, self.host, self.action, self.attempts = cause, host, None, 1
+        self.nothing_sent = False  # the connection was never made (refused, name not resolved, connect timeout)
+        super().__init__(self._detail(), **kw)
+
+    @property
+    def what(self) -> str:
+        return self._WHAT.get(self.action, self._WHAT[None])
+
+    def briefly(self) -> str:
+        return self.cause
+
+    def _detail(self) -> str:
+        where = [w for w in (self.host, f"{self.attempts} tries" if self.attempts > 1 else None) if w]
+        return self.cause + (f" ({', '.join(where)})" if where else "")
+
+    def gave_up(self, action: str, attempts: int) -> "NetworkError":
+        """What failed (a key of ``_WHAT``) and after how many tries; returns the error for ``raise``."""
+        self.action, self.attempts = action, attempts
+        self.detail = self._detail()
+        if action == "balance":
+            self.hint = "Check the network connection (and proxy) and APIKLEY_BASE_URL, then try again."
+        return self
 
 
 class CreateUncertainError(ApikleyError):

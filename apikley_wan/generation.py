@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable, Optional
 
-from . import archive, budget as budget_guard, journal as jr, media, pacing, pricing
+from . import archive, budget as budget_guard, journal as jr, media, metering, pacing, pricing, provenance
 from .callbacks import CallbackBoard
 from .client import ApikleyClient, Cancel, TaskInfo
-from .errors import (ApikleyError, BudgetError, CreateUncertainError, GenerationFailedError, JournalError, NotFoundError,
-                     ResultInvalidError, TaskStillPendingError)
+from .errors import (ApikleyError, BudgetError, CancelledError, CreateUncertainError, GenerationFailedError,
+                     JournalError, NotFoundError, ResultInvalidError, TaskStillPendingError)
 from .journal import Journal, JournalEntry
-from .report import COLLECTED, PAID, REATTACHED, REUSED, RunReport, report_for
+from .report import (COLLECTED, ESTIMATE, MEASURED, PAID, REATTACHED, REPORTED, REUSED, UNKNOWN, RunReport,
+                     report_for)
 from .request import GenerationRequest, check_request, fingerprint
 from .settings import TIMINGS, Timings, deadline_s as default_deadline_s
 from .status import Status, status_for
@@ -131,9 +132,11 @@ class Generations:
                 if ref.url is not None:
                     urls.append(ref.url)
                     continue
-                self._status(on_status, None, f"uploading reference {i}", params)
-                urls.append(await self._step(self.client.upload, clips[i]))
-        return await self._create(fp, params, request, urls, credits)
+                step = f"uploading reference {i}"
+                self._status(on_status, None, step, params)
+                urls.append(await self._step(self.client.upload, clips[i],
+                                             on_retry=self._retries(on_status, step, params)))
+        return await self._create(fp, params, request, urls, credits, on_status)
 
     async def _reusable(self, fp: str) -> Optional[Submission]:
         """The task to attach to, or None when a new task may be created."""
@@ -165,7 +168,7 @@ class Generations:
                                    f"{int(self.timings.creating_grace_s)} s without recording its id")
 
     async def _create(self, fp: str, params: dict, request: GenerationRequest, urls: list,
-                      credits: float) -> Submission:
+                      credits: float, on_status: OnStatus = None) -> Submission:
         callback_url = None
         if self.callbacks is not None and self.callback_base:
             secret = self.callbacks.new_secret()
@@ -174,11 +177,13 @@ class Generations:
         body = self.client.build_create_body(request.prompt, urls, request.duration, request.resolution,
                                              request.multi_shots, callback_url)
         params = {**params, "video_urls": urls}
+        self._status(on_status, None, "creating the task", params)
+        on_retry = self._retries(on_status, "creating the task", params)
         while True:
             # the account's create window (pacing.py), awaited on the loop before the row is claimed
             async with pacing.pacer_for(self.client).slot(self.cancel, self.timings.slice_s) as slot:
                 try:
-                    entry, created = await self._step(self._claim_and_create, fp, params, body, credits)
+                    entry, created = await self._step(self._claim_and_create, fp, params, body, credits, on_retry)
                 except BudgetError:
                     slot.used = False  # refused by the guard: no request was sent
                     raise
@@ -189,42 +194,67 @@ class Generations:
             if attached is not None:
                 return attached
 
-    def _claim_and_create(self, fp: str, params: dict, body: dict, credits: float) -> tuple:
+    def _claim_and_create(self, fp: str, params: dict, body: dict, credits: float, on_retry=None) -> tuple:
         """One step: the budget is reserved, the journal row written before the POST, and the row gets
         the task id right after it.
 
         Returns ``(entry, True)`` when this call created the task, ``(existing_entry, False)`` when
         another run holds the fingerprint. BudgetError (nothing sent) when the run would cross a cap.
         """
-        held = self.budget.reserve(self.journal, self.client, credits)
+        ticket = metering.METER.open(self.client)  # before the guard may read the balance (metering.py)
+        may_exist = False  # whether a task may have come of this call: then the ticket stays open
         try:
-            entry, is_new = held.claim(lambda: self.journal.claim(fp, params))
-            if not is_new:
-                return entry, False
+            held = self.budget.reserve(self.journal, self.client, credits)
             try:
-                held.recheck(self.journal)
-            except BudgetError as exc:
-                self.journal.update(entry.id, state=jr.REFUSED, error=exc.user_message())
-                raise
-            try:
-                task_id = self.client.create_task(body)
-            except CreateUncertainError as exc:
-                held.spend()  # a task may exist: it counts
-                self.journal.update(entry.id, state=jr.UNCERTAIN, error=exc.user_message())
-                raise
-            except ApikleyError as exc:  # the API refused, or cancel came before sending: no task
-                self.journal.update(entry.id, state=jr.REFUSED, error=exc.user_message())
-                raise
-            except BaseException as exc:  # anything else mid-create: a task may exist
+                entry, is_new = held.claim(lambda: self.journal.claim(fp, params))
+                if not is_new:
+                    return entry, False
+                try:
+                    held.recheck(self.journal)
+                except BudgetError as exc:
+                    self.journal.update(entry.id, state=jr.REFUSED, error=exc.user_message())
+                    raise
+                self._balance_before(ticket, held.balance)
+                may_exist = True  # from the POST on, unless the answer proves otherwise
+                try:
+                    task_id = self.client.create_task(body, on_retry=on_retry)
+                except CreateUncertainError as exc:
+                    held.spend()  # a task may exist: it counts
+                    self.journal.update(entry.id, state=jr.UNCERTAIN, error=exc.user_message())
+                    raise
+                except ApikleyError as exc:  # the API refused, or cancel came before sending: no task
+                    may_exist = False
+                    self.journal.update(entry.id, state=jr.REFUSED, error=exc.user_message())
+                    raise
+                except BaseException as exc:  # anything else mid-create: a task may exist
+                    held.spend()
+                    self.journal.update(entry.id, state=jr.UNCERTAIN,
+                                        error=f"stopped during create ({type(exc).__name__})")
+                    raise
                 held.spend()
-                self.journal.update(entry.id, state=jr.UNCERTAIN,
-                                    error=f"stopped during create ({type(exc).__name__})")
-                raise
-            held.spend()
+                ticket.bind(task_id)
+            finally:
+                held.release()  # no task was made (a no-op once spent)
         finally:
-            held.release()  # no task was made (a no-op once spent)
+            if not may_exist:
+                ticket.close()
         log.warning("apikley task %s created (journal entry %d)", task_id, entry.id)
         return self._record_task_id(entry, task_id), True
+
+    def _balance_before(self, ticket: metering.Ticket, known: Optional[float]) -> None:
+        """The balance before the create, for a measured cost: the guard's reading when it just made one,
+        else one quick read, and only while this create is alone. A failed read only loses the measurement."""
+        if not ticket.alone:
+            return
+        if known is None:
+            try:
+                known = self.client.credits(attempts=1)
+            except CancelledError:
+                raise
+            except ApikleyError:
+                ticket.spoil()
+                return
+        ticket.balance_before = known
 
     def _record_task_id(self, entry: JournalEntry, task_id: str) -> JournalEntry:
         """A paid task's id must reach the journal: retry a busy database before giving up."""
@@ -253,12 +283,13 @@ class Generations:
         wake = self.callbacks.waiter(secret, entry.task_id) if self.callbacks else None
         created = entry.task_created_at or entry.created_at
         last_state = [entry.state]
+        ticket = metering.METER.watch(self.client, entry.task_id)  # the create's, or one never measured
 
         async def seen(info: TaskInfo) -> None:
             if info.state != last_state[0] and info.state in jr.PENDING:
                 await self._step(self.journal.update, entry.id, state=info.state)
                 last_state[0] = info.state
-            self._status(on_status, entry.task_id, info.state, entry.params, created)
+            self._status(on_status, entry.task_id, info.state, entry.params, created, note=info.problem)
 
         adopted = entry.fingerprint.startswith(jr.ADOPTED_PREFIX)
         try:
@@ -267,28 +298,56 @@ class Generations:
                                        clock=self.clock,
                                        null_grace_s=self.timings.adopted_null_grace_s if adopted else None)
         except GenerationFailedError as exc:
+            ticket.close()
             await self._step(self.journal.update, entry.id, state=jr.FAIL, error=exc.detail)
             raise
         except NotFoundError as exc:
-            if adopted:  # a typed-in id the API does not know: nothing of ours was created or paid
+            if adopted:
+                ticket.close()  # a typed-in id the API does not know: nothing of ours was created or paid
                 await self._step(self.journal.update, entry.id, state=jr.NOT_FOUND, error=exc.detail)
                 exc.credits_may_be_spent = False
                 exc.hint = "Check the task id (copy it from the apikley task log or a result's .json file)."
             raise
-        entry = await self._step(self._record_success, entry, info)
+        entry = await self._step(self._record_success, entry, info, ticket)
         return await self._step(self._ensure_file, entry, on_status)
 
-    def _record_success(self, entry: JournalEntry, info: TaskInfo) -> JournalEntry:
+    def _record_success(self, entry: JournalEntry, info: TaskInfo, ticket: metering.Ticket) -> JournalEntry:
         """Success, its result link and what it cost: the API's own figure when it gives one, else the
-        price of the task's real settings (from the journal, or from the task's own record), else
-        unknown. A callback never sets the cost: anyone who learns its URL could post one."""
+        balance it took while it was this process's only task (metering.py), else the price of the task's
+        real settings (from the journal, or from the task's own record), else unknown. A callback never
+        sets the cost: anyone who learns its URL could post one."""
         params = dict(entry.params)
         for name in ("duration", "resolution"):
             if params.get(name) is None and getattr(info, name) is not None:
                 params[name] = getattr(info, name)
-        cost = info.consumed_credits if info.consumed_credits is not None else pricing.price_of(params)
+        estimate = pricing.price_of(params)
+        try:
+            if info.consumed_credits is not None:
+                cost, kind = info.consumed_credits, REPORTED
+            else:
+                measured = self._measured(ticket, estimate)
+                cost, kind = (measured, MEASURED) if measured is not None else (
+                    estimate, ESTIMATE if estimate is not None else UNKNOWN)
+        finally:
+            ticket.close()
         return self.journal.update(entry.id, state=jr.SUCCESS, result_url=info.result_urls[0], error=None,
-                                   params=params, cost_credits=cost, cost_reported=info.consumed_credits is not None)
+                                   params=params, cost_credits=cost, cost_kind=kind)
+
+    def _measured(self, ticket: metering.Ticket, estimate: Optional[float]) -> Optional[float]:
+        """The balance before the create less the balance now, when the task was alone from before its
+        create until after this read and the difference is plausible; else None (the estimate stands)."""
+        if ticket.balance_before is None or not ticket.alone:
+            return None
+        try:
+            after = self.client.credits(attempts=1)
+        except ApikleyError:  # Cancel included: the success must be recorded all the same
+            return None
+        difference = round(ticket.balance_before - after, 4)
+        if ticket.alone and metering.plausible(difference, estimate):
+            return difference
+        log.info("apikley task %s: balance moved by %g credits (estimate %s): not taken as its cost",
+                 ticket.task_id, difference, estimate)
+        return None
 
     def _ensure_file(self, entry: JournalEntry, on_status: OnStatus = None) -> JournalEntry:
         """The result in THIS pipeline's results folder, downloaded (again) from the task when missing or
@@ -314,18 +373,27 @@ class Generations:
         self._status(on_status, entry.task_id, "downloading", entry.params, entry.task_created_at)
         self.client.download(url, dest, task_id=entry.task_id)
         try:
-            archive.verify(dest, entry.task_id)
+            facts = archive.verify(dest, entry.task_id)
         except ResultInvalidError:
             # the next attempt asks the API for the result again instead of re-using this link
             self.journal.update(entry.id, result_url=None, result_path=None,
                                 error="the downloaded result was not a video; it will be fetched again")
             raise
+        provenance.embed(dest, entry, self.client.api_key, facts)  # the file alone leads back to its task
         archive.write_sidecar(entry, dest)
         return self.journal.update(entry.id, result_path=str(dest), error=None)
 
     # -- helpers ---------------------------------------------------------------------------
     @staticmethod
-    def _status(on_status: OnStatus, task_id, state, params, created=None) -> None:
+    def _status(on_status: OnStatus, task_id, state, params, created=None, note=None) -> None:
         if on_status is not None:
-            on_status(status_for(task_id, state, params, created))
+            on_status(status_for(task_id, state, params, created, note=note))
+
+    @classmethod
+    def _retries(cls, on_status: OnStatus, state: str, params: dict):
+        """The client's retry hook for one step: the step's status again, with the retry in words
+        ("uploading reference 1… connection refused, retry 2 of 4")."""
+        if on_status is None:
+            return None
+        return lambda note: cls._status(on_status, None, state, params, note=note)
 

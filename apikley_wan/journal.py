@@ -84,18 +84,60 @@ CREATE INDEX IF NOT EXISTS tasks_fingerprint ON tasks (fingerprint, id);
 CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
 """
 
+# how a recorded cost is known (report.py names them for runs): the API's own figure, the balance read
+# before the create and after success while no other task of the process was in flight (metering.py),
+# the price table, or not at all
+COST_KINDS = ("reported", "measured", "estimate", "unknown")
+
+# 3: the bool cost_reported becomes the text cost_kind (old rows: reported -> 'reported', a cost without it ->
+# 'estimate', none -> 'unknown'). SQLite drops a column only since 3.35 (Debian 11 ships 3.34), so the table
+# is rebuilt with the same ids, then renamed; cost_kind goes last, as PostgreSQL's ADD COLUMN puts it.
+_COST_KIND_OF_OLD_ROW = ("CASE WHEN cost_reported = 1 THEN 'reported' WHEN cost_credits IS NOT NULL THEN 'estimate' "
+                         "ELSE 'unknown' END")
+_V2_COLUMNS = ("id, fingerprint, state, task_id, params, result_url, result_path, cost_credits, error, owner, "
+               "created_at, updated_at, task_created_at, finished_at, heartbeat_at")
+_REBUILD_V3 = (
+    """CREATE TABLE tasks_v3 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    fingerprint TEXT NOT NULL,
+    state TEXT NOT NULL,
+    task_id TEXT UNIQUE,
+    params TEXT NOT NULL DEFAULT '{}',
+    result_url TEXT,
+    result_path TEXT,
+    cost_credits REAL,
+    error TEXT,
+    owner TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    task_created_at REAL,
+    finished_at REAL,
+    heartbeat_at REAL,
+    cost_kind TEXT NOT NULL DEFAULT 'unknown'
+)""",
+    f"INSERT INTO tasks_v3 ({_V2_COLUMNS}, cost_kind) SELECT {_V2_COLUMNS}, {_COST_KIND_OF_OLD_ROW} FROM tasks",
+    # the id counter carries over too: an id is never handed out twice
+    "DELETE FROM sqlite_sequence WHERE name = 'tasks_v3'",
+    "INSERT INTO sqlite_sequence (name, seq) SELECT 'tasks_v3', seq FROM sqlite_sequence WHERE name = 'tasks'",
+    "DROP TABLE tasks",
+    "ALTER TABLE tasks_v3 RENAME TO tasks",
+    "CREATE INDEX tasks_fingerprint ON tasks (fingerprint, id)",
+    "CREATE INDEX tasks_state ON tasks (state)",
+)
+
 # _MIGRATIONS[n - 1] takes a file from version n - 1 to n, inside the opener's transaction (so no
 # executescript, which commits). Never edit a released migration: append the next one, and its
 # PostgreSQL twin to journal_pg._MIGRATIONS (same index, same version; a test holds them in step).
 _MIGRATIONS = (
     tuple(sql.strip() for sql in _SCHEMA_V1.split(";") if sql.strip()),  # 1: IF NOT EXISTS adopts 0-files
     ("ALTER TABLE tasks ADD COLUMN heartbeat_at REAL",),                   # 2: liveness of 'creating' rows
+    _REBUILD_V3,                                                            # 3: cost_kind replaces cost_reported
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 _COLUMNS = ("id", "fingerprint", "state", "task_id", "params", "result_url", "result_path", "cost_credits",
-            "cost_reported", "error", "owner", "created_at", "updated_at", "task_created_at", "finished_at",
-            "heartbeat_at")
+            "error", "owner", "created_at", "updated_at", "task_created_at", "finished_at", "heartbeat_at",
+            "cost_kind")
 
 
 @dataclass
@@ -108,7 +150,6 @@ class JournalEntry:
     result_url: Optional[str]
     result_path: Optional[str]
     cost_credits: Optional[float]
-    cost_reported: bool
     error: Optional[str]
     owner: Optional[str]
     created_at: float
@@ -116,10 +157,16 @@ class JournalEntry:
     task_created_at: Optional[float]
     finished_at: Optional[float]
     heartbeat_at: Optional[float] = None  # last sign of life of the writer of a 'creating' row
+    cost_kind: str = "unknown"            # one of COST_KINDS: how cost_credits is known
 
     @property
     def pending(self) -> bool:
         return self.task_id is not None and self.state in PENDING
+
+    @property
+    def abandonable(self) -> bool:
+        """A create whose answer was lost, or whose writer is gone: what ``abandon`` accepts."""
+        return self.state == UNCERTAIN or (self.state == CREATING and not self.owner_alive())
 
     def owner_alive(self) -> bool:
         """Whether the writer of a 'creating' row still runs: its heartbeat is fresh (any OS, any host).
@@ -134,7 +181,6 @@ class JournalEntry:
 def _row_to_entry(row: sqlite3.Row) -> JournalEntry:
     values = dict(zip(_COLUMNS, row, strict=True))
     values["params"] = json.loads(values["params"] or "{}")
-    values["cost_reported"] = bool(values["cost_reported"])
     return JournalEntry(**values)
 
 
@@ -325,7 +371,7 @@ class _SqlJournal:
 
         Only an unresolved create can be abandoned: a task with a known id is collected, never replaced.
         """
-        if entry.state not in (UNCERTAIN, CREATING) or (entry.state == CREATING and entry.owner_alive()):
+        if not entry.abandonable:
             raise InputError(f"journal entry {entry.id} is '{entry.state}'; only an uncertain create "
                              "(sent, answer lost) can be abandoned",
                              hint="A task with a known id is collected, never abandoned.")

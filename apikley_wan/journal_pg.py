@@ -67,6 +67,9 @@ _MIGRATIONS = (
      "CREATE INDEX tasks_fingerprint ON tasks (fingerprint, id)",
      "CREATE INDEX tasks_state ON tasks (state)"),                        # 1: the first schema
     ("ALTER TABLE tasks ADD COLUMN heartbeat_at DOUBLE PRECISION",),      # 2: liveness of 'creating' rows
+    ("ALTER TABLE tasks ADD COLUMN cost_kind TEXT NOT NULL DEFAULT 'unknown'",  # 3: cost_kind replaces cost_reported
+     f"UPDATE tasks SET cost_kind = {jr._COST_KIND_OF_OLD_ROW}",
+     "ALTER TABLE tasks DROP COLUMN cost_reported"),
 )
 if len(_MIGRATIONS) != SCHEMA_VERSION:  # a migration appended to one backend only: refuse to run at all
     raise RuntimeError(f"journal_pg has {len(_MIGRATIONS)} migrations, journal.py {SCHEMA_VERSION}")

@@ -17,6 +17,7 @@ COLLECTED = "collected"    # a task picked up by id or by a Poll/Fetch node: no 
 
 # how the cost is known
 REPORTED = "reported"      # the API's own record says what it consumed
+MEASURED = "measured"      # the balance before the create less the balance after success (metering.py)
 ESTIMATE = "estimate"      # from the price table
 UNKNOWN = "unknown"        # the task's settings are unknown, so is its price
 
@@ -29,7 +30,7 @@ class RunReport:
     charged: bool                   # True only when this run created the task
     cost_credits: Optional[float]   # what the task costs (paid now or earlier); None when unknown
     cost_usd: Optional[float]
-    cost_kind: str                  # REPORTED, ESTIMATE or UNKNOWN
+    cost_kind: str                  # REPORTED, MEASURED, ESTIMATE or UNKNOWN (the journal's cost_kind)
     elapsed_s: float                # this run's time
     result_path: Optional[str]
     task_created_at: Optional[float]
@@ -42,12 +43,16 @@ class RunReport:
     def line(self) -> str:
         """One line for a node's status, a terminal or a log; it leads with what happened to the money."""
         cost = "cost unknown" if self.cost_credits is None else (
-            f"{self.cost_credits:g} credits (${self.cost_usd:.2f}" + (", estimate)" if self.cost_kind == ESTIMATE else ")"))
+            f"{self.cost_credits:g} credits (${self.cost_usd:.2f}" + _KIND_NOTE.get(self.cost_kind, ")"))
         what = {PAID: f"Paid now: {cost}", REUSED: "Re-used: no new charge",
                 REATTACHED: "Re-attached to a running task: no new charge",
                 COLLECTED: "Collected: no new charge"}[self.outcome]
         text = f"{what} · task {self.task_id} ({self.state}) · {self.elapsed_s:.0f}s"
         return text + (" · simulator — no real credits" if self.api != "apikley" else "")
+
+
+# how the one-line report qualifies a cost; the API's own figure needs no note
+_KIND_NOTE = {ESTIMATE: ", estimate)", MEASURED: ", measured from the balance)"}
 
 
 def api_kind(base_url: str) -> str:
@@ -58,7 +63,7 @@ def report_for(entry, outcome: str, started_at: float, base_url: str,
                now: Optional[float] = None) -> RunReport:
     """The report of a run that ends with ``entry`` (a journal entry)."""
     credits = entry.cost_credits
-    kind = REPORTED if entry.cost_reported else (ESTIMATE if credits is not None else UNKNOWN)
+    kind = entry.cost_kind if credits is not None else UNKNOWN
     return RunReport(task_id=entry.task_id, state=entry.state, outcome=outcome, charged=outcome == PAID,
                      cost_credits=credits, cost_usd=pricing.credits_to_usd(credits) if credits is not None else None,
                      cost_kind=kind, elapsed_s=round((now or time.time()) - started_at, 3),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 from .errors import ConfigError
@@ -47,7 +47,8 @@ def deadline_s() -> float:
     return max(1.0, minutes * 60)
 
 
-# the budget guard's caps (budget.py); unset or empty = no cap. Read here and nowhere else.
+# the budget guard's caps (budget.py); unset or empty = no cap. Read here and nowhere else. Each may also be saved
+# in ComfyUI's Settings (budget_settings.py); the environment wins, cap by cap.
 BUDGET_SESSION_ENV = "APIKLEY_BUDGET_SESSION_USD"   # USD this process may spend on new tasks
 BUDGET_DAY_ENV = "APIKLEY_BUDGET_DAY_USD"           # USD the journal's tasks may cost per local calendar day
 MIN_BALANCE_ENV = "APIKLEY_MIN_BALANCE"             # credits the account must keep after a create
@@ -60,6 +61,9 @@ class Budget:
     session_usd: Optional[float] = None
     day_usd: Optional[float] = None
     min_balance: Optional[float] = None  # credits
+    # the caps saved in ComfyUI's Settings (budget_settings.py) rather than set in the environment: messages
+    # then say where to change them
+    from_settings: frozenset = field(default=frozenset(), compare=False)
 
     @property
     def active(self) -> bool:

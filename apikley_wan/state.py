@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from . import config, settings
+from . import budget, config, settings
 from .callbacks import CallbackBoard
 from .client import ApikleyClient, Cancel
 from .generation import Generations
@@ -25,6 +25,7 @@ class PackState:
 
     @classmethod
     def open(cls, folder: Path, results_dir: str | os.PathLike) -> "PackState":
+        budget.GUARD.caps_folder = Path(folder)  # the caps saved in Settings (budget.json) hold this process
         return cls(folder=Path(folder), results_dir=Path(results_dir), journal=open_journal(Path(folder) / "journal.sqlite"))
 
     def api_key(self) -> Optional[str]:

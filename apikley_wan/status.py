@@ -1,4 +1,5 @@
-"""The line a waiting user reads: state, elapsed time, an estimate of what is left, and the cost."""
+"""What a waiting user sees: a line (state, a retry in words, elapsed time, an estimate of what is left,
+the cost) and a progress fraction (elapsed against the expected time, held below done until success)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from typing import Optional
 
 from . import journal as jr, pricing
 from .settings import TYPICAL_SECONDS
+
+# the progress a pending task may show: the estimate of its time can be wrong, its end cannot
+PROGRESS_CAP = 0.95
 
 
 @dataclass
@@ -23,9 +27,10 @@ class Status:
     started_at: Optional[float]
     typical_s: float
     credits: Optional[float]
+    note: Optional[str] = None  # what went wrong meanwhile, e.g. "connection refused, retry 2 of 4"
 
     def line(self, now: Optional[float] = None) -> str:
-        text = f"Wan 2.6 V2V: {self.state}"
+        text = f"Wan 2.6 V2V: {self.state}" + (f"… {self.note}" if self.note else "")
         if self.task_id:
             text += f" | task {self.task_id[:12]}"
         if self.started_at:
@@ -38,9 +43,18 @@ class Status:
             return text + " | cost unknown"
         return text + f" | ~{self.credits:g} credits (${pricing.credits_to_usd(self.credits):.2f}, estimate)"
 
+    def progress(self, now: Optional[float] = None) -> float:
+        """0 until the task exists, then elapsed / expected time, held at ``PROGRESS_CAP`` until success
+        (the API reports no progress of its own: this is the estimate, never 'done' before it is)."""
+        if not self.started_at or self.typical_s <= 0:
+            return 0.0
+        elapsed = (now or time.time()) - self.started_at
+        return max(0.0, min(PROGRESS_CAP, elapsed / self.typical_s))
 
-def status_for(task_id: Optional[str], state: str, params: dict, created: Optional[float] = None) -> Status:
+
+def status_for(task_id: Optional[str], state: str, params: dict, created: Optional[float] = None,
+               note: Optional[str] = None) -> Status:
     """The status of a task with these journal params; an unknown duration/resolution has an unknown cost."""
     return Status(task_id=task_id, state=state, started_at=created,
                   typical_s=TYPICAL_SECONDS.get(str(params.get("duration")), TYPICAL_SECONDS["5"]),
-                  credits=pricing.price_of(params))
+                  credits=pricing.price_of(params), note=note)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import journal as jr
-from . import pricing
+from . import pricing, provenance, settings
 from .errors import BusyError, InputError, NotFoundError
 from .generation import Generations
 from .journal import Journal, JournalEntry
@@ -26,17 +26,31 @@ def task_row(entry: JournalEntry) -> dict:
     params = entry.params or {}
     path = entry.result_path
     return {
-        "task_id": entry.task_id, "state": entry.state,
+        "entry_id": entry.id, "task_id": entry.task_id, "state": entry.state,
         "created_at": entry.task_created_at or entry.created_at, "finished_at": entry.finished_at,
         "duration": params.get("duration"), "resolution": params.get("resolution"),
-        "prompt": (params.get("prompt") or "")[:120],
-        "cost_credits": entry.cost_credits, "cost_reported": entry.cost_reported,
+        "prompt": (params.get("prompt") or "")[:settings.PROMPT_CHARS[1]],
+        "typical_s": settings.TYPICAL_SECONDS.get(str(params.get("duration"))),
+        "cost_credits": entry.cost_credits, "cost_kind": entry.cost_kind,
         "cost_usd": pricing.credits_to_usd(entry.cost_credits) if entry.cost_credits is not None else None,
         "result_path": path, "result_file": Path(path).name if path else None,
+        "result_folder": str(Path(path).parent) if path else None,
         "result_exists": bool(path) and Path(path).is_file(),
         "error": entry.error,
         "collectable": entry.task_id is not None and entry.state in COLLECTABLE,
+        "abandonable": entry.abandonable,
     }
+
+
+def abandon(journal: Journal, entry_id) -> dict:
+    """The panel's Abandon (the ``abandon`` command's rules): the entry's inputs may create a new task.
+
+    NotFoundError for an entry the journal does not hold; InputError for one that is not an unresolved create.
+    """
+    entry = journal.by_id(int(entry_id)) if str(entry_id).isdigit() else None
+    if entry is None:
+        raise NotFoundError(f"there is no journal entry {str(entry_id)[:20]!r}", credits_may_be_spent=False)
+    return {"ok": True, "task": task_row(journal.abandon(entry))}
 
 
 def recent(journal: Journal, limit=50, task_id=None) -> dict:
@@ -49,6 +63,13 @@ def recent(journal: Journal, limit=50, task_id=None) -> dict:
     except (TypeError, ValueError):
         raise InputError(f"limit must be a number (got {str(limit)[:20]!r})") from None
     return {"tasks": [task_row(e) for e in journal.recent(count)]}
+
+
+def from_file(journal: Journal, path: Path) -> dict:
+    """The task a result file names in its metadata, recorded in the journal when missing (nothing is
+    sent to the API; collecting it is the panel's Collect). NoProvenanceError for a file without one."""
+    found = provenance.read(path)
+    return {"ok": True, "task": task_row(journal.adopt(found.task_id, found.params))}
 
 
 class Collector:

@@ -65,6 +65,7 @@ async def wait_for_task(client: ApikleyClient, task_id: str, run: Run, *, create
     started = clock.now()
     deadline = max(created_at + deadline_s, started + min(deadline_s, timings.resume_window_s))
     interval = timings.poll_first_s
+    misses = 0  # status checks failed in a row, shown on the status line
     while True:
         if wake is not None:
             wake.clear()
@@ -75,7 +76,11 @@ async def wait_for_task(client: ApikleyClient, task_id: str, run: Run, *, create
             if now >= deadline:
                 raise
             log.warning("apikley task %s: status check failed (%s); still waiting", task_id, type(exc).__name__)
-            info = TaskInfo(task_id=task_id, state="unreachable")
+            misses += 1
+            info = TaskInfo(task_id=task_id, state="unreachable",
+                            problem=f"{exc.briefly()}, {misses} status check{'s' if misses > 1 else ''} failed; still waiting")
+        else:
+            misses = 0
         if info is None:
             if now - max(created_at, started - 60) > grace:
                 raise NotFoundError("the API keeps answering 'recordInfo is null' for this task",

@@ -6,7 +6,7 @@ Node ids are the identity of saved workflows: never rename them (change display 
 from .folder import ApikleyLoadVideosFromFolder
 from .frames import ApikleyVideoFrames
 from .generate import Wan26Submit, Wan26VideoToVideo
-from .task import ApikleyTaskFetch, ApikleyTaskFromId, ApikleyTaskPoll
+from .task import ApikleyTaskFetch, ApikleyTaskFromFile, ApikleyTaskFromId, ApikleyTaskPoll
 
 NODE_CLASS_MAPPINGS = {
     "ApikleyWan26V2V": Wan26VideoToVideo,
@@ -14,16 +14,22 @@ NODE_CLASS_MAPPINGS = {
     "ApikleyTaskPoll": ApikleyTaskPoll,
     "ApikleyTaskFetch": ApikleyTaskFetch,
     "ApikleyTaskFromId": ApikleyTaskFromId,
+    "ApikleyTaskFromFile": ApikleyTaskFromFile,
     "ApikleyVideoFrames": ApikleyVideoFrames,
     "ApikleyLoadVideosFromFolder": ApikleyLoadVideosFromFolder,
 }
 
+# Chosen for the node search box (it ranks a name that starts with the query first, then the shorter,
+# then the more often used): the all-in-one is the one that starts with "Wan 2.6", Submit does not,
+# and only the generating nodes carry "(apikley)", so "Wan 2.6", "v2v", "video to video" and "apikley"
+# find the all-in-one first. Poll and Fetch are short enough not to be cut off at their default width.
 NODE_DISPLAY_NAME_MAPPINGS = {
-    "ApikleyWan26V2V": "Wan 2.6 Video-to-Video (apikley)",
-    "ApikleyWan26V2VSubmit": "Wan 2.6 V2V Submit (apikley)",
-    "ApikleyTaskPoll": "apikley Task Poll",
-    "ApikleyTaskFetch": "apikley Task Fetch",
-    "ApikleyTaskFromId": "apikley Task From Id",
+    "ApikleyWan26V2V": "Wan 2.6 Video to Video (apikley)",
+    "ApikleyWan26V2VSubmit": "Submit Wan 2.6 Task (apikley)",
+    "ApikleyTaskPoll": "Task Poll",
+    "ApikleyTaskFetch": "Task Fetch",
+    "ApikleyTaskFromId": "Task From Id",
+    "ApikleyTaskFromFile": "Task From File",
     "ApikleyVideoFrames": "Video to Frames (fast, low memory)",
     "ApikleyLoadVideosFromFolder": "Load Videos from Folder (apikley)",
 }

@@ -115,6 +115,7 @@ class ApikleyLoadVideosFromFolder:
                    "ComfyUI's input folder ('.' is the input folder itself). Adding or changing a clip makes "
                    "the next run read the folder again.")
     CATEGORY = CATEGORY
+    SEARCH_ALIASES = ["batch videos", "load video folder"]
     RETURN_TYPES = ("VIDEO", "STRING")
     RETURN_NAMES = ("videos", "names")
     OUTPUT_IS_LIST = (True, True)

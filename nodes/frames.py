@@ -19,6 +19,7 @@ class ApikleyVideoFrames:
                    "VIDEO: the Wan result, Load Video, or a trimmed/edited/created one. A silent video gives "
                    "silent AUDIO of its length.")
     CATEGORY = CATEGORY
+    SEARCH_ALIASES = ["get video components", "video to images", "split video"]
     RETURN_TYPES = ("IMAGE", "AUDIO", "FLOAT")
     RETURN_NAMES = ("images", "audio", "fps")
     OUTPUT_TOOLTIPS = ("Every frame, as an IMAGE batch (a 10 s 1080p clip is ~6 GB).",

@@ -19,6 +19,9 @@ class Wan26VideoToVideo:
                    "saved under output/apikley_wan/ and played on the node. Identical inputs never pay twice "
                    "(a journal survives restarts). For frames, sound and fps wire Video to Frames. " + COST_NOTE)
     CATEGORY = CATEGORY
+    # more words the node search box matches (ComfyUI after 0.3.64 sends them; 0.3.64 ignores them)
+    SEARCH_ALIASES = ["wan", "wan 2.6", "wan2.6", "video to video", "video2video", "v2v", "apikley",
+                      "restyle video", "video edit"]
     RETURN_TYPES = results.RESULT_TYPES
     RETURN_NAMES = results.RESULT_NAMES
     OUTPUT_TOOLTIPS = results.RESULT_TOOLTIPS
@@ -42,6 +45,7 @@ class Wan26Submit:
     DESCRIPTION = ("Prepare, upload and create a Wan 2.6 video-to-video task; returns at once so several "
                    "tasks can run side by side (wire into Poll, then Fetch). " + COST_NOTE)
     CATEGORY = CATEGORY
+    SEARCH_ALIASES = ["wan 2.6 submit", "apikley submit", "fan out"]
     RETURN_TYPES = (TASK_TYPE,)
     RETURN_NAMES = ("task",)
     FUNCTION = "submit"

@@ -33,6 +33,15 @@ def output_dir() -> Path:
     return root / "apikley_wan"
 
 
+def input_dir() -> Path:
+    """ComfyUI's input folder (Load Video lists its top level); a temporary stand-in without ComfyUI."""
+    try:
+        import folder_paths
+        return Path(folder_paths.get_input_directory())
+    except ImportError:
+        return Path(tempfile.gettempdir()) / "apikley_wan_input"
+
+
 def user_dir() -> Optional[Path]:
     try:
         import folder_paths
@@ -75,6 +84,31 @@ def raise_interrupt() -> None:
     except ImportError:
         return
     mm.throw_exception_if_processing_interrupted()
+
+
+# ComfyUI's progress bar of a node is value out of this many steps
+PROGRESS_STEPS = 100
+
+
+def show_progress(fraction: float, node_id: Optional[str]) -> bool:
+    """ComfyUI's progress bar of the node (``progress`` websocket events), at ``fraction`` (0..1).
+
+    False when ComfyUI's interrupt was raised meanwhile: its progress hook checks the flag, raises and
+    clears it, so the caller has to take it as Cancel itself. Nothing happens without ComfyUI."""
+    if node_id is None:
+        return True
+    try:
+        import comfy.model_management as mm
+        import comfy.utils
+    except ImportError:
+        return True
+    try:
+        comfy.utils.ProgressBar(PROGRESS_STEPS, node_id=str(node_id)).update_absolute(round(fraction * PROGRESS_STEPS))
+    except mm.InterruptProcessingException:
+        return False
+    except Exception:  # a closed socket must never break a paid run
+        log.debug("progress not sent", exc_info=True)
+    return True
 
 
 def send_status(text: str, node_id: Optional[str]) -> None:

@@ -1,8 +1,9 @@
 """Routes the pack adds to ComfyUI's server: the task-completion callback, and what the
-frontend extension (``web/``) asks for: key, credits, prices, recent tasks, collect.
+frontend extension (``web/``) asks for: key, credits, prices, recent tasks and the tasks panel's
+actions (collect, a result's preview, a copy for Load Video, abandon).
 
 Registered only when ComfyUI's PromptServer exists. Handlers only translate HTTP to the core
-(``account``, ``task_rows``); anything that may touch the network runs off the event loop.
+(``account``, ``task_rows``, ``task_files``); anything that may touch the network runs off the event loop.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from ..apikley_wan import account, config, task_rows
+from ..apikley_wan import account, budget, budget_settings, config, task_files, task_rows
 from ..apikley_wan.callbacks import ROUTE_PREFIX
 from ..apikley_wan.client import Cancel
 from ..apikley_wan.journal import valid_task_id
 from ..apikley_wan.errors import (ApikleyError, BusyError, ConfigError, InputError, KeyInvalidError, KeyNotStoredError,
                                   KeyRefusedError, NotFoundError)
 from ..apikley_wan.state import PackState
+from . import comfy_files, estimate, host
 
 log = logging.getLogger("apikley_wan")
 
@@ -136,6 +138,26 @@ def handlers(state: PackState, credits_cache: account.CreditsCache, collector: t
     async def get_credits(request):
         return await _answer(credits_cache.get, state.folder, request.query.get("refresh") in ("1", "true"))
 
+    @same_origin_json
+    async def post_key_remove(request):
+        return await _answer(account.remove_key, state.folder, extra=lambda: account.key_status(state.folder))
+
+    @same_origin_json
+    async def post_estimate(request):
+        """Per generating node of ``{"prompt": graphToPrompt().output}``: price, runs, re-use (nodes/estimate.py)."""
+        payload = await _json_object(request) or {}
+        if not isinstance(payload.get("prompt"), dict):
+            return _refuse(400, 'Send {"prompt": <the API prompt>}.')
+        return await _answer(estimate.answer, payload["prompt"], state.journal)
+
+    async def get_budget(request):
+        return await _answer(budget_settings.status, state.folder, budget.GUARD, state.journal)
+
+    @same_origin_json
+    async def post_budget(request):
+        payload = await _json_object(request)
+        return await _answer(budget_settings.save, payload, state.folder, budget.GUARD, state.journal)
+
     async def get_prices(request):
         return await _answer(account.price_table)
 
@@ -154,11 +176,40 @@ def handlers(state: PackState, credits_cache: account.CreditsCache, collector: t
         return await _answer(collector.collect, state.journal, task_id, lambda: state.generations(Cancel()),
                              extra=row)
 
+    async def get_task_video(request):
+        """The result as the panel's preview (Range requests too): only a file the journal recorded."""
+        try:
+            path = await asyncio.to_thread(task_files.result_video, state.journal, request.match_info["task_id"])
+        except ApikleyError as exc:
+            return _refuse(404, exc.user_message())
+        return web.FileResponse(path, headers={"Content-Type": "video/mp4", "X-Content-Type-Options": "nosniff",
+                                               "Cache-Control": "no-cache"})
+
+    @same_origin_json
+    async def post_load_video(request):
+        return await _answer(task_files.into_input, state.journal, request.match_info["task_id"], host.input_dir())
+
+    @same_origin_json
+    async def post_abandon(request):
+        return await _answer(task_rows.abandon, state.journal, request.match_info["entry_id"])
+
+    @same_origin_json
+    async def post_from_file(request):
+        """``{"filename", "subfolder", "type"}`` of a file uploaded to ComfyUI (the panel's drop) → its task."""
+        payload = await _json_object(request) or {}
+        return await _answer(lambda: task_rows.from_file(state.journal, comfy_files.named(
+            payload.get("filename"), payload.get("subfolder", ""), payload.get("type", "input"))))
+
     return {("POST", ROUTE_PREFIX + "{secret}"): receive_callback,
             ("GET", API_PREFIX + "key"): get_key, ("POST", API_PREFIX + "key"): post_key,
+            ("POST", API_PREFIX + "key/remove"): post_key_remove, ("POST", API_PREFIX + "estimate"): post_estimate,
             ("GET", API_PREFIX + "credits"): get_credits, ("GET", API_PREFIX + "prices"): get_prices,
-            ("GET", API_PREFIX + "tasks"): get_tasks,
-            ("POST", API_PREFIX + "tasks/{task_id}/collect"): post_collect}
+            ("GET", API_PREFIX + "budget"): get_budget, ("POST", API_PREFIX + "budget"): post_budget,
+            ("GET", API_PREFIX + "tasks"): get_tasks, ("POST", API_PREFIX + "tasks/from_file"): post_from_file,
+            ("POST", API_PREFIX + "tasks/{task_id}/collect"): post_collect,
+            ("GET", API_PREFIX + "tasks/{task_id}/video"): get_task_video,
+            ("POST", API_PREFIX + "tasks/{task_id}/load_video"): post_load_video,
+            ("POST", API_PREFIX + "entries/{entry_id}/abandon"): post_abandon}
 
 
 def register(server, state: PackState, credits_cache: account.CreditsCache | None = None) -> None:

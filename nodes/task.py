@@ -1,7 +1,8 @@
-"""The task nodes: Poll, Fetch and From-id, around the APIKLEY_TASK value."""
+"""The task nodes: Poll, Fetch, From Id and From File, around the APIKLEY_TASK value."""
 
 from __future__ import annotations
 
+from ..apikley_wan import provenance
 from ..apikley_wan.errors import InputError
 from ..apikley_wan.journal import valid_task_id
 from ..apikley_wan.report import COLLECTED
@@ -23,9 +24,20 @@ def _entry(task: dict):
     return entry or store.adopt(task["task_id"])
 
 
+async def _fetched(task: dict, unique_id):
+    """Wait for the task and hand on its result file (downloaded once, never re-created): Fetch's run."""
+    async def work(cancel, board):
+        gens = service.state().generations(cancel)
+        entry = await gens.wait(_entry(task), board.update)
+        return results.finished(gens.report(entry, COLLECTED, board.started_at), board)
+
+    return await run_pipeline(work, unique_id)
+
+
 class ApikleyTaskPoll:
     DESCRIPTION = "Waits until the task is finished (or failed) and saves the result file at once."
     CATEGORY = CATEGORY
+    SEARCH_ALIASES = ["apikley poll", "wait for task"]
     RETURN_TYPES = (TASK_TYPE,)
     RETURN_NAMES = ("task",)
     FUNCTION = "poll"
@@ -49,6 +61,7 @@ class ApikleyTaskFetch:
     DESCRIPTION = ("Downloads the task's result once (re-downloading if the archived file is gone, never "
                    "re-creating) and hands on its VIDEO; wire Video to Frames for frames, sound and fps.")
     CATEGORY = CATEGORY
+    SEARCH_ALIASES = ["apikley fetch", "download result"]
     RETURN_TYPES = results.RESULT_TYPES
     RETURN_NAMES = results.RESULT_NAMES
     OUTPUT_TOOLTIPS = results.RESULT_TOOLTIPS
@@ -60,18 +73,14 @@ class ApikleyTaskFetch:
                 "hidden": {"unique_id": "UNIQUE_ID"}}
 
     async def fetch(self, task, unique_id=None):
-        async def work(cancel, board):
-            gens = service.state().generations(cancel)
-            entry = await gens.wait(_entry(task), board.update)
-            return results.finished(gens.report(entry, COLLECTED, board.started_at), board)
-
-        return await run_pipeline(work, unique_id)
+        return await _fetched(task, unique_id)
 
 
 class ApikleyTaskFromId:
     DESCRIPTION = ("Turns a task id (from the apikley log, a status line or a sidecar file) into a task, to "
                    "collect its result without creating anything.")
     CATEGORY = CATEGORY
+    SEARCH_ALIASES = ["apikley task id", "collect task"]
     RETURN_TYPES = (TASK_TYPE,)
     RETURN_NAMES = ("task",)
     FUNCTION = "from_id"
@@ -95,3 +104,25 @@ class ApikleyTaskFromId:
         cleaned = task_id.strip()
         entry = service.state().journal.adopt(cleaned)
         return (task_value(entry),)
+
+
+class ApikleyTaskFromFile:
+    DESCRIPTION = ("Reads which apikley task a result file came from (the pack writes it into the mp4) and "
+                   "collects that task's result at no new charge: it never creates a task. Wire Load Video "
+                   "with a result file (or a copy of one).")
+    CATEGORY = CATEGORY
+    SEARCH_ALIASES = ["apikley task from file", "collect result file"]
+    RETURN_TYPES = results.RESULT_TYPES
+    RETURN_NAMES = results.RESULT_NAMES
+    OUTPUT_TOOLTIPS = results.RESULT_TOOLTIPS
+    FUNCTION = "from_file"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"video": ("VIDEO", {"tooltip": "A result file the pack saved, e.g. from Load Video."})},
+                "hidden": {"unique_id": "UNIQUE_ID"}}
+
+    async def from_file(self, video, unique_id=None):
+        found = provenance.of_video(video)
+        entry = service.state().journal.adopt(found.task_id, found.params)
+        return await _fetched(task_value(entry), unique_id)

@@ -48,6 +48,10 @@ class StatusBoard:
         if self.status is not None:
             host.send_status(self.status.line(), self.node_id)
 
+    def progress(self) -> float:
+        """Elapsed against the expected time, held below done until success (status.py)."""
+        return self.status.progress() if self.status is not None else 0.0
+
     def say(self, text: str) -> None:
         """A final line: the ticker stops redrawing the live status over it."""
         self.status = None
@@ -62,6 +66,13 @@ _interrupts = 0
 def _note_interrupt() -> None:
     global _interrupts
     _interrupts += 1
+
+
+def _show_progress(fraction: float, node_id: Optional[str]) -> None:
+    """ComfyUI's progress bar for the node. Its hook raises (and clears) ComfyUI's interrupt: kept here, so
+    every run side by side still sees it."""
+    if not host.show_progress(fraction, node_id):
+        _note_interrupt()
 
 
 def _quiet(job: asyncio.Future) -> None:
@@ -80,7 +91,9 @@ async def run_pipeline(work: Callable[[Cancel, StatusBoard], Awaitable], node_id
         while True:
             done, _ = await asyncio.wait({job}, timeout=0.2)
             if done:
-                return job.result()
+                result = job.result()
+                _show_progress(1.0, node_id)  # done: the bar jumps to the end
+                return result
             if host.interrupted():
                 _note_interrupt()
             if cancel.requested:
@@ -93,6 +106,7 @@ async def run_pipeline(work: Callable[[Cancel, StatusBoard], Awaitable], node_id
                                      credits_may_be_spent=board.task_id is not None)
             if time.monotonic() - last_draw >= 1.0:
                 board.draw()
+                _show_progress(board.progress(), node_id)
                 last_draw = time.monotonic()
     except BaseException:
         cancel.set()  # ComfyUI cancelling this coroutine, or any error here, stops the work too

@@ -124,12 +124,15 @@ def running(root: Path, env: dict):
         host.stop()
 
 
+FRONTEND_ONLY = ("Note", "MarkdownNote")  # drawn by the page, never sent to the server
+
+
 def ui_to_api(workflow: dict, object_info: dict) -> dict:
     """Turn a UI-format workflow into an API prompt, mapping widget values the way the frontend does."""
     links = {link[0]: link for link in workflow["links"]}
     prompt = {}
     for node in workflow["nodes"]:
-        if node.get("mode", 0) != 0:
+        if node.get("mode", 0) != 0 or node["type"] in FRONTEND_ONLY:
             continue
         info = object_info[node["type"]]
         linked = {i["name"]: links[i["link"]] for i in node.get("inputs", []) if i.get("link") is not None}

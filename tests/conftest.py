@@ -101,9 +101,11 @@ def load_pack():
 
 @pytest.fixture(autouse=True)
 def no_budget_caps(monkeypatch):
-    """No budget cap from the developer's environment (budget.py reads it at each paid create)."""
+    """No budget cap from the developer's environment or saved caps (budget.py reads them at each paid create)."""
+    from apikley_wan import budget
     for name in ("APIKLEY_BUDGET_SESSION_USD", "APIKLEY_BUDGET_DAY_USD", "APIKLEY_MIN_BALANCE"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(budget.GUARD, "caps_folder", None)
 
 
 @pytest.fixture

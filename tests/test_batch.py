@@ -86,7 +86,7 @@ def test_40_jobs_make_exactly_40_tasks_paced_under_the_limit(fast_sim, tmp_path,
     assert all((tmp_path / "out" / f"{i}.mp4").is_file() for i in range(40))
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["totals"]["paid"] == 40 and report["totals"]["done"] == 40
-    assert "40/40 done: 40 paid now (2800 credits ($14.00), estimate)" in out
+    assert "40/40 done: 40 paid now (2800 credits ($14.00), " in out  # estimates (a last task alone: measured)
 
 
 def test_interrupted_batch_resumes_without_paying_twice(fast_sim, tmp_path, reference_clip):
@@ -189,7 +189,7 @@ def test_max_usd_starts_no_paid_work_past_the_budget(fast_sim, tmp_path, referen
                                                         "skipped (budget)"]
     assert rows[1]["outcome"] == "reused" and rows[1]["charged"] is False
     assert rows[4]["task_id"] is None and "--max-usd" in rows[4]["error"]
-    assert "2 paid now (140 credits ($0.70), estimate)" in out and "2 skipped for budget" in out
+    assert "2 paid now (140 credits ($0.70), " in out and "2 skipped for budget" in out
 
 
 def test_report_has_every_job_with_task_outcome_cost_and_output(fast_sim, tmp_path, reference_clip):
@@ -205,7 +205,7 @@ def test_report_has_every_job_with_task_outcome_cost_and_output(fast_sim, tmp_pa
                           "error"}
     assert first["line"] == 1 and first["state"] == "done" and first["task_id"] in fast_sim.tasks
     assert first["outcome"] == "paid" and first["cost_credits"] == 70 and first["cost_usd"] == 0.35
-    assert first["cost_kind"] in ("reported", "estimate") and first["error"] is None
+    assert first["cost_kind"] in ("reported", "measured", "estimate") and first["error"] is None
     assert first["output"] == str(tmp_path / "out" / "0.mp4")
 
 

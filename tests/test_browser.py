@@ -72,7 +72,7 @@ def test_key_cost_paid_run_tasks_panel_then_a_free_reuse_after_restart(comfy):
     assert seen["videoPreviews"]["save"] and seen["videoPreviews"]["wan"], "both nodes play their video"
 
     # the panel lists the task; a deleted result is downloaded again without a new task
-    assert "success" in seen["panelRow"] and "Balance:" in seen["panelText"]
+    assert "finished" in seen["panelRow"] and "Balance:" in seen["panelText"]
     assert seen["collected"].startswith("Saved ") and seen["fileRestored"] is True
     assert comfy.sim.create_count == 1 and seen["dialogClosed"]
 

@@ -79,14 +79,16 @@ def test_pack_loads_with_every_node_and_template(host, object_info):
     assert "IMPORT FAILED" not in log and "Cannot import" not in log
 
 
-@pytest.mark.parametrize("name", ["wan26_v2v_trim_resize.json", "wan26_v2v_frames.json",
-                                  "wan26_v2v_fan_out.json"])
+ONE_CLIP, FAN_OUT = "Wan 2.6, one clip to a new video.json", "Wan 2.6, three prompts side by side.json"
+
+
+@pytest.mark.parametrize("name", [ONE_CLIP, "Wan 2.6, frames in and frames out.json", FAN_OUT])
 def test_example_workflow_runs(host, sim, object_info, name):
     before = sim.create_count
     entry, took = _run(host, _prompt(object_info, name))
     assert entry["status"]["status_str"] == "success", entry["status"]
     saved = [v for out in entry["outputs"].values() for v in out.get("images", [])]
-    expected = 3 if "fan_out" in name else 1
+    expected = 3 if name == FAN_OUT else 1
     assert len(saved) >= expected
     for item in saved:
         assert (host.root / "output" / item["subfolder"] / item["filename"]).stat().st_size > 10_000
@@ -99,7 +101,7 @@ def test_example_workflow_runs(host, sim, object_info, name):
 
 
 def test_requeue_and_restart_requeue_create_nothing(host, sim, object_info):
-    prompt = _prompt(object_info, "wan26_v2v_trim_resize.json")
+    prompt = _prompt(object_info, ONE_CLIP)
     before = sim.create_count
     entry, took = _run(host, prompt)
     assert entry["status"]["status_str"] == "success" and sim.create_count == before
@@ -111,7 +113,7 @@ def test_requeue_and_restart_requeue_create_nothing(host, sim, object_info):
 
 def test_interrupt_stops_within_2_s_and_requeue_collects(host, sim, object_info):
     sim.task_seconds = 120
-    prompt = _prompt(object_info, "wan26_v2v_trim_resize.json", take=21)
+    prompt = _prompt(object_info, ONE_CLIP, take=21)
     before = sim.create_count
     prompt_id = host.queue(prompt)
     _wait_for_creates(sim, before + 1)
@@ -137,8 +139,8 @@ def _started_at(entry) -> float:
 def test_cancel_frees_the_queue_within_1_s_whatever_the_network_does(host, sim, object_info, fault):
     """A result host dripping one byte every 5 s, or an API that answers after 30 s: after Cancel the
     next queued prompt starts within 1 s, and a re-queue collects the task with no new create."""
-    prompt = _prompt(object_info, "wan26_v2v_trim_resize.json", take=61 if fault == "drip_downloads" else 62)
-    cached = _prompt(object_info, "wan26_v2v_trim_resize.json")
+    prompt = _prompt(object_info, ONE_CLIP, take=61 if fault == "drip_downloads" else 62)
+    cached = _prompt(object_info, ONE_CLIP)
     assert _run(host, cached)[0]["status"]["status_str"] == "success"  # from now on re-used at once
     before, drips, seen = sim.create_count, sim.drips_started, len(sim.requests_log)
     sim.task_seconds = 1.0
@@ -169,7 +171,7 @@ def test_cancel_frees_the_queue_within_1_s_whatever_the_network_does(host, sim, 
 
 def test_kill_while_pending_then_restart_collects_the_same_task(host, sim, object_info):
     sim.task_seconds = 120
-    prompt = _prompt(object_info, "wan26_v2v_trim_resize.json", take=22)
+    prompt = _prompt(object_info, ONE_CLIP, take=22)
     before = sim.create_count
     host.queue(prompt)
     _wait_for_creates(sim, before + 1)
@@ -186,9 +188,9 @@ def test_kill_while_pending_then_restart_collects_the_same_task(host, sim, objec
 
 def test_fan_out_finishes_in_about_one_task_time(host, sim, object_info):
     sim.task_seconds = 10.0
-    single, one_time = _run(host, _prompt(object_info, "wan26_v2v_trim_resize.json", take=31))
+    single, one_time = _run(host, _prompt(object_info, ONE_CLIP, take=31))
     assert single["status"]["status_str"] == "success"
-    fan, fan_time = _run(host, _prompt(object_info, "wan26_v2v_fan_out.json", take=31))
+    fan, fan_time = _run(host, _prompt(object_info, FAN_OUT, take=31))
     assert fan["status"]["status_str"] == "success"
     ratio = fan_time / one_time
     print(f"one task: {one_time:.1f}s, three in fan-out: {fan_time:.1f}s, ratio {ratio:.2f}")
@@ -202,7 +204,7 @@ def test_callback_route_verifies_signature_and_a_repeat_only_wakes(host, sim, ob
     host.env.update(APIKLEY_CALLBACK_URL=host.url, APIKLEY_WEBHOOK_HMAC_KEY="webhook-secret")
     host.restart()
     try:
-        entry, took = _run(host, _prompt(object_info, "wan26_v2v_trim_resize.json", take=41))
+        entry, took = _run(host, _prompt(object_info, ONE_CLIP, take=41))
         assert entry["status"]["status_str"] == "success"
         task_id = max(sim.tasks.values(), key=lambda t: t.created).task_id
         deadline = time.time() + 10
@@ -212,7 +214,7 @@ def test_callback_route_verifies_signature_and_a_repeat_only_wakes(host, sim, ob
         assert statuses == [200, 200], statuses  # each valid delivery, the repeat too, only wakes the waiter
         sim.webhook_hmac_key = "wrong-key"
         sim.faults.callback_repeats = 1
-        _run(host, _prompt(object_info, "wan26_v2v_trim_resize.json", take=42))
+        _run(host, _prompt(object_info, ONE_CLIP, take=42))
         task_id = max(sim.tasks.values(), key=lambda t: t.created).task_id
         deadline = time.time() + 10
         while not [s for t, s in sim.callback_log if t == task_id] and time.time() < deadline:

@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.comfyui,
               pytest.mark.skipif(not comfy_host.available(), reason="set COMFYUI_DIR to a ComfyUI checkout")]
 
 REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "example_workflows" / "wan26_v2v_folder_batch.json"
+EXAMPLE = REPO / "example_workflows" / "Wan 2.6, every clip of a folder.json"
 TASK_S = 8.0
 CLIPS = 8
 PROMPT = "character1 dances in the rain, shot "
@@ -201,8 +201,7 @@ def test_submit_poll_fetch_map_over_the_list(host, sim, batch):
 def test_example_folder_batch_runs_as_opened(host, sim):
     workflow = json.loads(EXAMPLE.read_text())
     nodes = workflow["nodes"]
-    assert any(n["type"] == "Note" for n in nodes)
-    workflow["nodes"] = [n for n in nodes if n["type"] != "Note"]  # frontend-only: never sent to the server
+    assert any(n["type"] == "MarkdownNote" for n in nodes)
     prompt = comfy_host.ui_to_api(workflow, host.get("/object_info"))
     assert prompt["1"]["inputs"] == {"folder": ".", "pattern": "apikley_wan_sample*.mp4", "limit": 0,
                                      "sort": "name"}
@@ -212,7 +211,7 @@ def test_example_folder_batch_runs_as_opened(host, sim):
     assert sim.create_count - before == 1  # the fresh input folder holds only the pack's sample
     (item,) = entry["outputs"]["2"]["images"]
     assert (host.root / "output" / item["subfolder"] / item["filename"]).stat().st_size > 10_000
-    print(f"wan26_v2v_folder_batch.json as opened: 1 task, {took:.1f}s")
+    print(f"{EXAMPLE.name} as opened: 1 task, {took:.1f}s")
 
 
 

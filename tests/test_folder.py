@@ -170,9 +170,9 @@ def test_is_changed_never_raises_for_a_missing_folder(node, tmp_path):
 
 def test_the_example_workflow_opens_ready_and_its_nodes_do_not_overlap():
     workflow = json.loads((Path(__file__).resolve().parents[1] / "example_workflows" /
-                           "wan26_v2v_folder_batch.json").read_text())
+                           "Wan 2.6, every clip of a folder.json").read_text())
     types = {n["id"]: n["type"] for n in workflow["nodes"]}
-    assert sorted(types.values()) == ["ApikleyLoadVideosFromFolder", "ApikleyWan26V2V", "Note"]
+    assert sorted(types.values()) == ["ApikleyLoadVideosFromFolder", "ApikleyWan26V2V", "MarkdownNote"]
     folder = next(n for n in workflow["nodes"] if n["type"] == NODE_ID)
     assert folder["widgets_values"][:2] == [".", "apikley_wan_sample*.mp4"]  # the sample the pack installs
     assert [types[link[1]] + ">" + types[link[3]] for link in workflow["links"]] == [

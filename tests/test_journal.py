@@ -64,14 +64,23 @@ def _v0_file(path, wal=True):
     return path
 
 
+# what the migrations make of V0_ROWS' cost_reported (the 9th value): reported, else estimate if priced, else unknown
+V0_COST_KINDS = ["unknown", "reported", "unknown"]
+
+
 def _v0_columns(path):
+    """V0_ROWS as the file holds them now: cost_reported is gone, cost_kind says what it said."""
     db = sqlite3.connect(path)
     try:
         return db.execute("SELECT id, fingerprint, state, task_id, params, result_url, result_path, cost_credits, "
-                          "cost_reported, error, owner, created_at, updated_at, task_created_at, finished_at "
+                          "error, owner, created_at, updated_at, task_created_at, finished_at, cost_kind "
                           "FROM tasks ORDER BY id").fetchall()
     finally:
         db.close()
+
+
+def _v0_rows_migrated():
+    return [row[:8] + row[9:] + (kind,) for row, kind in zip(V0_ROWS, V0_COST_KINDS, strict=True)]
 
 
 def _pragma(path, name):
@@ -181,9 +190,9 @@ def test_dead_owner_is_detected(tmp_path, fast_beat):
 # -- schema versions -------------------------------------------------------------------------
 def test_fresh_file_is_at_the_latest_version(tmp_path):
     store = Journal(tmp_path / "j.sqlite")
-    assert _pragma(store.path, "user_version") == jr.SCHEMA_VERSION == 2
+    assert _pragma(store.path, "user_version") == jr.SCHEMA_VERSION == 3
     entry, _ = store.claim("fp", {})
-    assert entry.heartbeat_at is not None
+    assert entry.heartbeat_at is not None and entry.cost_kind == "unknown"
 
 
 @pytest.mark.parametrize("wal", [True, False])
@@ -193,11 +202,11 @@ def test_a_file_of_the_first_releases_is_migrated_and_keeps_its_rows(tmp_path, w
     store = Journal(path)
     assert _pragma(path, "user_version") == jr.SCHEMA_VERSION
     assert _pragma(path, "journal_mode") == "wal"
-    assert _v0_columns(path) == V0_ROWS
+    assert _v0_columns(path) == _v0_rows_migrated()
     creating, success, waiting = (store.by_id(i) for i in (1, 2, 3))
     assert creating.state == jr.CREATING and creating.heartbeat_at is None
     assert not creating.owner_alive()  # written before heartbeats: its writer is taken as gone
-    assert success.result_path == "/out/r.mp4" and success.cost_reported and success.params == {"prompt": "b"}
+    assert success.result_path == "/out/r.mp4" and success.cost_kind == "reported" and success.params == {"prompt": "b"}
     assert [e.id for e in store.pending()] == [1, 3]
     assert store.claim("fp-success", {})[0].id == 2  # still protects what was paid for
     assert store.claim("fp-creating", {}) == (creating, False)
@@ -223,7 +232,7 @@ def test_many_openers_at_once_migrate_once(tmp_path):
     path = _v0_file(tmp_path / "j.sqlite")
     assert errors_when_run_at_once(lambda: Journal(path)) == []
     assert _pragma(path, "user_version") == jr.SCHEMA_VERSION
-    assert _v0_columns(path) == V0_ROWS
+    assert _v0_columns(path) == _v0_rows_migrated()
 
 
 def test_a_newer_journal_is_refused_and_left_untouched(tmp_path):

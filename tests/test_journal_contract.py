@@ -349,14 +349,14 @@ def test_adopt_records_a_foreign_task_once_and_refuses_what_is_not_a_task_id(sto
 def test_update_round_trips_every_column_type(store):
     journal = store.open()
     entry, _ = journal.claim("fp", {"nested": {"a": [1, 2]}, "u": "é"})
-    done = journal.update(entry.id, state=jr.SUCCESS, params={"x": 1.5}, cost_credits=104.5, cost_reported=True,
+    done = journal.update(entry.id, state=jr.SUCCESS, params={"x": 1.5}, cost_credits=104.5, cost_kind="measured",
                           result_url="https://r/x.mp4", result_path="/out/x.mp4", task_id="t-1")
     again = store.open().by_id(entry.id)
     assert again == done
-    assert again.params == {"x": 1.5} and again.cost_credits == 104.5 and again.cost_reported is True
+    assert again.params == {"x": 1.5} and again.cost_credits == 104.5 and again.cost_kind == "measured"
     assert isinstance(again.id, int) and isinstance(again.created_at, float)
     assert again.finished_at >= again.created_at and abs(again.created_at - entry.created_at) < 1e-6
-    assert journal.update(entry.id, cost_reported=False, cost_credits=None).cost_reported is False
+    assert journal.update(entry.id, cost_kind="unknown", cost_credits=None).cost_kind == "unknown"
     assert journal.update(entry.id, state=jr.FAIL, error="boom").finished_at is not None
     with pytest.raises(ValueError):
         journal.update(entry.id, no_such_column=1)
@@ -429,7 +429,7 @@ def test_time_travel_past_stale_makes_a_silent_row_dead(store, monkeypatch):
 # -- schema versions ---------------------------------------------------------------------------
 def test_a_new_store_is_at_the_latest_version_with_the_same_columns(store):
     store.open()
-    assert store.version() == jr.SCHEMA_VERSION == 2
+    assert store.version() == jr.SCHEMA_VERSION == 3
     assert store.columns() == list(jr._COLUMNS)
 
 
@@ -611,6 +611,6 @@ def test_a_version_1_postgresql_journal_is_migrated_and_keeps_its_rows(pg_store)
     assert pg_store.version() == jr.SCHEMA_VERSION and pg_store.columns() == list(jr._COLUMNS)
     old, done = journal.by_fingerprint("fp-old"), journal.by_task_id("t-done")
     assert old.heartbeat_at is None and not old.owner_alive() and old.created_at == 1700000000.5
-    assert done.cost_credits == 70.0 and done.cost_reported and done.updated_at == 1700000002.75
+    assert done.cost_credits == 70.0 and done.cost_kind == "reported" and done.updated_at == 1700000002.75
     assert journal.claim("fp-done", {}) == (done, False) and journal.claim("fp-old", {}) == (old, False)
     assert journal.abandon(old).state == jr.ABANDONED

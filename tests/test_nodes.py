@@ -60,8 +60,8 @@ def _seconds(audio) -> float:
 
 def test_mappings_ids_and_declarations(pack):
     assert set(pack.NODE_CLASS_MAPPINGS) == {"ApikleyWan26V2V", "ApikleyWan26V2VSubmit", "ApikleyTaskPoll",
-                                             "ApikleyTaskFetch", "ApikleyTaskFromId", "ApikleyVideoFrames",
-                                             "ApikleyLoadVideosFromFolder"}
+                                             "ApikleyTaskFetch", "ApikleyTaskFromId", "ApikleyTaskFromFile",
+                                             "ApikleyVideoFrames", "ApikleyLoadVideosFromFolder"}
     assert pack.WEB_DIRECTORY == "./web"
     allinone = pack.NODE_CLASS_MAPPINGS["ApikleyWan26V2V"]
     spec = allinone.INPUT_TYPES()

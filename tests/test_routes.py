@@ -118,7 +118,7 @@ def test_an_unreachable_api_saves_nothing(routes, state_dir, monkeypatch):
     monkeypatch.setenv("APIKLEY_BASE_URL", "http://127.0.0.1:9")  # discard port: nothing listens
 
     status, body = talk(routes, lambda client: _call(client, "POST", "/apikley_wan/key", json={"key": KEY}))
-    assert status == 422 and body["ok"] is False and "reach" in body["msg"]
+    assert status == 422 and body["ok"] is False and "balance failed: connection refused (127.0.0.1:9)" in body["msg"]
     assert not _key_file(state_dir).exists() and body["source"] == "none"
 
 

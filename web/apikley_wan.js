@@ -1,11 +1,16 @@
-// Frontend extension of the Wan 2.6 (apikley) pack: the API key and price settings, the cost
-// badge on the generating nodes, the per-node run summary, and the recent-tasks panel.
+// Frontend extension of the Wan 2.6 (apikley) pack: the API key, price and budget settings, the cost
+// badge on the generating nodes, the run's total by the Run button (and a confirmation above a
+// threshold), the per-node run summary, and the recent-tasks panel.
 // The logic lives in ./lib (pure, tested with node --test); these modules are the DOM glue.
 import { app } from '../../scripts/app.js'
+import { renderBudgetEntry } from './budget_entry.js'
 import { h } from './dom.js'
 import { renderKeyEntry } from './key_entry.js'
 import { addCostBadge } from './node_labels.js'
-import { costFor, describePrices, loadServerPrices, setOverride } from './prices_state.js'
+import { renderPricesEntry } from './prices_entry.js'
+import { costFor, loadServerPrices, setOverride } from './prices_state.js'
+import { confirmCostlyRuns, THRESHOLD_SETTING } from './run_confirm.js'
+import { showRunTotal } from './run_total.js'
 import { watchRuns } from './run_watch.js'
 import { openTasksDialog, renderTasksPanel } from './tasks_panel.js'
 
@@ -58,7 +63,27 @@ app.registerExtension({
       id: 'ApikleyWan.PricesInForce',
       category: [CATEGORY, 'Prices', 'In force'],
       name: 'Prices in force',
-      type: () => h('div', { className: 'apikley-entry apikley-note', textContent: describePrices() }),
+      type: renderPricesEntry,
+      defaultValue: ''
+    },
+    {
+      id: THRESHOLD_SETTING,
+      category: [CATEGORY, 'Run', 'Ask above'],
+      name: 'Ask before a run costing more than (USD)',
+      tooltip: 'Queueing a graph whose estimated cost is above this shows its total and each node\'s part first; ' +
+        'Cancel queues nothing. 0 = always ask, empty = never ask. Re-used results count as 0.',
+      type: 'text',
+      defaultValue: '2'
+    },
+    {
+      // Like the key: posted to the pack's route (the budget guard reads it there), not kept in the settings file.
+      id: 'ApikleyWan.Budget',
+      category: [CATEGORY, 'Budget', 'Caps'],
+      name: 'Budget guard',
+      tooltip: 'Every new paid task is checked against these caps before anything is uploaded; re-using or ' +
+        'collecting a task never is. Empty = no cap. APIKLEY_BUDGET_SESSION_USD, APIKLEY_BUDGET_DAY_USD and ' +
+        'APIKLEY_MIN_BALANCE in ComfyUI\'s environment win.',
+      type: renderBudgetEntry,
       defaultValue: ''
     }
   ],
@@ -66,7 +91,9 @@ app.registerExtension({
     addStylesheet()
     addSidebarTab()
     watchRuns()
+    confirmCostlyRuns()
     await loadServerPrices()
+    showRunTotal()
   },
   nodeCreated(node) {
     if (!GENERATING.has(node.comfyClass)) return

@@ -16,3 +16,6 @@ export const getJson = (path) => call(path)
 
 export const postJson = (path, body) =>
   call(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body ?? {}) })
+
+/** The address of a pack route for the page itself to load (a video's src). */
+export const packUrl = (path) => api.apiURL(`/apikley_wan/${path}`)

@@ -1,5 +1,6 @@
 // The price table in force for this page: the server's table, with the user's override from
-// Settings on top. One place, read by the cost badges and the settings entry.
+// Settings on top. One place, read by the cost badges, the run's total and the settings entries,
+// which are told when it changes.
 import { app } from '../../scripts/app.js'
 import { costLabel, formatCredits, formatUsd } from './lib/format.js'
 import { effectiveTable, estimate, formatTable, fromServer, priceRows } from './lib/prices.js'
@@ -8,10 +9,12 @@ import { getJson } from './pack_api.js'
 let server = null
 let override = ''
 let table = null
+const listeners = new Set()
 
 function recompute() {
   table = effectiveTable(server, override)
   app.graph?.setDirtyCanvas?.(true, true)
+  for (const listener of listeners) listener()
 }
 
 export async function loadServerPrices() {
@@ -24,20 +27,33 @@ export function setOverride(text) {
   recompute()
 }
 
-/** The badge text for a node's current duration and resolution widgets. */
-export function costFor(duration, resolution) {
-  return costLabel(estimate(table, duration, resolution))
+/** Call `listener` whenever the table in force changes; returns the unsubscribe function. */
+export function onPricesChanged(listener) {
+  listeners.add(listener)
+  return () => listeners.delete(listener)
 }
 
-/** The table in force, in words (one line each), for the settings entry. */
+export const pricesInForce = () => table
+
+/** "simulator" when the pack's API is not the real one (no real credits), "apikley", or null before loading. */
+export const apiKind = () => server?.api ?? null
+
+/** The badge text for a node's current duration and resolution widgets. */
+export function costFor(duration, resolution) {
+  return costLabel(estimate(table, duration, resolution), apiKind())
+}
+
+/** The table in force, in words: {lines, errors} (one line each; errors name each bad override entry). */
 export function describePrices() {
-  if (!table) return server ? 'No prices.' : 'Prices not loaded yet.'
+  if (!table) return { lines: [server ? 'No prices.' : 'Prices not loaded yet.'], errors: [] }
   const source = table.overridden ? 'the pack\'s table with your override' : 'the pack\'s table'
-  return [
+  const lines = [
     `Estimated cost per run (duration/resolution), from ${source}:`,
     ...priceRows(table).map((row) => `  ${row.key}: ${formatCredits(row.credits)} credits (${formatUsd(row.usd)})`),
     table.note,
-    table.error ? `Override ignored: ${table.error}.` : null,
+    apiKind() === 'simulator' ? 'Simulator — no real credits are spent (APIKLEY_BASE_URL is not the real API).' : null,
     `The pack's table as an override: ${formatTable(server)}`
-  ].filter(Boolean).join('\n')
+  ].filter(Boolean)
+  const errors = table.errors.map((error) => `Override entry left out: ${error}.`)
+  return { lines, errors }
 }

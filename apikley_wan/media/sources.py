@@ -69,12 +69,19 @@ def _from_video_object(video: Any) -> FileInput | FramesInput:
     """A ComfyUI VIDEO: its file when it has one and it holds exactly what the VIDEO shows,
     else its decoded components (a trimmed or cropped VIDEO of newer ComfyUI still points at
     the whole, unedited file)."""
-    if _has_own_stream_source(video) and not _is_edited(video):
-        stream = video.get_stream_source()
-        if isinstance(stream, (str, os.PathLike, io.BytesIO)):
-            return resolve_source(stream)
+    stream = None if _is_edited(video) else stream_of(video)
+    if stream is not None:
+        return resolve_source(stream)
     components = video.get_components()
     return _frames_input(components.images, components.frame_rate, components.audio)
+
+
+def stream_of(video: Any) -> Union[str, os.PathLike, io.BytesIO, None]:
+    """The file (or in-memory file) a VIDEO was loaded from; None for one built from frames."""
+    if not _has_own_stream_source(video):
+        return None
+    stream = video.get_stream_source()
+    return stream if isinstance(stream, (str, os.PathLike, io.BytesIO)) else None
 
 
 def _is_edited(video: Any) -> bool:

@@ -25,8 +25,11 @@ class Simulator:
     def __init__(self, *, api_key: str = "sim-key", task_seconds: float = 3.0, null_seconds: float = 1.0,
                  credits: float = 1000.0, webhook_hmac_key: Optional[str] = None, fps: int = 24,
                  generating_after: Optional[float] = None, port: int = 0, files_port: int = 0,
-                 creates_per_10s: int = 20):
+                 creates_per_10s: int = 20, record_credits: bool = False):
         self.api_key = api_key
+        # recordInfo of a finished task carries consumeCredits/remainedCredits too (as the callback does); off,
+        # like the observed service, whose balance is then the only measure of a task's cost (metering.py)
+        self.record_credits = record_credits
         self.null_seconds = null_seconds
         self.generating_after = generating_after
         self.webhook_hmac_key = webhook_hmac_key

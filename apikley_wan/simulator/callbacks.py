@@ -21,9 +21,7 @@ TIMEOUT = 15.0
 
 
 def payload(task: Task) -> dict:
-    data = task.record()
-    data["consumeCredits"] = task.price if task.state == "success" else 0
-    data["remainedCredits"] = task.remained_credits
+    data = {**task.record(), **task.credit_fields()}
     if task.state == "success":
         return {"code": 200, "msg": "Playground task completed successfully.", "data": data}
     return {"code": 501, "msg": "Playground task failed.", "data": data}

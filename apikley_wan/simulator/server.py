@@ -140,6 +140,8 @@ class ApiHandler(Handler):
         record = task.record(window, sim.generating_after) if task else None
         if record is None:
             return self.reply(422, "recordInfo is null")
+        if sim.record_credits and task.done.is_set():
+            record.update(task.credit_fields())
         self.reply(200, "success", record)
 
     def download_url(self, _query) -> None:

@@ -56,6 +56,10 @@ class Task:
     finish_now: threading.Event = field(default_factory=threading.Event, repr=False)
     done: threading.Event = field(default_factory=threading.Event, repr=False)
 
+    def credit_fields(self) -> dict:
+        """What the callback (and, when asked, recordInfo) adds once the task is done (§4)."""
+        return {"consumeCredits": self.price if self.state == "success" else 0, "remainedCredits": self.remained_credits}
+
     def record(self, null_seconds: float = 0.0, generating_after: Optional[float] = None) -> Optional[dict]:
         """recordInfo ``data`` as the real service sends it, or None ("recordInfo is null")."""
         elapsed = time.time() - self.created

@@ -13,6 +13,9 @@ test('credits and dollars', () => {
   assert.equal(formatUsd(104.5 * 0.005), '$0.52') // as the README and the Python side print it
   assert.equal(costLabel({ credits: 70, usd: 0.35 }), 'est. 70 credits · $0.35')
   assert.equal(costLabel(null), '')
+  assert.equal(formatUsd(2.795), '$2.80', 'half a cent rounds up, as two nodes of $1.40 add up')
+  assert.equal(costLabel({ credits: 70, usd: 0.35 }, 'simulator'), 'est. 70 credits · $0.35 · simulator')
+  assert.equal(costLabel({ credits: 70, usd: 0.35 }, 'apikley'), 'est. 70 credits · $0.35')
 })
 
 test('durations and ages', () => {
@@ -32,8 +35,10 @@ test('task ids are shortened for display', () => {
 })
 
 test('costs say whether the API reported them', () => {
-  assert.equal(costText({ cost_credits: 70, cost_reported: true }), '70 credits (reported)')
-  assert.equal(costText({ cost_credits: 104.5, cost_reported: false }), '~104.5 credits (estimate)')
+  assert.equal(costText({ cost_credits: 70, cost_kind: 'reported' }), '70 credits (reported)')
+  assert.equal(costText({ cost_credits: 70, cost_kind: 'measured' }), '70 credits (measured)')
+  assert.equal(costText({ cost_credits: 104.5, cost_kind: 'estimate' }), '~104.5 credits (estimate)')
+  assert.equal(costText({ cost_credits: null, cost_kind: 'unknown' }), 'cost unknown')
   assert.equal(costText({ cost_credits: null }), '')
 })
 

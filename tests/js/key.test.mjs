@@ -3,10 +3,10 @@ import { test } from 'node:test'
 
 import { cleanKey, keyStatusText, maskKey } from '../../web/lib/key.js'
 
-test('the mask matches the server (config.mask_key): last four only', () => {
+test('the mask matches the server (config.mask_key): last four only; a short key only its length', () => {
   assert.equal(maskKey('sk-0123456789A1B2'), '••••A1B2')
-  assert.equal(maskKey('short'), '••••')
-  assert.equal(maskKey('12345678'), '••••')
+  assert.equal(maskKey('short'), '•••• (5 characters)')
+  assert.equal(maskKey('QWOPQWOP'), '•••• (8 characters)')
   assert.equal(maskKey(''), '')
   assert.equal(maskKey(undefined), '')
 })

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import { effectiveTable, estimate, formatTable, fromServer, parseOverride, priceRows } from '../../web/lib/prices.js'
+import { dearest, effectiveTable, estimate, formatTable, fromServer, parseOverride, priceRows } from '../../web/lib/prices.js'
 
 // the shape GET /apikley_wan/prices answers (apikley_wan/account.py price_table)
 const SERVER = {
@@ -26,13 +26,34 @@ test('an override replaces only its entries and the dollar rate', () => {
   assert.equal(estimate(table, '5', '1080p').credits, 104.5)
 })
 
-test('a bad override is reported and ignored as a whole', () => {
-  for (const bad of ['10/1080p=-1', '10/1080p', 'hd=5', '5/720p=abc', '5/720p=1=2']) {
-    assert.equal(parseOverride(bad).ok, false, bad)
-    const table = effectiveTable(fromServer(SERVER), `5/720p=1, ${bad}`)
-    assert.ok(table.error, bad)
-    assert.equal(estimate(table, '5', '720p').credits, 70, bad)
+test('each bad entry is reported with what was expected; the good ones still apply', () => {
+  const cases = {
+    '10/1080p=-1': /positive number/,
+    '10/1080p': /one key=value/,
+    'hd=5': /duration\/resolution/,
+    '5/1080p=abc': /positive number/,
+    '5/1080p=1=2': /one key=value/
   }
+  for (const [bad, expected] of Object.entries(cases)) {
+    const table = effectiveTable(fromServer(SERVER), `5/720p=60, ${bad}; usd=0.01`)
+    assert.equal(table.errors.length, 1, bad)
+    assert.match(table.errors[0], expected, bad)
+    assert.ok(table.errors[0].includes(`"${bad}"`), 'the entry is named as typed')
+    assert.deepEqual(estimate(table, '5', '720p'), { credits: 60, usd: 0.6 }, bad)
+    assert.equal(estimate(table, '5', '1080p').credits, 104.5, 'a bad entry changes nothing')
+  }
+  const two = parseOverride('10/1080p=2OO, 5/720p=65, 4k=1')
+  assert.deepEqual(two.credits, { '5/720p': 65 })
+  assert.equal(two.errors.length, 2)
+  assert.deepEqual(effectiveTable(fromServer(SERVER), '').errors, [])
+})
+
+test('the table knows its dearest run and whether it is the simulator', () => {
+  const table = effectiveTable(fromServer({ ...SERVER, api: 'simulator' }), '5/720p=300')
+  assert.deepEqual(dearest(table), { credits: 300, usd: 1.5 })
+  assert.equal(table.api, 'simulator')
+  assert.equal(dearest(null), null)
+  assert.equal(fromServer(SERVER).api, null)
 })
 
 test('without the server table an override alone still prices a run', () => {
@@ -44,7 +65,7 @@ test('without the server table an override alone still prices a run', () => {
 test('formatTable writes what parseOverride reads', () => {
   const table = fromServer(SERVER)
   const parsed = parseOverride(formatTable(table))
-  assert.equal(parsed.ok, true)
+  assert.deepEqual(parsed.errors, [])
   assert.deepEqual(parsed.credits, SERVER.credits)
   assert.equal(parsed.usdPerCredit, 0.005)
   assert.equal(fromServer({ credits: {} }), null)

@@ -131,3 +131,9 @@ test('a cancel before any task id hedges only about a create already on its way'
   assert.match(note.text, /before a task id was recorded/)
   assert.doesNotMatch(note.text, /will likely/)
 })
+
+test('a measured cost says so; only the figure the API reported goes without a note', () => {
+  assert.equal(reportCost({ cost_credits: 69.5, cost_usd: 0.3475, cost_kind: 'measured' }), '69.5 credits ($0.35, measured)')
+  assert.equal(reportCost({ cost_credits: 70, cost_usd: 0.35, cost_kind: 'reported' }), '70 credits ($0.35)')
+  assert.equal(reportCost({ cost_credits: 70, cost_usd: 0.35, cost_kind: 'estimate' }), '70 credits ($0.35, estimate)')
+})

@@ -5,14 +5,15 @@ export function formatCredits(credits) {
   return String(Number(Number(credits).toFixed(2)))
 }
 
+/** 0.35 -> "$0.35"; a half cent rounds up (2.795 -> "$2.80", where toFixed alone says 2.79). */
 export function formatUsd(usd) {
-  return `$${Number(usd).toFixed(2)}`
+  return `$${(Math.round(Number(usd) * 100 + 1e-7) / 100).toFixed(2)}`
 }
 
-/** The node's cost badge: "est. 70 credits · $0.35"; "" when nothing can be estimated. */
-export function costLabel(est) {
+/** The node's cost badge: "est. 70 credits · $0.35" (+ " · simulator" where no real credits are spent). */
+export function costLabel(est, api) {
   if (!est) return ''
-  return `est. ${formatCredits(est.credits)} credits · ${formatUsd(est.usd)}`
+  return `est. ${formatCredits(est.credits)} credits · ${formatUsd(est.usd)}${api === 'simulator' ? ' · simulator' : ''}`
 }
 
 /** 42 -> "42s", 161 -> "2m 41s", 3720 -> "1h 02m". */
@@ -36,11 +37,14 @@ export function shortTaskId(taskId) {
   return taskId && taskId.length > 12 ? `${taskId.slice(0, 12)}…` : taskId || ''
 }
 
-/** "70 credits (reported)" when the API reported the cost, else "~70 credits (estimate)". */
+/** A task's cost and what kind of figure it is, from its `cost_kind`: "70 credits (reported)",
+ *  "70 credits (measured)", "~70 credits (estimate)", "cost unknown"; "" when there is no cost. */
 export function costText(row) {
+  if (row?.cost_kind === 'unknown') return 'cost unknown'
   if (row?.cost_credits == null) return ''
   const amount = `${formatCredits(row.cost_credits)} credits`
-  return row.cost_reported ? `${amount} (reported)` : `~${amount} (estimate)`
+  if (row.cost_kind === 'reported' || row.cost_kind === 'measured') return `${amount} (${row.cost_kind})`
+  return `~${amount} (estimate)`
 }
 
 /** The balance answer of GET /apikley_wan/credits as one phrase. */

@@ -2,10 +2,10 @@
 
 const MAX_KEY_LENGTH = 256 // as account.MAX_KEY_LENGTH on the server
 
-/** Same fingerprint as the server's config.mask_key: only the last four characters. */
+/** Same fingerprint as the server's config.mask_key: the last four characters; of a short key, its length. */
 export function maskKey(key) {
   if (!key) return ''
-  return key.length > 8 ? `••••${key.slice(-4)}` : '••••'
+  return key.length > 8 ? `••••${key.slice(-4)}` : `•••• (${key.length} characters)`
 }
 
 /** The pasted text trimmed, or why it cannot be a key (checked before anything is sent). */

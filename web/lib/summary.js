@@ -11,12 +11,13 @@ export function isCharge(report) {
   return report?.outcome === 'paid' || report?.charged === true
 }
 
-/** "70 credits ($0.35, estimate)"; "70 credits ($0.35)" when the API reported it; "cost unknown". */
+/** "70 credits ($0.35, estimate)"; "70 credits ($0.35)" when the API reported it; "70 credits ($0.35,
+ *  measured)" when it is the balance's difference; "cost unknown". */
 export function reportCost(report) {
   if (report?.cost_credits == null) return 'cost unknown'
   const notes = []
   if (report.cost_usd != null) notes.push(formatUsd(report.cost_usd))
-  if (report.cost_kind !== 'reported') notes.push('estimate')
+  if (report.cost_kind !== 'reported') notes.push(report.cost_kind === 'measured' ? 'measured' : 'estimate')
   return `${formatCredits(report.cost_credits)} credits${notes.length ? ` (${notes.join(', ')})` : ''}`
 }
 

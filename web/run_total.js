@@ -1,0 +1,93 @@
+// The run's total where the Run button is: a chip under the queue button (1.27:
+// .comfyui-queue-button; 1.58: [data-testid="queue-button"]; else a corner of the page), redrawn when
+// the graph, the batch count or the prices change, or a run ends (a result the journal now holds
+// makes the same inputs free). The sum itself is lib/run_total.js; the estimate route says which
+// runs would re-use a recorded result.
+import { api } from '../../scripts/api.js'
+import { app } from '../../scripts/app.js'
+import { h } from './dom.js'
+import { runTotal, totalText } from './lib/run_total.js'
+import { postJson } from './pack_api.js'
+import { apiKind, onPricesChanged, pricesInForce } from './prices_state.js'
+
+const ANCHORS = ['[data-testid="queue-button"]', '.comfyui-queue-button']
+const TICK_MS = 700
+
+/** The frontend's batch count: its queue settings store (1.58), else the count field by the Run button (1.27). */
+export function batchCount() {
+  const store = document.getElementById('vue-app')?.__vue_app__?.config?.globalProperties?.$pinia?._s
+    ?.get?.('queueSettingsStore')
+  const count = Number(store?.batchCount ?? document.querySelector('.batch-count input')?.value)
+  return Number.isFinite(count) && count >= 1 ? Math.floor(count) : 1
+}
+
+/** The total of the graph as it would be queued now, re-uses included where the pack can tell. */
+export async function currentTotal(count = batchCount()) {
+  const { output } = await app.graphToPrompt()
+  const base = { output, table: pricesInForce(), batchCount: count, api: apiKind() }
+  if (!runTotal(base).parts.length) return runTotal(base)
+  const answer = await postJson('estimate', { prompt: output })
+  return runTotal({ ...base, nodes: answer.ok ? answer.nodes : null, api: answer.api ?? base.api })
+}
+
+// what changes the total: nodes, their modes, widget values and links (subgraphs' too)
+function graphSignature() {
+  const graphs = [app.graph, ...(app.graph?.subgraphs?.values?.() ?? [])]
+  const parts = [batchCount()]
+  for (const graph of graphs) {
+    for (const node of graph?.nodes ?? graph?._nodes ?? []) {
+      parts.push(node.id, node.type, node.mode, ...(node.inputs ?? []).map((input) => input.link),
+        ...(node.widgets ?? []).map((widget) => (typeof widget.value === 'object' ? '' : widget.value)))
+    }
+  }
+  return parts.join('|')
+}
+
+function place(chip) {
+  const anchor = ANCHORS.map((selector) => document.querySelector(selector))
+    .find((element) => element?.getBoundingClientRect().width > 0)
+  const group = anchor?.closest('.queue-button-group') ?? anchor
+  const rect = group?.getBoundingClientRect()
+  chip.dataset.anchored = rect ? 'queue-button' : 'corner'
+  // right-aligned under the button group (it sits at the top right on both frontends), kept on screen
+  Object.assign(chip.style, rect
+    ? { top: `${rect.bottom + 4}px`, right: `${Math.max(4, window.innerWidth - rect.right)}px`, bottom: '' }
+    : { top: '', right: '12px', bottom: '12px' })
+}
+
+export function showRunTotal() {
+  const chip = h('div', { className: 'apikley-run-total', role: 'status' })
+  chip.hidden = true
+  document.body.append(chip)
+  let seen = null
+  let busy = false
+
+  async function refresh() {
+    busy = true
+    try {
+      const total = await currentTotal()
+      const text = totalText(total)
+      chip.textContent = text
+      chip.title = total.parts.length ? 'Estimated cost of queueing this graph now (apikley Wan 2.6)' : ''
+      chip.dataset.free = String(total.credits === 0)
+      chip.hidden = !text
+    } catch {
+      seen = null // the graph was mid-change: try again at the next tick
+    } finally {
+      busy = false
+    }
+  }
+
+  const stale = () => { seen = null }
+  onPricesChanged(stale)
+  api.addEventListener('apikley.task', stale)
+  api.addEventListener('execution_success', stale)
+  setInterval(() => {
+    place(chip)
+    if (busy || !app.graph) return
+    const now = graphSignature()
+    if (now === seen) return
+    seen = now
+    void refresh()
+  }, TICK_MS)
+}
