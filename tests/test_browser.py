@@ -53,8 +53,9 @@ def test_key_cost_paid_run_tasks_panel_then_a_free_reuse_after_restart(comfy):
         assert RIGHT_KEY not in text and WRONG_KEY not in text
 
     # the cost badge follows duration and resolution
-    assert seen["cost"] == {"initial": "est. 70 credits · $0.35", "duration10": "est. 140 credits · $0.70",
-                            "duration10_1080p": "est. 209.5 credits · $1.05", "back": "est. 70 credits · $0.35"}
+    sim = " · simulator"  # the API is the simulator: the badge says so
+    assert seen["cost"] == {"initial": "est. 70 credits · $0.35" + sim, "duration10": "est. 140 credits · $0.70" + sim,
+                            "duration10_1080p": "est. 209.5 credits · $1.05" + sim, "back": "est. 70 credits · $0.35" + sim}
 
     # live status lines, then the run's summary from its report: a new charge, in amber, and a toast
     assert any("elapsed" in line for line in seen["lines"])
@@ -88,6 +89,7 @@ def test_key_cost_paid_run_tasks_panel_then_a_free_reuse_after_restart(comfy):
     assert comfy.sim.create_count == 1, "the re-run created no task"
 
     # a new prompt: the old video and summary leave as the run starts; Cancel says the task exists
+    again = _drive(comfy, "cancel")
     assert again["previewBeforeSecondRun"] is True
     assert again["duringSecondRun"]["preview"] is False and again["duringSecondRun"]["summary"]["tone"] == "live"
     assert again["cancelSummary"]["text"].startswith("Cancelled: task ") and again["cancelSummary"]["tone"] == "paid"
@@ -96,7 +98,8 @@ def test_key_cost_paid_run_tasks_panel_then_a_free_reuse_after_restart(comfy):
     # re-queued: the running task is re-attached, and nothing new is created
     assert again["reattached"]["text"].startswith("Re-attached to a running task: no new charge"), again["reattached"]
     assert again["reattached"]["tone"] == "free" and again["reattached"]["color"] == GREEN
-    assert comfy.sim.create_count == 2, "one task for the new prompt, none for the re-queue"
+    assert again["reattachedPreview"] is True, ("the collected result plays on the node", again["debugOutputs"])
+    assert comfy.sim.create_count == 3, "one task for each new prompt, none for the re-queue"
     for text in (again["storage"], comfy.log.read_text()):
         assert RIGHT_KEY not in text
     assert all((SCREENS / name).is_file() for name in SHOTS)

@@ -16,7 +16,7 @@ export function renderBudgetEntry() {
   function draw(answer) {
     shown = budgetRows(answer)
     rows.replaceChildren(...shown.map((row) => {
-      fields[row.name] = h('input', { type: 'text', inputMode: 'decimal', className: 'apikley-secret apikley-cap',
+      fields[row.name] = h('input', { type: 'text', inputMode: 'decimal', className: 'apikley-input apikley-cap',
         value: row.value, placeholder: 'no cap', disabled: row.fromEnv, name: row.name })
       return h('label', { className: 'apikley-cap-row' },
         h('span', { className: 'apikley-cap-label', textContent: row.label }), fields[row.name],

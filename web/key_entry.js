@@ -11,7 +11,7 @@ import { apiKind } from './prices_state.js'
 
 export function renderKeyEntry({ openTasks }) {
   const input = h('input', {
-    type: 'text', className: 'apikley-secret', placeholder: 'Paste your apikley API key',
+    type: 'text', className: 'apikley-input apikley-key', placeholder: 'Paste your apikley API key',
     autocomplete: 'off', spellcheck: false
   })
   // masked without being a password field, which the browser would offer to store
@@ -62,6 +62,6 @@ export function renderKeyEntry({ openTasks }) {
   remove.onclick = removeKey
   input.onkeydown = (event) => { if (event.key === 'Enter') submit() }
   void showStatus()
-  return h('div', { className: 'apikley-entry' },
+  return h('div', { className: 'apikley-entry apikley-key-entry' },
     h('div', { className: 'apikley-row' }, input, save, remove), simulator, status, balance, result, tasks)
 }

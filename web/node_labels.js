@@ -122,10 +122,14 @@ export function clearSummary(node) {
   node.setDirtyCanvas?.(true, true)
 }
 
-/** Take the last run's video player off the node (the node runs again). */
+/** Take the last run's video player off the node (the node runs again), and the room it took. */
 export function clearPreview(node) {
+  if (!node.widgets?.some((w) => w.name === 'video-preview')) return
   dropWidget(node, 'video-preview')
   node.imgs = undefined
+  node.videoContainer = undefined // the frontend adds the player again only when this is unset
+  const height = node.computeSize?.()[1]
+  if (height) node.setSize?.([node.size[0], height])
 }
 
 /** The frontend's status-line box: the summary replaces it (1.5x frontends drop it at the job's end anyway). */

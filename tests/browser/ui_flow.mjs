@@ -2,7 +2,8 @@
 // saw as one JSON line. Started by tests/test_browser.py, which owns ComfyUI, the simulator and
 // the assertions. Environment: COMFY_URL, SHOTS_DIR, WRONG_KEY, RIGHT_KEY, CLIP_NAME, WORKFLOW_FILE,
 // PHASE: "first" (default: key, cost badge, a paid run, the tasks panel; the graph is written to
-// WORKFLOW_FILE) or "reuse" (after ComfyUI restarted: the same graph again, re-used for free).
+// WORKFLOW_FILE), "reuse" (after ComfyUI restarted: the same graph again, re-used for free) or
+// "cancel" (a new prompt: the old result leaves the node, Cancel, then a free re-attach).
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -32,8 +33,11 @@ const summaryOf = (id) => inPage(({ id, name }) => {
   if (!w?.element?.textContent) return null
   return { text: w.element.textContent, tone: w.element.dataset.tone, color: getComputedStyle(w.element).color }
 }, { id, name: SUMMARY })
-const waitForSummary = (id) => page.waitForFunction(({ id, name }) => window.comfyAPI.app.app.graph.getNodeById(id)
-  ?.widgets?.find((x) => x.name === name)?.element?.textContent, { id, name: SUMMARY }, { timeout: 180000 })
+// the run's summary: the node's status area once it no longer shows a live status line
+const waitForSummary = (id) => page.waitForFunction(({ id, name }) => {
+  const element = window.comfyAPI.app.app.graph.getNodeById(id)?.widgets?.find((x) => x.name === name)?.element
+  return element?.textContent && element.dataset.tone !== 'live'
+}, { id, name: SUMMARY }, { timeout: 180000 })
 const hasWidget = (id, name) => inPage(({ id, name }) =>
   !!window.comfyAPI.app.app.graph.getNodeById(id)?.widgets?.some((w) => w.name === name), { id, name })
 // the pack's "task finished" toasts on screen, title and detail (found by their words: the toast
@@ -60,6 +64,7 @@ async function openPage() {
 try {
   await openPage()
   if (PHASE === 'reuse') await reuse()
+  else if (PHASE === 'cancel') await cancelThenReattach()
   else await first()
   seen.storage = await inPage(() => JSON.stringify({ local: { ...localStorage }, session: { ...sessionStorage } }))
 } catch (err) {
@@ -75,19 +80,19 @@ async function first() {
   // 1. The key, through Settings: a wrong key is refused, the right one checked and saved.
   await inPage(() => window.comfyAPI.app.app.extensionManager.command.execute('Comfy.ShowSettingsDialog'))
   await page.getByText('apikley Wan 2.6', { exact: true }).first().click()
-  const field = page.locator('.apikley-secret')
-  const result = page.locator('.apikley-entry .apikley-result')
+  const field = page.locator('.apikley-key')
+  const result = page.locator('.apikley-key-entry .apikley-result')
   await field.fill(WRONG_KEY)
   await page.getByRole('button', { name: 'Check & save' }).click()
-  await page.locator('.apikley-entry .apikley-result[data-state="error"]').waitFor({ timeout: 30000 })
+  await page.locator('.apikley-key-entry .apikley-result[data-state="error"]').waitFor({ timeout: 30000 })
   seen.refused = await result.textContent()
   await shot('1_settings_key_refused.png')
   await field.fill(RIGHT_KEY)
   await page.getByRole('button', { name: 'Check & save' }).click()
-  await page.locator('.apikley-entry .apikley-result[data-state="ok"]').waitFor({ timeout: 30000 })
+  await page.locator('.apikley-key-entry .apikley-result[data-state="ok"]').waitFor({ timeout: 30000 })
   await page.getByText(/^Balance: .*credits/).waitFor({ timeout: 30000 })
   seen.saved = await result.textContent()
-  seen.entryText = await page.locator('.apikley-entry').first().innerText()
+  seen.entryText = await page.locator('.apikley-key-entry').innerText()
   seen.fieldAfterSave = await field.inputValue()
   await shot('2_settings_key_saved.png')
   await page.keyboard.press('Escape')
@@ -198,12 +203,9 @@ async function first() {
   seen.dialogClosed = await page.locator('.apikley-dialog').count() === 0
 }
 
-// After a restart (an empty cache, the same user folder and journal): the same graph runs again,
-// finds its result in the journal and says so — no charge, in green, and no cost toast.
-async function reuse() {
-  const ids = JSON.parse(fs.readFileSync(`${WORKFLOW_FILE}.ids`, 'utf8'))
+// The graph the first phase saved, into the open tab; its node ids.
+async function loadSavedGraph() {
   await inPage((workflow) => {
-    // into the open tab, as it was saved
     const app = window.comfyAPI.app.app
     app.graph.configure(JSON.parse(workflow))
     app.canvas.ds.offset = [20, 40]
@@ -211,6 +213,13 @@ async function reuse() {
     app.graph.setDirtyCanvas(true, true)
   }, fs.readFileSync(WORKFLOW_FILE, 'utf8'))
   await page.waitForTimeout(1000)
+  return JSON.parse(fs.readFileSync(`${WORKFLOW_FILE}.ids`, 'utf8'))
+}
+
+// After a restart (an empty cache, the same user folder and journal): the same graph runs again,
+// finds its result in the journal and says so — no charge, in green, and no cost toast.
+async function reuse() {
+  const ids = await loadSavedGraph()
   seen.loaded = await inPage((id) => window.comfyAPI.app.app.graph.getNodeById(id)?.comfyClass, ids.wan)
   seen.summaryBeforeRun = await summaryOf(ids.wan)
   await inPage(() => window.comfyAPI.app.app.queuePrompt(0, 1))
@@ -221,16 +230,23 @@ async function reuse() {
   seen.statusBoxAfterRun = await hasWidget(ids.wan, STATUS)
   seen.promptAndWorkflow = await promptAndWorkflow()
   await shot('8_node_summary_reused.png', { clip: { x: 0, y: 0, width: 1500, height: 820 } })
-  await cancelThenReattach(ids)
 }
 
 // A new prompt (a new, paid task): the old video and summary leave the node as the run starts;
 // Cancel once the task exists says so (note and toast); re-queuing re-attaches for free.
-async function cancelThenReattach(ids) {
-  await inPage((id) => {
-    const node = window.comfyAPI.app.app.graph.getNodeById(id)
-    node.widgets.find((w) => w.name === 'prompt').value = 'character1 dances in the snow'
-  }, ids.wan)
+async function cancelThenReattach() {
+  const ids = await loadSavedGraph()
+  // a paid run with a new prompt (ComfyUI cached the saved graph's outputs), so the node shows a
+  // result and a summary before the next run
+  const setPrompt = (text) => inPage(({ id, text }) => {
+    window.comfyAPI.app.app.graph.getNodeById(id).widgets.find((w) => w.name === 'prompt').value = text
+  }, { id: ids.wan, text })
+  await setPrompt('character1 dances in the sun')
+  await inPage(() => window.comfyAPI.app.app.queuePrompt(0, 1))
+  await waitForSummary(ids.wan)
+  await page.waitForFunction(({ id }) => window.comfyAPI.app.app.graph.getNodeById(id)?.widgets
+    ?.some((w) => w.name === 'video-preview'), { id: ids.wan }, { timeout: 30000 })
+  await setPrompt('character1 dances in the snow')
   seen.previewBeforeSecondRun = await hasWidget(ids.wan, 'video-preview')
   await inPage(() => window.comfyAPI.app.app.queuePrompt(0, 1))
   await page.waitForFunction(({ id, name }) => {
@@ -254,5 +270,8 @@ async function cancelThenReattach(ids) {
     return el && el.dataset.tone !== 'live' && !/^Cancelled/.test(el.textContent)
   }, { id: ids.wan, name: SUMMARY }, { timeout: 120000 })
   seen.reattached = await summaryOf(ids.wan)
+  seen.debugOutputs = await inPage((id) => JSON.stringify(window.comfyAPI.app.app.nodeOutputs?.[String(id)] ?? null), ids.wan)
+  seen.reattachedPreview = await page.waitForFunction(({ id }) => window.comfyAPI.app.app.graph.getNodeById(id)
+    ?.widgets?.some((w) => w.name === 'video-preview'), { id: ids.wan }, { timeout: 15000 }).then(() => true, () => false)
   await shot('11_reattached_no_new_charge.png', { clip: { x: 0, y: 0, width: 1500, height: 820 } })
 }
