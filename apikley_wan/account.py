@@ -19,7 +19,7 @@ from . import config, pricing
 from .report import api_kind
 from .client import ApikleyClient, scrub
 from .errors import (ApikleyError, ConfigError, KeyInvalidError, KeyNotRemovedError, KeyNotStoredError,
-                     KeyRefusedError)
+                     KeyRefusedError, KeyUncheckedError, NetworkError)
 
 log = logging.getLogger("apikley_wan")
 
@@ -111,6 +111,9 @@ def save_key(raw, folder: Path, cache: CreditsCache,
                                                       "paste it again.")
     try:
         credits = client_factory(api_key=key, **_QUICK).credits()
+    except NetworkError as exc:  # no answer says nothing about the key
+        log.info("apikley_wan: a new API key could not be checked (%s)", exc.cause)
+        raise KeyUncheckedError(scrub(exc.detail, key)) from None
     except ApikleyError as exc:
         log.info("apikley_wan: a new API key was not saved (%s)", type(exc).__name__)
         raise KeyRefusedError(_reason(exc, key)) from None

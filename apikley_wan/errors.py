@@ -95,6 +95,13 @@ class KeyRefusedError(KeyNotSavedError):
     what = "The API did not accept this key"
 
 
+class KeyUncheckedError(KeyNotSavedError):
+    """The API could not be reached to check the key: nothing is wrong with the key as far as is known."""
+
+    what = "The key could not be checked: the API did not answer"
+    hint = "Check the network connection (and proxy) and APIKLEY_BASE_URL, then press Check & save again."
+
+
 class KeyNotStoredError(KeyNotSavedError):
     what = "The key could not be saved"
 

@@ -4,6 +4,7 @@ and the suite's time compression: fast timings, a virtual clock, waiting on a co
 from __future__ import annotations
 
 import asyncio
+import importlib
 import importlib.util
 import sys
 import threading
@@ -96,6 +97,26 @@ def load_pack():
     module = importlib.util.module_from_spec(spec)
     sys.modules[PACK_NAME] = module
     spec.loader.exec_module(module)
+    return module
+
+
+def pack_module(pack, name: str):
+    """One module of the loaded pack, e.g. ``pack_module(pack, "nodes.host")``."""
+    return importlib.import_module(f"{pack.__name__}.{name}")
+
+
+@pytest.fixture
+def node_pack(sim, state_dir, tmp_path, monkeypatch):
+    """The pack loaded as ComfyUI loads it, its nodes on the simulator with the key in the environment:
+    results under tmp_path/output, Load Video's input folder tmp_path/input, a fresh pack state."""
+    module = load_pack()
+    monkeypatch.setenv("APIKLEY_BASE_URL", sim.base_url)
+    monkeypatch.setenv("APIKLEY_API_KEY", "sim-key")
+    monkeypatch.setenv("APIKLEY_OUTPUT_DIR", str(tmp_path / "output"))
+    monkeypatch.setenv("APIKLEY_TEST_TIMINGS", "fast")
+    monkeypatch.setattr(pack_module(module, "nodes.service"), "_state", None)
+    (tmp_path / "input").mkdir(exist_ok=True)
+    monkeypatch.setattr(pack_module(module, "nodes.host"), "input_dir", lambda: tmp_path / "input")
     return module
 
 

@@ -10,28 +10,19 @@ import shutil
 
 import pytest
 
-from conftest import load_pack
+from conftest import pack_module
 from test_routes import _call, talk
 
 PROMPT = "character1 waves at the camera"
 
 
 @pytest.fixture
-def pack(sim, state_dir, tmp_path, monkeypatch):
+def pack(node_pack, tmp_path, monkeypatch):
     """The pack on the simulator, with its input folder in tmp_path holding two clips."""
-    module = load_pack()
-    monkeypatch.setenv("APIKLEY_BASE_URL", sim.base_url)
-    monkeypatch.setenv("APIKLEY_API_KEY", "sim-key")
-    monkeypatch.setenv("APIKLEY_OUTPUT_DIR", str(tmp_path / "output"))
-    monkeypatch.setenv("APIKLEY_TEST_TIMINGS", "fast")
-    monkeypatch.setattr(_sub(module, "nodes.service"), "_state", None)
-    monkeypatch.setattr(_sub(module, "nodes.host"), "input_dir", lambda: tmp_path / "input")  # Load Video's
-    monkeypatch.setattr(_sub(module, "nodes.folder"), "base_dir", lambda: tmp_path / "input")  # the folder node's
-    return module
+    monkeypatch.setattr(pack_module(node_pack, "nodes.folder"), "base_dir", lambda: tmp_path / "input")  # the folder node's
+    return node_pack
 
 
-def _sub(pack, name):
-    return __import__(f"{pack.__name__}.{name}", fromlist=["x"])
 
 
 @pytest.fixture
@@ -52,7 +43,7 @@ def _wan(video=("1", 0), duration="5", resolution="720p", **extra):
 
 
 def _estimate(pack, prompt):
-    routes = _sub(pack, "nodes.routes")
+    routes = pack_module(pack, "nodes.routes")
     status, body = talk(routes, lambda client: _call(client, "POST", "/apikley_wan/estimate", json={"prompt": prompt}))
     assert status == 200 and body["ok"] is True, body
     return body
@@ -61,7 +52,7 @@ def _estimate(pack, prompt):
 def _run_node(pack, path, **widgets):
     """The all-in-one node run as ComfyUI runs it after Load Video (a file-backed VIDEO)."""
     node = pack.NODE_CLASS_MAPPINGS["ApikleyWan26V2V"]()
-    video = _sub(pack, "nodes.host").video_from_file(str(path))
+    video = pack_module(pack, "nodes.host").video_from_file(str(path))
     return asyncio.run(node.generate(PROMPT, widgets.pop("duration", "5"), widgets.pop("resolution", "720p"),
                                      video=video, unique_id="9", **widgets))
 
@@ -123,7 +114,7 @@ def test_a_folder_of_clips_counts_one_run_per_clip_and_the_clips_already_paid(pa
 
 
 def test_the_route_wants_a_prompt_object_from_the_page_itself(pack):
-    routes = _sub(pack, "nodes.routes")
+    routes = pack_module(pack, "nodes.routes")
 
     async def script(client):
         path = "/apikley_wan/estimate"

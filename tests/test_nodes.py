@@ -13,21 +13,13 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from conftest import load_pack
 
 PROMPT = "character1 waves at the camera"
 
 
 @pytest.fixture
-def pack(sim, state_dir, tmp_path, monkeypatch):
-    module = load_pack()
-    monkeypatch.setenv("APIKLEY_BASE_URL", sim.base_url)
-    monkeypatch.setenv("APIKLEY_API_KEY", "sim-key")
-    monkeypatch.setenv("APIKLEY_OUTPUT_DIR", str(tmp_path / "output"))
-    monkeypatch.setenv("APIKLEY_TEST_TIMINGS", "fast")
-    service = __import__(f"{module.__name__}.nodes.service", fromlist=["x"])
-    monkeypatch.setattr(service, "_state", None)
-    return module
+def pack(node_pack):
+    return node_pack
 
 
 def _node(pack, node_id):

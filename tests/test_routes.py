@@ -118,7 +118,9 @@ def test_an_unreachable_api_saves_nothing(routes, state_dir, monkeypatch):
     monkeypatch.setenv("APIKLEY_BASE_URL", "http://127.0.0.1:9")  # discard port: nothing listens
 
     status, body = talk(routes, lambda client: _call(client, "POST", "/apikley_wan/key", json={"key": KEY}))
-    assert status == 422 and body["ok"] is False and "balance failed: connection refused (127.0.0.1:9)" in body["msg"]
+    assert status == 502 and body["ok"] is False, body
+    assert body["msg"].startswith("The key could not be checked: the API did not answer: connection refused (127.0.0.1:9")
+    assert "did not accept" not in body["msg"] and "APIKLEY_BASE_URL" in body["msg"]
     assert not _key_file(state_dir).exists() and body["source"] == "none"
 
 

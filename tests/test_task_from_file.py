@@ -5,7 +5,6 @@ journal (another machine, or the journal moved aside) so the task really comes f
 from __future__ import annotations
 
 import asyncio
-import importlib
 import shutil
 import subprocess
 import sys
@@ -14,32 +13,20 @@ from pathlib import Path
 import pytest
 
 from apikley_wan.media import check_video
-from conftest import load_pack
+from conftest import pack_module
 from test_cli import REPO, _env, _v2v
 from test_routes import _call, talk
 
 PROMPT = "character1 waves at the camera"
 
 
-def _module(pack, name):
-    return importlib.import_module(f"{pack.__name__}.{name}")
-
-
 @pytest.fixture
-def pack(sim, state_dir, tmp_path, monkeypatch):
-    module = load_pack()
-    monkeypatch.setenv("APIKLEY_BASE_URL", sim.base_url)
-    monkeypatch.setenv("APIKLEY_API_KEY", "sim-key")
-    monkeypatch.setenv("APIKLEY_OUTPUT_DIR", str(tmp_path / "output"))
-    monkeypatch.setenv("APIKLEY_TEST_TIMINGS", "fast")
-    monkeypatch.setattr(_module(module, "nodes.service"), "_state", None)
-    monkeypatch.setattr(_module(module, "nodes.host"), "input_dir", lambda: tmp_path / "input")
-    (tmp_path / "input").mkdir()
-    return module
+def pack(node_pack):
+    return node_pack
 
 
 def _paid_result(pack, reference_clip) -> Path:
-    host = _module(pack, "nodes.host")
+    host = pack_module(pack, "nodes.host")
     node = pack.NODE_CLASS_MAPPINGS["ApikleyWan26V2V"]()
     answer = asyncio.run(node.generate(PROMPT, "5", "720p", video=host.video_from_file(str(reference_clip)),
                                        unique_id="1"))
@@ -50,14 +37,14 @@ def _elsewhere(pack, tmp_path, monkeypatch) -> None:
     """A ComfyUI that never saw the task: its own journal and output folder."""
     monkeypatch.setenv("APIKLEY_STATE_DIR", str(tmp_path / "state_elsewhere"))
     monkeypatch.setenv("APIKLEY_OUTPUT_DIR", str(tmp_path / "output_elsewhere"))
-    monkeypatch.setattr(_module(pack, "nodes.service"), "_state", None)
+    monkeypatch.setattr(pack_module(pack, "nodes.service"), "_state", None)
 
 
 def test_the_node_collects_the_files_task_without_creating_one(pack, sim, reference_clip, tmp_path, monkeypatch):
     copy = tmp_path / "input" / "my result.mp4"
     shutil.copyfile(_paid_result(pack, reference_clip), copy)
     _elsewhere(pack, tmp_path, monkeypatch)
-    host = _module(pack, "nodes.host")
+    host = pack_module(pack, "nodes.host")
     said = []
     monkeypatch.setattr(host, "send_status", lambda text, node_id: said.append(text))
     node = pack.NODE_CLASS_MAPPINGS["ApikleyTaskFromFile"]()
@@ -68,13 +55,13 @@ def test_the_node_collects_the_files_task_without_creating_one(pack, sim, refere
     assert collected.parent == tmp_path / "output_elsewhere" / "apikley_wan" and check_video(collected).frame_count
     assert collected.name.endswith(f"{task_id}.mp4") and answer["ui"]["images"][0]["filename"] == collected.name
     assert said[-1].startswith("Collected: no new charge") and task_id in said[-1]
-    entry = _module(pack, "nodes.service").state().journal.by_task_id(task_id)
+    entry = pack_module(pack, "nodes.service").state().journal.by_task_id(task_id)
     assert entry.state == "success" and entry.params["prompt"] == PROMPT  # the file's parameters came along
     assert sim.create_count == 1  # only the paid run above
 
-    with pytest.raises(_module(pack, "apikley_wan.errors").NoProvenanceError):  # the pack's own class
+    with pytest.raises(pack_module(pack, "apikley_wan.errors").NoProvenanceError):  # the pack's own class
         asyncio.run(node.from_file(host.video_from_file(str(reference_clip)), unique_id="10"))
-    assert sim.create_count == 1 and len(_module(pack, "nodes.service").state().journal.recent(10)) == 1
+    assert sim.create_count == 1 and len(pack_module(pack, "nodes.service").state().journal.recent(10)) == 1
 
 
 def test_the_declaration_matches_fetch(pack):
@@ -89,7 +76,7 @@ def test_the_declaration_matches_fetch(pack):
 
 def test_the_panels_drop_route_adopts_the_task_then_collect_fetches_it(pack, sim, reference_clip, tmp_path,
                                                                        monkeypatch):
-    routes = _module(pack, "nodes.routes")
+    routes = pack_module(pack, "nodes.routes")
     result = _paid_result(pack, reference_clip)
     shutil.copyfile(result, tmp_path / "input" / "dropped.mp4")
     _elsewhere(pack, tmp_path, monkeypatch)
@@ -114,7 +101,7 @@ def test_the_panels_drop_route_adopts_the_task_then_collect_fetches_it(pack, sim
 
 
 def test_the_drop_route_reads_only_files_inside_comfyuis_input_or_output(pack, sim, reference_clip, tmp_path):
-    routes = _module(pack, "nodes.routes")
+    routes = pack_module(pack, "nodes.routes")
     shutil.copyfile(reference_clip, tmp_path / "input" / "plain.mp4")
     secret = tmp_path / "outside.mp4"
     shutil.copyfile(reference_clip, secret)
@@ -145,7 +132,7 @@ def test_the_drop_route_reads_only_files_inside_comfyuis_input_or_output(pack, s
     assert statuses == {**{what: 400 for what in sent}, "missing": 404, "another site": 403}
     assert answers["no apikley task"][1]["msg"].startswith("This file carries no apikley task")
     assert all(body["ok"] is False and str(tmp_path) not in body["msg"] for _, body in answers.values())
-    assert _module(pack, "nodes.service").state().journal.recent(10) == [] and sim.create_count == 0
+    assert pack_module(pack, "nodes.service").state().journal.recent(10) == [] and sim.create_count == 0
 
 
 def test_the_command_line_collects_from_a_result_file(sim, tmp_path):

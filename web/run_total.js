@@ -13,11 +13,10 @@ import { apiKind, onPricesChanged, pricesInForce } from './prices_state.js'
 const ANCHORS = ['[data-testid="queue-button"]', '.comfyui-queue-button']
 const TICK_MS = 700
 
-/** The frontend's batch count: its queue settings store (1.58), else the count field by the Run button (1.27). */
+/** The batch count as the count field by the Run button shows it (1.27 and 1.58 have the field; the
+ *  queueing itself passes the real count to the confirmation). */
 export function batchCount() {
-  const store = document.getElementById('vue-app')?.__vue_app__?.config?.globalProperties?.$pinia?._s
-    ?.get?.('queueSettingsStore')
-  const count = Number(store?.batchCount ?? document.querySelector('.batch-count input')?.value)
+  const count = Number(document.querySelector('.batch-count input')?.value)
   return Number.isFinite(count) && count >= 1 ? Math.floor(count) : 1
 }
 

@@ -5,24 +5,12 @@
 // WORKFLOW_FILE), "reuse" (after ComfyUI restarted: the same graph again, re-used for free) or
 // "cancel" (a new prompt: the old result leaves the node, Cancel, then a free re-attach).
 import fs from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
 
-import { chromium } from 'playwright-core'
+import { withComfyPage } from './comfy_page.mjs'
 
-const { COMFY_URL, SHOTS_DIR, WRONG_KEY, RIGHT_KEY, CLIP_NAME, WORKFLOW_FILE, PHASE = 'first' } = process.env
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync']
-const seen = { pageErrors: [] }
-
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'apikley-chromium-'))
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS, viewport: { width: 1500, height: 950 }
-})
-const page = context.pages()[0] ?? await context.newPage()
-page.on('pageerror', (err) => seen.pageErrors.push(String(err.stack ?? err)))
-const shot = (name, options = {}) => page.screenshot({ path: path.join(SHOTS_DIR, name), ...options })
-const inPage = (fn, arg) => page.evaluate(fn, arg)
+const { WRONG_KEY, RIGHT_KEY, CLIP_NAME, WORKFLOW_FILE, PHASE = 'first' } = process.env
+// the page, set by withComfyPage for the phase's steps below
+let page, seen, shot, inPage, toastTitles
 
 const SUMMARY = 'apikley_summary' // the summary widget web/node_labels.js adds
 const STATUS = '$$node-text-preview' // the frontend's status-line box
@@ -42,7 +30,6 @@ const hasWidget = (id, name) => inPage(({ id, name }) =>
   !!window.comfyAPI.app.app.graph.getNodeById(id)?.widgets?.some((w) => w.name === name), { id, name })
 // the pack's "task finished" toasts on screen, title and detail (found by their words: the toast
 // markup differs between frontends)
-const toastTitles = page.getByText(/^apikley task \S+ finished$/)
 const taskToasts = () => toastTitles.locator('xpath=..').allInnerTexts()
 // nothing of the summary may reach the prompt (the run's fingerprint) nor the saved workflow
 const promptAndWorkflow = () => inPage(async () => {
@@ -50,31 +37,14 @@ const promptAndWorkflow = () => inPage(async () => {
   return JSON.stringify({ output, workflow })
 })
 
-async function openPage() {
-  await page.goto(COMFY_URL)
-  // ready: the pack's extension and node types are in, and the startup workflow is loaded (a graph
-  // put in place before that would be replaced by it)
-  await page.waitForFunction(() => {
-    const app = window.comfyAPI?.app?.app
-    return app?.graph && app.extensions?.some((e) => e.name === 'apikley.wan26') &&
-      window.LiteGraph?.registered_node_types?.ApikleyWan26V2V && app.extensionManager?.workflow?.activeWorkflow
-  }, null, { timeout: 90000 })
-}
-
-try {
-  await openPage()
+await withComfyPage(async (driven) => {
+  ({ page, seen, shot, inPage } = driven)
+  toastTitles = page.getByText(/^apikley task \S+ finished$/)
   if (PHASE === 'reuse') await reuse()
   else if (PHASE === 'cancel') await cancelThenReattach()
   else await first()
   seen.storage = await inPage(() => JSON.stringify({ local: { ...localStorage }, session: { ...sessionStorage } }))
-} catch (err) {
-  seen.error = String(err.stack ?? err)
-  await shot(`error_${PHASE}.png`).catch(() => {})
-} finally {
-  await context.close()
-  fs.rmSync(userDataDir, { recursive: true, force: true })
-}
-console.log(JSON.stringify(seen))
+})
 
 async function first() {
   // 1. The key, through Settings: a wrong key is refused, the right one checked and saved.
