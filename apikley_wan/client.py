@@ -507,11 +507,11 @@ class ApikleyClient:
 
     # -- download ----------------------------------------------------------------------------
     def download(self, url: str, dest: str | os.PathLike, *, task_id: Optional[str] = None,
-                 max_bytes: int = MAX_RESULT_BYTES, attempts: int = 4) -> Path:
+                 max_bytes: int = MAX_RESULT_BYTES, attempts: int = 4, on_retry: OnRetry = None) -> Path:
         """Stream a result to ``dest`` (temp file, renamed when complete), never with the key.
 
         An expired URL (403/404/410) is swapped once for a fresh one from download-url. A local
-        write failure (disk full) is not retried.
+        write failure (disk full) is not retried; ``on_retry`` hears each retry in words.
         """
         dest = Path(dest)
         try:
@@ -535,6 +535,8 @@ class ApikleyClient:
                 raise
             except (DownloadError, NetworkError) as exc:
                 last = exc if isinstance(exc, DownloadError) else DownloadError(exc.detail, task_id=task_id)
+                if attempt < attempts:
+                    _tell(on_retry, last, attempt, attempts)
                 self.cancel.sleep(min(self.download_backoff_s * attempt, 10.0), task_id=task_id)
         raise last or DownloadError("unknown error", task_id=task_id)
 

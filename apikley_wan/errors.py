@@ -272,6 +272,9 @@ class DownloadError(ApikleyError):
     hint = "Run again with the same inputs to retry the download; the task will not be created again."
     credits_may_be_spent = True
 
+    def briefly(self) -> str:
+        return self.detail or super().briefly()  # the cause ("connection refused (host)"), for a retry's note
+
 
 class ResultInvalidError(DownloadError):
     """What the result host sent is not a video: it was deleted, and the task stays collectable."""

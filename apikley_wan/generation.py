@@ -371,7 +371,8 @@ class Generations:
             if not url:
                 raise TaskStillPendingError("no result URL recorded yet", task_id=entry.task_id)
         self._status(on_status, entry.task_id, "downloading", entry.params, entry.task_created_at)
-        self.client.download(url, dest, task_id=entry.task_id)
+        self.client.download(url, dest, task_id=entry.task_id,
+                             on_retry=self._retries(on_status, "downloading", entry.params, entry.task_id))
         try:
             facts = archive.verify(dest, entry.task_id)
         except ResultInvalidError:
@@ -390,10 +391,10 @@ class Generations:
             on_status(status_for(task_id, state, params, created, note=note))
 
     @classmethod
-    def _retries(cls, on_status: OnStatus, state: str, params: dict):
+    def _retries(cls, on_status: OnStatus, state: str, params: dict, task_id: Optional[str] = None):
         """The client's retry hook for one step: the step's status again, with the retry in words
         ("uploading reference 1… connection refused, retry 2 of 4")."""
         if on_status is None:
             return None
-        return lambda note: cls._status(on_status, None, state, params, note=note)
+        return lambda note: cls._status(on_status, task_id, state, params, note=note)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from pathlib import Path
 import threading
 
 import pytest
@@ -155,9 +156,11 @@ def test_a_name_that_does_not_resolve_says_so():
 
 def test_a_result_host_that_refuses_says_the_task_is_kept(closed_port, tmp_path):
     client = _client(closed_port, download_backoff_s=0.01)
+    notes = []
     with pytest.raises(DownloadError) as failed:
         client.download(f"http://127.0.0.1:{closed_port}/r/result.mp4?token=SIGNED", tmp_path / "r.mp4",
-                        task_id="t-paid", attempts=2)
+                        task_id="t-paid", attempts=3, on_retry=notes.append)
+    assert notes == [f"connection refused (127.0.0.1:{closed_port}), retry {n} of 2" for n in (1, 2)]
     message = failed.value.user_message()
     assert message.startswith(f"Downloading the result failed: connection refused (127.0.0.1:{closed_port}). "
                               "Task id: t-paid.")
@@ -186,3 +189,22 @@ def test_status_checks_that_fail_are_counted_on_the_line_and_the_task_stays_coll
 @pytest.fixture
 def clip_url(sim, reference_clip):
     return ApikleyClient(api_key="sim-key", base_url=sim.base_url).upload(reference_clip)
+
+
+def test_the_status_line_counts_download_retries_and_names_the_task(sim, tmp_path, clip_url, closed_port):
+    client = ApikleyClient(api_key="sim-key", base_url=sim.base_url, download_backoff_s=0.01)
+    gens = Generations(client, Journal(tmp_path / "j.sqlite"), tmp_path / "results", timings=FAST)
+    request = GenerationRequest("character1 dances in the rain", "5", "720p", [Reference(url=clip_url)])
+    entry = asyncio.run(gens.submit(request)).entry
+    finished = asyncio.run(gens.wait(entry))
+    Path(finished.result_path).unlink()  # the archived file is gone, and the result host with it:
+    gens.journal.update(finished.id, result_url=f"http://127.0.0.1:{closed_port}/r/result.mp4?token=SIGNED",
+                        result_path=None)
+    lines = []
+    with pytest.raises(DownloadError) as failed:
+        asyncio.run(gens.collect(entry.task_id, lambda status: lines.append(status.line())))
+    retries = [line.split(" | ")[:2] for line in lines if "retry" in line]
+    assert retries == [[f"Wan 2.6 V2V: downloading… connection refused (127.0.0.1:{closed_port}), retry {n} of 3",
+                        f"task {entry.task_id[:12]}"] for n in (1, 2, 3)]
+    assert failed.value.task_id == entry.task_id and "SIGNED" not in " ".join(lines)
+    assert sim.create_count == 1
