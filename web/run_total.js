@@ -43,8 +43,9 @@ function graphSignature() {
 }
 
 function place(chip) {
-  const anchor = ANCHORS.map((selector) => document.querySelector(selector))
-    .find((element) => element?.getBoundingClientRect().width > 0)
+  // the first one on screen: a frontend may keep another, hidden, copy of the button in the page
+  const anchor = ANCHORS.flatMap((selector) => [...document.querySelectorAll(selector)])
+    .find((element) => element.getBoundingClientRect().width > 0)
   const group = anchor?.closest('.queue-button-group') ?? anchor
   const rect = group?.getBoundingClientRect()
   chip.dataset.anchored = rect ? 'queue-button' : 'corner'

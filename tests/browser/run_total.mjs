@@ -63,7 +63,9 @@ await withComfyPage(async ({ page, seen, shot, inPage }) => {
   seen.ids = ids
   await waitChip(/^Run: ~\$1\.40/)
   seen.total = await chipText()
-  seen.anchored = await chip.getAttribute('data-anchored')
+  // placed again at every tick: the Run button may be re-rendered for a moment as the graph changes
+  seen.anchored = await page.waitForFunction(() => document.querySelector('.apikley-run-total')?.dataset.anchored ===
+    'queue-button', null, { timeout: 5000 }).then(() => 'queue-button', async () => chip.getAttribute('data-anchored'))
   seen.badge = await inPage((id) => window.comfyAPI.app.app.graph.getNodeById(id).badges
     .map((b) => (typeof b === 'function' ? b() : b)?.text).find((t) => t?.startsWith('est.')), ids.a)
   await shot('run_total_1_badge_by_run_button.png', WIDE)
