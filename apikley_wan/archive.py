@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from pathlib import Path
 
 from . import MODEL, pricing
 from .errors import ResultInvalidError, StorageError
-from .files import PART_SUFFIX, write_file
+from .files import PART_SUFFIX, pieces, write_file
 from .journal import JournalEntry, valid_task_id
 from .media import ClipInfo, NotAVideo, check_video
 
@@ -85,10 +84,11 @@ def remove_stale_parts(folder: Path, now: float | None = None) -> int:
     return removed
 
 
-def copy_result(result: str | Path, out: str | Path) -> Path:
-    """A copy of an archived result where the user asked for it (the archive keeps its own)."""
+def copy_result(result: str | Path, out: str | Path, task_id: str | None = None) -> Path:
+    """A copy of an archived result where the user asked for it (the archive keeps its own). It appears
+    whole (written beside ``out``, then renamed): nothing opens half a video."""
     out = Path(out)
     if Path(result).resolve() != out.resolve():
         out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(result, out)
+        write_file(out, pieces(Path(result)), task_id)
     return out

@@ -7,6 +7,7 @@ import errno
 import os
 import uuid
 from pathlib import Path
+from typing import Iterable, Iterator
 
 from .errors import StorageError
 
@@ -33,13 +34,21 @@ def write_all(fh, data: bytes, dest: Path, task_id: str | None = None) -> None:
         raise StorageError(f"writing to {dest.parent} failed: {why}", task_id=task_id) from None
 
 
-def write_file(dest: Path, data: bytes, task_id: str | None = None) -> None:
-    """``data`` at ``dest``, atomically."""
+def write_file(dest: Path, data: bytes | Iterable[bytes], task_id: str | None = None) -> None:
+    """``data`` (bytes, or its pieces in order) at ``dest``, atomically."""
     part, fh = open_part(dest, task_id)
     try:
         with fh:
-            write_all(fh, data, dest, task_id)
+            for piece in [data] if isinstance(data, bytes) else data:
+                write_all(fh, piece, dest, task_id)
         os.replace(part, dest)
     except BaseException:
         part.unlink(missing_ok=True)
         raise
+
+
+def pieces(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
+    """A file's bytes in pieces of ``size``, for copying a large file without holding it in memory."""
+    with open(path, "rb") as fh:
+        while piece := fh.read(size):
+            yield piece

@@ -12,7 +12,7 @@ import itertools
 from pathlib import Path
 
 from .errors import NotFoundError, StorageError
-from .files import write_file
+from .archive import copy_result
 from .journal import Journal, valid_task_id
 
 
@@ -43,8 +43,7 @@ def into_input(journal: Journal, task_id: str, input_dir: Path) -> dict:
         if target.is_file() and filecmp.cmp(source, target, shallow=False):
             return {"ok": True, "filename": target.name, "copied": False}
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        write_file(target, source.read_bytes(), task_id)
+        copy_result(source, target, task_id)
     except OSError as exc:
         raise StorageError(f"the result could not be copied to {folder} ({exc.strerror})", task_id=task_id,
                            credits_may_be_spent=False) from None
