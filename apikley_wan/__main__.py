@@ -17,9 +17,8 @@ import time
 from . import config
 from .client import ApikleyClient
 from .errors import ApikleyError
-from . import archive, budget, provenance, settings
+from . import archive, budget, provenance, settings, task_rows
 from .archive import remove_stale_parts
-from .errors import InputError
 from .generation import Generations
 from .request import GenerationRequest, Reference
 from .status import Status
@@ -113,12 +112,8 @@ def _printer():
 
 
 def _abandon(args) -> int:
-    journal = _journal(args.simulator)
-    entry = journal.by_id(int(args.entry)) if args.entry.isdigit() else None
-    if entry is None:
-        raise InputError(f"there is no journal entry {args.entry!r}", hint="See `python -m apikley_wan tasks`.")
-    journal.abandon(entry)
-    print(f"entry {entry.id} abandoned: if the lost create did make a task, it may still be billed; "
+    entry = task_rows.abandon(_journal(args.simulator), args.entry)["task"]["entry_id"]
+    print(f"entry {entry} abandoned: if the lost create did make a task, it may still be billed; "
           "the next run with the same inputs creates (and pays for) a new one.")
     return 0
 

@@ -90,7 +90,7 @@ def plan(jobs: list, journal: Journal, api_identity: str, max_usd: Optional[floa
             p = Planned(job, fp, NEW, pricing.estimate_credits(job.request.duration, job.request.resolution))
         elif entry.state == jr.SUCCESS:
             p = Planned(job, fp, REUSE, 0.0, entry.task_id)
-        elif entry.state in (jr.CREATING, jr.UNCERTAIN) and not (entry.state == jr.CREATING and entry.owner_alive()):
+        elif entry.abandonable:  # a create whose answer was lost: never sent again
             p = Planned(job, fp, UNCERTAIN, 0.0, entry.task_id)
         else:
             p = Planned(job, fp, ATTACH, 0.0, entry.task_id)

@@ -43,13 +43,14 @@ def task_row(entry: JournalEntry) -> dict:
 
 
 def abandon(journal: Journal, entry_id) -> dict:
-    """The panel's Abandon (the ``abandon`` command's rules): the entry's inputs may create a new task.
+    """Abandon for the panel and the ``abandon`` command: the entry's inputs may create a new task.
 
     NotFoundError for an entry the journal does not hold; InputError for one that is not an unresolved create.
     """
     entry = journal.by_id(int(entry_id)) if str(entry_id).isdigit() else None
     if entry is None:
-        raise NotFoundError(f"there is no journal entry {str(entry_id)[:20]!r}", credits_may_be_spent=False)
+        raise NotFoundError(f"there is no journal entry {str(entry_id)[:20]!r}", credits_may_be_spent=False,
+                            hint="The entry numbers are in the tasks panel and in `python -m apikley_wan tasks`.")
     return {"ok": True, "task": task_row(journal.abandon(entry))}
 
 
