@@ -34,8 +34,8 @@ def free_port() -> int:
 
 
 class ComfyHost:
-    def __init__(self, root: Path, env: dict):
-        self.root = root
+    def __init__(self, root: Path, env: dict, args: tuple = ()):
+        self.root, self.args = root, tuple(args)  # args: more of ComfyUI's options (e.g. --front-end-root)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         for name in ("custom_nodes", "user", "input", "output"):
@@ -52,7 +52,7 @@ class ComfyHost:
         cmd = [COMFYUI_PYTHON, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
                "--user-directory", str(self.root / "user"), "--input-directory", str(self.root / "input"),
                "--output-directory", str(self.root / "output"), "--database-url", "sqlite:///:memory:",
-               "--extra-model-paths-config", str(self.root / "extra.yaml")]
+               "--extra-model-paths-config", str(self.root / "extra.yaml"), *self.args]
         self.proc = subprocess.Popen(cmd, cwd=COMFYUI_DIR, env=self.env, stdout=self.log.open("ab"),
                                      stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.time() + timeout

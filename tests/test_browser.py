@@ -10,11 +10,12 @@ tests/browser/ui_flow.mjs; screenshots land in tests/browser/screens/.
 
 from __future__ import annotations
 
+import json
 import stat
 
 import pytest
 
-from browser_host import AMBER, GREEN, MISSING, RIGHT_KEY, SCREENS, WRONG_KEY, comfy_running, drive, get
+from browser_host import AMBER, GREEN, MISSING, RIGHT_KEY, SCREENS, WRONG_KEY, comfy_running, drive
 
 SHOTS = ("1_settings_key_refused.png", "2_settings_key_saved.png", "3_node_cost_and_live_status.png",
          "4_node_summary_after_run.png", "5_recent_tasks_panel.png", "6_recent_tasks_after_collect.png",
@@ -47,7 +48,7 @@ def test_key_cost_paid_run_tasks_panel_then_a_free_reuse_after_restart(comfy):
     assert "Balance: 1000 credits ($5.00)" in seen["entryText"]
     key_file = comfy.user / "apikley_wan" / "api_key"
     assert key_file.read_text() == RIGHT_KEY and stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    history = get(comfy.url + "api/history")
+    history = json.dumps(comfy.get("/history"))
     for text in ((comfy.user / "default" / "comfy.settings.json").read_text(), seen["storage"], seen["workflow"],
                  history, comfy.log.read_text()):
         assert RIGHT_KEY not in text and WRONG_KEY not in text

@@ -11,15 +11,13 @@ Skipped unless the browser host is available (see tests/browser_host.py).
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
-import urllib.request
 
 import pytest
 
 from apikley_wan.journal import Journal
-from browser_host import MISSING, RIGHT_KEY, SCREENS, comfy_running, drive, get
+from browser_host import MISSING, RIGHT_KEY, SCREENS, comfy_running, drive
 
 SHOTS = ("tasks_1_sidebar.png", "tasks_2_playing.png", "tasks_3_load_video_node.png", "tasks_4_filter_failed.png",
          "tasks_5_filter_uncertain.png", "tasks_6_dropped_file.png", "tasks_7_dialog.png")
@@ -33,17 +31,7 @@ def _run(comfy, text: str) -> dict:
     prompt = {"1": {"class_type": "LoadVideo", "inputs": {"file": "reference.mp4"}},
               "2": {"class_type": "ApikleyWan26V2V", "inputs": {"prompt": text, "duration": "5",
                                                                 "resolution": "720p", "video": ["1", 0]}}}
-    request = urllib.request.Request(comfy.url + "api/prompt", data=json.dumps({"prompt": prompt}).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as resp:
-        prompt_id = json.load(resp)["prompt_id"]
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        entry = json.loads(get(comfy.url + f"api/history/{prompt_id}")).get(prompt_id)
-        if entry and entry["status"].get("completed") is not None:
-            return entry
-        time.sleep(0.3)
-    raise TimeoutError(f"prompt {prompt_id} did not end; see {comfy.log}")
+    return comfy.wait(comfy.queue(prompt), 180)
 
 
 @pytest.fixture(scope="module")

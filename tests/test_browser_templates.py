@@ -56,7 +56,7 @@ def test_each_template_has_a_title_and_a_thumbnail_that_loads(seen):
         assert name.startswith("Wan 2.6, ") and "_" not in name, name  # the title is the file's name
         assert name in card["text"]
         assert card["thumbnail"]["width"] >= 300 and card["thumbnail"]["height"] >= 300, card
-        url = seen["url"] + f"api/workflow_templates/{PACK_FOLDER}/" + urllib.parse.quote(f"{name}.jpg")
+        url = seen["url"] + f"/api/workflow_templates/{PACK_FOLDER}/" + urllib.parse.quote(f"{name}.jpg")
         with urllib.request.urlopen(url, timeout=10) as resp:
             assert resp.status == 200 and resp.headers["Content-Type"] == "image/jpeg"
             assert resp.read(3) == b"\xff\xd8\xff"
