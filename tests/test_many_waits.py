@@ -81,4 +81,6 @@ def test_48_tasks_in_flight_keep_the_thread_count_bounded_and_finish_together(re
     assert len({r.task_id for r in reports}) == 48 and all(r.state == "success" for r in reports)
     assert all(Path(r.result_path).is_file() and r.charged for r in reports)
     assert max(most) - before < 20 and max(most) < before + workers.MAX_WORKERS + 2
-    assert many < 1.5 * one + 1.0  # the extra second: 48 downloads and checks of real mp4 files on 2 CPUs
+    # side by side, not one after another (48 tasks of >= 1 s each); the ratio itself is a speed figure,
+    # printed above, not a test: it moves with the machine's load
+    assert many < 12 * one
