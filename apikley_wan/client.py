@@ -2,8 +2,9 @@
 retries, polling and downloads.
 
 Money rule: ``create_task`` is re-sent only when the answer proves no task was made
-(a 429/455 body, a refused connection). Anything else after the request may have
-left the machine raises ``CreateUncertainError`` and is never re-posted.
+(a 429/455 body, a refused connection), and at most ``CREATE_SENDS_PER_ENTRY`` requests
+the API answered. Anything else after the request may have left the machine raises
+``CreateUncertainError`` and is never re-posted.
 """
 
 from __future__ import annotations
@@ -284,7 +285,7 @@ def _creates(count: int) -> str:
 def _refused_creates(exc: ApikleyError, sent: int) -> ApikleyError:
     """The last refusal of a create, saying how many create requests were sent and what that may mean."""
     exc.detail = (f"{exc.detail}; " if exc.detail else "") + (
-        f"{_creates(sent)} {'was' if sent == 1 else 'were'} sent, each answered with this refusal")
+        f"{_creates(sent)} {'was' if sent == 1 else 'were'} sent, and the API answered each with a refusal")
     exc.hint = (f"{exc.hint} A well-behaved API made no task for {'it' if sent == 1 else 'them'}; one that creates "
                 f"tasks anyway may have made up to {sent}: look in your apikley task log before running again (the "
                 "pack cannot ask the API for a task it was not told the id of).")
@@ -497,7 +498,7 @@ class ApikleyClient:
                         raise CreateUncertainError("the create answer's taskId is not a valid task id "
                                                    f"({_text(task_id)[:60]!r})")
                     return task_id
-            if sent and (attempt == self.create_attempts or sent == CREATE_SENDS_PER_ENTRY):
+            if not isinstance(proof, NetworkError) and (attempt == self.create_attempts or sent == CREATE_SENDS_PER_ENTRY):
                 raise _refused_creates(proof, sent)
             if attempt == self.create_attempts:
                 raise proof.gave_up("create", attempt) if isinstance(proof, NetworkError) else proof

@@ -155,7 +155,7 @@ class Generations:
             raise CreateUncertainError(
                 f"an earlier run sent the create request for these exact inputs at {since} and stopped before "
                 f"the task id was recorded (journal entry {entry.id}"
-                + (f"; {refused} earlier create request(s) of it were answered 'refused'" if refused else "")
+                + (f", after the API refused {refused} of its create requests" if refused else "")
                 + ")", hint=(
                     "It was NOT sent again, to avoid paying twice. Look for that task in your apikley task log and "
                     "collect it by its task id; or give it up with `python -m apikley_wan abandon "
