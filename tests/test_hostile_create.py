@@ -9,11 +9,15 @@ creates are counted in the stand-in's request record.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
 
 from apikley_wan import journal as jr
+from conftest import REPO, wait_until
 from hostile_api import SAMPLE, TASK_ID
 from test_hostile_api import KEY, PROMPT, api, env, run_cli, v2v  # noqa: F401
 
@@ -101,6 +105,26 @@ def test_a_provider_answering_429_gets_a_bounded_number_of_creates_and_the_user_
     assert "1 create request sent" in text and "2 create requests sent" in text  # the status lines
     entry = _rows(env)[0]
     assert entry.state == jr.REFUSED and entry.params["creates_refused"] == 3
+
+
+def test_a_run_killed_between_refused_creates_is_not_sent_again_by_the_next_and_says_how_many(
+        api, env, tmp_path, capsys, fast_beat):
+    """The count is in the journal before each re-send: a process killed in the back-off leaves it for the next."""
+    answered = []
+    api.on(*CREATE, lambda h: (answered.append(1), h.json({"code": 429, "msg": "Rate limit exceeded"})))
+    run = subprocess.Popen([sys.executable, "-m", "apikley_wan", "v2v", "--video", str(SAMPLE), "--prompt", PROMPT,
+                            "--out", str(tmp_path / "killed.mp4")], cwd=REPO, env=dict(os.environ),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:  # the second refusal is recorded; the back-off before the third send is 1 s
+        wait_until(lambda: os.path.exists(env / "journal.sqlite") and _rows(env)
+                   and _rows(env)[0].params.get("creates_refused") == 2, 60, "the second refusal being recorded")
+    finally:
+        run.kill()
+    assert KEY.encode() not in run.communicate()[0]
+    wait_until(lambda: not _rows(env)[0].owner_alive(), what="the killed run's heartbeat going stale")
+    code, text = v2v(capsys, tmp_path / "out.mp4")
+    assert code == 2 and "NOT sent again" in text and "after the API refused 2 of its create requests" in text
+    assert api.count(*CREATE) == 2 and len(answered) == 2
 
 
 # -- 17. text that cannot be sent ------------------------------------------------------------------------
