@@ -24,8 +24,6 @@ from .errors import (ApikleyError, ConfigError, KeyInvalidError, KeyNotRemovedEr
 log = logging.getLogger("apikley_wan")
 
 ENV_VAR = "APIKLEY_API_KEY"
-MIN_KEY_LENGTH = 6
-MAX_KEY_LENGTH = 256
 CREDITS_TTL_S = 30.0
 # a settings click should answer within seconds, not after the pipeline's long retries
 _QUICK = {"read_attempts": 1, "timeout": (5.0, 20.0)}
@@ -44,20 +42,6 @@ def _reason(exc: ApikleyError, secret: str) -> str:
     if exc.code is not None:
         text += f" (API code {exc.code})"
     return scrub(text, secret)
-
-
-def clean_key(raw) -> Optional[str]:
-    """The pasted key, trimmed; None unless it is 6..256 printable ASCII characters without spaces.
-
-    Anything else cannot travel in an HTTP header (a zero-width space from a web page would
-    fail deep inside ``requests``), so it is refused up front.
-    """
-    if not isinstance(raw, str):
-        return None
-    key = raw.strip()
-    if not MIN_KEY_LENGTH <= len(key) <= MAX_KEY_LENGTH or not all("!" <= c <= "~" for c in key):
-        return None
-    return key
 
 
 class CreditsCache:
@@ -104,11 +88,10 @@ def save_key(raw, folder: Path, cache: CreditsCache,
 
     A refused or unverifiable key leaves the old key in place (a ``KeyNotSavedError``). Blocking.
     """
-    key = clean_key(raw)
+    key = config.clean_key(raw)
     if key is None:
-        raise KeyInvalidError(f"a key is {MIN_KEY_LENGTH} to {MAX_KEY_LENGTH} printable ASCII characters "
-                              "without spaces", hint="A copy from a web page can carry invisible ones; type or "
-                                                      "paste it again.")
+        raise KeyInvalidError(f"a key is {config.KEY_RULE}", hint="A copy from a web page can carry invisible "
+                                                                  "ones; type or paste it again.")
     try:
         credits = client_factory(api_key=key, **_QUICK).credits()
     except NetworkError as exc:  # no answer says nothing about the key

@@ -2,8 +2,9 @@
 retries, polling and downloads.
 
 Money rule: ``create_task`` is re-sent only when the answer proves no task was made
-(a 429/455 body, a refused connection). Anything else after the request may have
-left the machine raises ``CreateUncertainError`` and is never re-posted.
+(a 429/455 body, a refused connection), and at most ``CREATE_SENDS_PER_ENTRY`` requests
+the API answered. Anything else after the request may have left the machine raises
+``CreateUncertainError`` and is never re-posted.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from .errors import (ApikleyError, BadResponseError, CancelledError, ConfigError
                      RateLimitError, ServerError, ApiValidationError, StorageError, error_for_code)
 from .files import open_part, write_all
 from .journal import valid_task_id
-from .settings import DURATIONS, MODEL, PROMPT_CHARS, RESOLUTIONS
+from .settings import CREATE_SENDS_PER_ENTRY, DURATIONS, MODEL, PROMPT_CHARS, RESOLUTIONS
 
 log = logging.getLogger("apikley_wan")
 
@@ -277,6 +278,37 @@ def scrub_tree(value, secret: Optional[str]):
     return value
 
 
+def _creates(count: int) -> str:
+    return f"{count} create request{'' if count == 1 else 's'}"
+
+
+def _refused_creates(exc: ApikleyError, sent: int) -> ApikleyError:
+    """The last refusal of a create, saying how many create requests were sent and what that may mean."""
+    exc.detail = (f"{exc.detail}; " if exc.detail else "") + (
+        f"{_creates(sent)} {'was' if sent == 1 else 'were'} sent, and the API answered each with a refusal")
+    exc.hint = (f"{exc.hint} A well-behaved API made no task for {'it' if sent == 1 else 'them'}; one that creates "
+                f"tasks anyway may have made up to {sent}: look in your apikley task log before running again (the "
+                "pack cannot ask the API for a task it was not told the id of).")
+    exc.money_note = "No credits should have been spent: the API said it refused each request."
+    return exc
+
+
+def sent_prompt(prompt) -> str:
+    """The prompt as the create body carries it: without its surrounding whitespace. The one rule for
+    both the body and the fingerprint (request.py), so prompts that differ only there are one task."""
+    return prompt.strip() if isinstance(prompt, str) else ""
+
+
+def _sendable(text: str, what: str) -> None:
+    """Text the create body can carry as UTF-8 JSON. A lone surrogate (a broken emoji from a paste, or a
+    command line's undecodable bytes) cannot be: refused before anything is uploaded or paid for."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(f"{what} has a character that cannot be sent (U+{ord(text[exc.start]):04X} at "
+                         f"position {exc.start + 1}, half of a character pair); delete or retype it") from None
+
+
 class ApikleyClient:
     """Blocking client; run it off ComfyUI's event loop (on ``workers``)."""
 
@@ -306,9 +338,15 @@ class ApikleyClient:
         return session
 
     def require_key(self) -> None:
+        """A key that can be sent: the same rule as a pasted one (``config.clean_key``), whatever its source."""
         if not self.api_key:
             raise ConfigError("no API key", hint="Set APIKLEY_API_KEY or save a key in the pack's key file "
                                                  "(ComfyUI Settings > apikley).")
+        if config.clean_key(self.api_key) != self.api_key:
+            raise ConfigError(f"the API key in use (APIKLEY_API_KEY, else the saved key file) is not {config.KEY_RULE}",
+                              hint="A copy from a web page can carry invisible characters (a zero-width or "
+                                   "non-breaking space): set APIKLEY_API_KEY again by typing or pasting it, or "
+                                   "save the key in ComfyUI Settings > apikley.")
 
     def _auth_headers(self, url: str) -> dict:
         """The key goes only to the API host (same scheme, host and port as the base)."""
@@ -396,16 +434,18 @@ class ApikleyClient:
     def build_create_body(prompt: str, video_urls: list, duration: str, resolution: str,
                           multi_shots: bool = False, callback_url: Optional[str] = None) -> dict:
         """Validate every field before any request and build the createTask body (what is checked is
-        what is sent: the prompt without its surrounding whitespace)."""
-        prompt = prompt.strip() if isinstance(prompt, str) else ""
+        what is sent: the prompt as ``sent_prompt`` makes it, text that UTF-8 can carry)."""
+        prompt = sent_prompt(prompt)
         if not PROMPT_CHARS[0] <= len(prompt) <= PROMPT_CHARS[1]:
             raise InputError(f"the prompt must be {PROMPT_CHARS[0]} to {PROMPT_CHARS[1]} characters "
                              f"(got {len(prompt)})")
+        _sendable(prompt, "the prompt")
         if not isinstance(video_urls, (list, tuple)) or not 1 <= len(video_urls) <= 3:
             raise InputError(f"give 1 to 3 reference videos (got {len(video_urls or [])})")
         for url in video_urls:
             if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
                 raise InputError(f"reference video URL must be http(s): {url!r}")
+            _sendable(url, "a reference video URL")
         duration = str(duration)
         if duration not in DURATIONS:
             raise InputError(f"duration must be one of {', '.join(DURATIONS)} seconds (got {duration!r})")
@@ -421,10 +461,17 @@ class ApikleyClient:
             body["callBackUrl"] = callback_url
         return body
 
-    def create_task(self, body: dict, on_retry: OnRetry = None) -> str:
-        """POST createTask; re-send only when the answer proves no task was made."""
+    def create_task(self, body: dict, on_retry: OnRetry = None, on_refused: Optional[Callable[[int], None]] = None) -> str:
+        """POST createTask; re-send only when the answer proves no task was made, and at most
+        ``CREATE_SENDS_PER_ENTRY`` requests the API answered (a refused connection never reached it).
+
+        ``on_refused(sent)`` hears each refusal the API answered, before any re-send (the journal keeps the
+        count). A provider that answers 429 yet creates anyway cannot be caught: the API offers no way to
+        look for a task but by its id (api-reference §3), so the count is said instead.
+        """
         url = self.base_url + "/api/v1/jobs/createTask"
         delay = self.create_backoff_start_s
+        sent = 0  # requests the API answered with a refusal
         for attempt in range(1, self.create_attempts + 1):
             self.cancel.raise_if_requested()
             # a fresh connection: a stale pooled socket must not turn into a "lost answer"
@@ -438,6 +485,9 @@ class ApikleyClient:
                     proof = exc
                 except (RateLimitError, MaintenanceError) as exc:
                     proof = exc  # the body itself says the request was refused
+                    sent += 1
+                    if on_refused is not None:
+                        on_refused(sent)
                 except (ServerError, BadResponseError) as exc:
                     raise CreateUncertainError(exc.detail) from None
                 else:
@@ -448,11 +498,16 @@ class ApikleyClient:
                         raise CreateUncertainError("the create answer's taskId is not a valid task id "
                                                    f"({_text(task_id)[:60]!r})")
                     return task_id
+            if not isinstance(proof, NetworkError) and (attempt == self.create_attempts or sent == CREATE_SENDS_PER_ENTRY):
+                raise _refused_creates(proof, sent)
             if attempt == self.create_attempts:
                 raise proof.gave_up("create", attempt) if isinstance(proof, NetworkError) else proof
             log.info("apikley createTask refused (%s); no task was made; retry %d in %.1fs",
                      type(proof).__name__, attempt, delay)
-            _tell(on_retry, proof, attempt, self.create_attempts)
+            if sent and on_retry is not None:
+                on_retry(f"{proof.briefly()}, {_creates(sent)} sent (at most {CREATE_SENDS_PER_ENTRY}), sending again")
+            else:
+                _tell(on_retry, proof, attempt, self.create_attempts)
             self.cancel.sleep(delay)
             delay = min(delay * 2, 30.0)
         raise AssertionError("unreachable")

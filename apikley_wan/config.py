@@ -15,6 +15,9 @@ from typing import Optional
 DEFAULT_BASE_URL = "https://api.apikley.ru"
 KEY_FILE_NAME = "api_key"
 STATE_FOLDER_NAME = "apikley_wan"
+MIN_KEY_LENGTH = 6
+MAX_KEY_LENGTH = 256
+KEY_RULE = f"{MIN_KEY_LENGTH} to {MAX_KEY_LENGTH} printable ASCII characters without spaces"
 
 def state_dir(user_dir: Optional[str | os.PathLike] = None) -> Path:
     """The pack's state folder (created on first use): ``APIKLEY_STATE_DIR``, else under ComfyUI's
@@ -57,6 +60,20 @@ def api_key(folder: Optional[Path] = None) -> Optional[str]:
     except (FileNotFoundError, PermissionError):
         return None
     return text or None
+
+
+def clean_key(raw) -> Optional[str]:
+    """The key, trimmed; None unless it is ``KEY_RULE``: a pasted key, a saved one or ``APIKLEY_API_KEY``.
+
+    Anything else cannot travel in an HTTP header (a zero-width space from a web page would
+    fail deep inside ``requests``, or reach the API as another key), so it is refused up front.
+    """
+    if not isinstance(raw, str):
+        return None
+    key = raw.strip()
+    if not MIN_KEY_LENGTH <= len(key) <= MAX_KEY_LENGTH or not all("!" <= c <= "~" for c in key):
+        return None
+    return key
 
 
 def key_source(folder: Optional[Path] = None) -> str:

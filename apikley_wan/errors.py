@@ -241,6 +241,20 @@ class CreateUncertainError(ApikleyError):
     credits_may_be_spent = True
 
 
+class TaskIdTakenError(CreateUncertainError):
+    """The create's answer named a task id another journal entry already holds: a task may exist for
+    this entry, under an id that cannot tell it apart. The journal itself is fine and must be kept."""
+
+    what = "The API answered a task id this journal already holds for other inputs"
+
+    def __init__(self, task_id: str, entry_id: int, holder_id: int):
+        super().__init__(f"task {task_id} is journal entry {holder_id}'s; this create was entry {entry_id}", hint=(
+            f"Entry {entry_id} stays uncertain and was NOT re-sent, to avoid paying twice; the journal is fine, "
+            "keep it (it records the tasks already paid for). Look in your apikley task log for a task made now "
+            "for these inputs and collect it by its id; or give it up with `python -m apikley_wan abandon "
+            f"{entry_id}` (or change 'take') to deliberately create a new one."))
+
+
 class GenerationFailedError(ApikleyError):
     what = "The generation failed on the provider"
     hint = ("Adjust the prompt or the reference clip and run again (failed tasks are normally not charged): "

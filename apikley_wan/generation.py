@@ -27,7 +27,7 @@ from . import archive, budget as budget_guard, journal as jr, media, metering, p
 from .callbacks import CallbackBoard
 from .client import ApikleyClient, Cancel, TaskInfo
 from .errors import (ApikleyError, BudgetError, CancelledError, CreateUncertainError, GenerationFailedError,
-                     JournalError, NotFoundError, ResultInvalidError, TaskStillPendingError)
+                     JournalError, NotFoundError, ResultInvalidError, TaskIdTakenError, TaskStillPendingError)
 from .journal import Journal, JournalEntry
 from .report import (COLLECTED, ESTIMATE, MEASURED, PAID, REATTACHED, REPORTED, REUSED, UNKNOWN, RunReport,
                      report_for)
@@ -38,6 +38,9 @@ from .watch import CLOCK, Clock, pause, wait_for_task
 from .workers import workers
 
 log = logging.getLogger("apikley_wan")
+
+# in an entry's params: how many of its create requests the API answered with a refusal (429/455), so far
+CREATES_REFUSED = "creates_refused"
 
 OnStatus = Optional[Callable[[Status], None]]
 
@@ -148,9 +151,12 @@ class Generations:
             return None
         if entry.state in (jr.CREATING, jr.UNCERTAIN):
             since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.updated_at))
+            refused = entry.params.get(CREATES_REFUSED)
             raise CreateUncertainError(
                 f"an earlier run sent the create request for these exact inputs at {since} and stopped before "
-                f"the task id was recorded (journal entry {entry.id})", hint=(
+                f"the task id was recorded (journal entry {entry.id}"
+                + (f", after the API refused {refused} of its create requests" if refused else "")
+                + ")", hint=(
                     "It was NOT sent again, to avoid paying twice. Look for that task in your apikley task log and "
                     "collect it by its task id; or give it up with `python -m apikley_wan abandon "
                     f"{entry.id}` (or change 'take') to deliberately create a new one."))
@@ -209,15 +215,17 @@ class Generations:
                 entry, is_new = held.claim(lambda: self.journal.claim(fp, params))
                 if not is_new:
                     return entry, False
-                try:
+                try:  # nothing is sent yet: whatever stops the run here gives the row back for the next run
                     held.recheck(self.journal)
-                except BudgetError as exc:
-                    self.journal.update(entry.id, state=jr.REFUSED, error=exc.user_message())
+                    self._balance_before(ticket, held.balance)
+                except BaseException as exc:
+                    self.journal.update(entry.id, state=jr.REFUSED, error=exc.user_message() if isinstance(
+                        exc, ApikleyError) else f"stopped before the create was sent ({type(exc).__name__})")
                     raise
-                self._balance_before(ticket, held.balance)
                 may_exist = True  # from the POST on, unless the answer proves otherwise
                 try:
-                    task_id = self.client.create_task(body, on_retry=on_retry)
+                    task_id = self.client.create_task(body, on_retry=on_retry, on_refused=lambda sent: self.journal.update(
+                        entry.id, params={**params, CREATES_REFUSED: sent}))  # kept before any re-send
                 except CreateUncertainError as exc:
                     held.spend()  # a task may exist: it counts
                     self.journal.update(entry.id, state=jr.UNCERTAIN, error=exc.user_message())
@@ -261,6 +269,11 @@ class Generations:
         for attempt in range(3):
             try:
                 return self.journal.record_task_id(entry.id, task_id)
+            except TaskIdTakenError as exc:  # a task may exist for this entry: it stays uncertain
+                log.error("apikley task %s was answered for journal entry %d, but another entry holds it",
+                          task_id, entry.id)
+                self.journal.update(entry.id, state=jr.UNCERTAIN, error=exc.user_message())
+                raise
             except JournalError as exc:
                 if attempt == 2:
                     log.error("apikley task %s could not be recorded; collect it by id", task_id)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
-from .errors import InputError, JournalError
+from .errors import InputError, JournalError, TaskIdTakenError
 
 log = logging.getLogger(__name__)
 
@@ -364,7 +364,15 @@ class _SqlJournal:
         return self.by_id(entry_id)
 
     def record_task_id(self, entry_id: int, task_id: str) -> JournalEntry:
-        return self.update(entry_id, task_id=task_id, state="waiting", task_created_at=time.time(), error=None)
+        """The create's task id on its entry. An id another entry holds (ids are unique) is a
+        TaskIdTakenError, not a damaged journal; the entry is left as it was."""
+        try:
+            return self.update(entry_id, task_id=task_id, state="waiting", task_created_at=time.time(), error=None)
+        except JournalError:
+            holder = self.by_task_id(task_id)
+            if holder is None or holder.id == entry_id:
+                raise
+            raise TaskIdTakenError(task_id, entry_id, holder.id) from None
 
     def abandon(self, entry: JournalEntry) -> JournalEntry:
         """The user gives up on a create whose answer was lost, so these inputs may create again.

@@ -11,7 +11,7 @@ from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from . import media
-from .client import ApikleyClient
+from .client import ApikleyClient, sent_prompt
 from .errors import InputError
 from .settings import MODEL
 
@@ -85,15 +85,16 @@ def check_public_url(url: str, api_base: str) -> None:
 
 
 def fingerprint(request: GenerationRequest, api_base: str) -> tuple:
-    """``(fingerprint, params)``: content of every reference plus every parameter, the take, and the
-    API it goes to (a dry run on the simulator must never stand in for a real, paid result)."""
+    """``(fingerprint, params)``: content of every reference plus every parameter as the create body
+    carries it (``sent_prompt``), the take, and the API it goes to (a dry run on the simulator must never
+    stand in for a real, paid result)."""
     refs = []
     for ref in request.references:
         if ref.url is not None:
             refs.append({"url": ref.url})
         else:
             refs.append({"content": media.fingerprint_source(ref.source, fps=ref.fps, audio=ref.audio)})
-    params = {"api": api_base, "model": MODEL, "prompt": request.prompt, "duration": str(request.duration),
+    params = {"api": api_base, "model": MODEL, "prompt": sent_prompt(request.prompt), "duration": str(request.duration),
               "resolution": request.resolution, "multi_shots": bool(request.multi_shots),
               "take": int(request.take), "references": refs}
     return _hash_params(params), params

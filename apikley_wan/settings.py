@@ -33,6 +33,9 @@ TYPICAL_SECONDS = {"5": 150.0, "10": 270.0}
 # every create of the process is paced to it on the client side (pacing.py), read at each use
 CREATES_PER_WINDOW = 20
 CREATE_WINDOW_S = 10.0
+# create requests one journal entry may send that the API answers 429/455 ("refused, no task made"): that
+# answer is proof only from a well-behaved provider, and the API has no way to look for a task by its inputs
+CREATE_SENDS_PER_ENTRY = 3
 
 DEFAULT_DEADLINE_MIN = 30.0
 PROMPT_CHARS = (2, 5000)

@@ -140,13 +140,14 @@ def test_bad_key_is_a_typed_error_without_the_key(sim, uploaded, caplog):
 def test_rate_limit_and_maintenance_bodies_are_retried_once_proven_refused(sim, uploaded):
     cancel = _RecordingCancel()
     client = _client(sim, cancel=cancel)
-    sim.faults.rate_limit_creates = 2
+    sim.faults.rate_limit_creates = 1
     sim.faults.maintenance = 1
-    task_id = client.create_task(_body(client, uploaded))
+    refused = []
+    task_id = client.create_task(_body(client, uploaded), on_refused=refused.append)
     assert task_id
     assert sim.create_count == 1
-    assert sim.create_requests == 4
-    assert cancel.backoffs == [0.5, 1.0, 2.0], "backoff starts at 0.5 s and grows"
+    assert sim.create_requests == 3 and refused == [1, 2]  # at most CREATE_SENDS_PER_ENTRY requests
+    assert cancel.backoffs == [0.5, 1.0], "backoff starts at 0.5 s and grows"
 
 
 def test_rate_limit_exhausted_raises_typed_error(sim, uploaded):
@@ -182,12 +183,15 @@ def test_refused_connection_is_retried_then_reported(sim):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    client = ApikleyClient(api_key="k", base_url=f"http://127.0.0.1:{port}", create_attempts=3)
+    client = ApikleyClient(api_key="test-key", base_url=f"http://127.0.0.1:{port}", create_attempts=3)
     started = time.monotonic()
+    refused = []
     with pytest.raises(NetworkError) as err:
-        client.create_task(client.build_create_body(PROMPT, ["https://a/b.mp4"], "5", "720p"))
+        client.create_task(client.build_create_body(PROMPT, ["https://a/b.mp4"], "5", "720p"),
+                           on_refused=refused.append)
     assert not isinstance(err.value, CreateUncertainError)
     assert time.monotonic() - started >= 0.5 + 1.0 - 0.1
+    assert refused == [] and "create requests" not in str(err.value)  # none reached the API: none counted
 
 
 def test_insufficient_credits_is_typed(sim, uploaded):
@@ -217,7 +221,7 @@ def test_reads_retry_on_proxy_errors(sim, uploaded):
 
 
 def test_non_json_body_is_a_clear_error(sim):
-    client = ApikleyClient(api_key="k", base_url=sim.files_base_url, read_attempts=1)
+    client = ApikleyClient(api_key="test-key", base_url=sim.files_base_url, read_attempts=1)
     with pytest.raises(BadResponseError) as err:
         client.credits()
     assert "HTTP 404" in str(err.value) and "proxy" in str(err.value)

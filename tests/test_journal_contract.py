@@ -29,7 +29,7 @@ import pytest
 
 from apikley_wan import journal as jr
 from conftest import errors_when_run_at_once, wait_until
-from apikley_wan.errors import InputError, JournalError
+from apikley_wan.errors import InputError, JournalError, TaskIdTakenError
 
 try:
     import psycopg
@@ -267,6 +267,20 @@ def test_a_claim_writes_a_creating_row_and_a_second_worker_gets_that_entry(store
     first.record_task_id(entry.id, "abc")
     assert second.by_task_id("abc").state == "waiting" and second.by_fingerprint("fp1").task_id == "abc"
     assert second.claim("fp1", {})[0].task_id == "abc"  # the pipeline attaches to the first worker's task
+
+
+def test_a_task_id_another_entry_holds_is_its_own_error_and_changes_neither_entry(store):
+    first, second = store.open(), store.open()
+    paid, _ = first.claim("fp-paid", {})
+    first.record_task_id(paid.id, "same-id")
+    other, _ = second.claim("fp-other", {})
+    with pytest.raises(TaskIdTakenError) as taken:
+        second.record_task_id(other.id, "same-id")
+    assert "already holds for other inputs" in str(taken.value) and "move it aside" not in str(taken.value)
+    assert not isinstance(taken.value, JournalError)
+    assert first.by_id(other.id).state == jr.CREATING and first.by_id(other.id).task_id is None
+    assert first.by_task_id("same-id").id == paid.id
+    assert second.record_task_id(paid.id, "same-id").state == "waiting"  # its own id again is no conflict
 
 
 def test_only_refused_failed_and_abandoned_entries_are_replaced(store):
