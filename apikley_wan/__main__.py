@@ -124,8 +124,8 @@ def _printer():
 
 def _abandon(args) -> int:
     entry = task_rows.abandon(_journal(args.simulator), args.entry)["task"]["entry_id"]
-    print(f"entry {entry} abandoned: if the lost create did make a task, it may still be billed; "
-          "the next run with the same inputs creates (and pays for) a new one.")
+    print(f"entry {entry} abandoned: if the lost create did make a task, it may still be billed (it keeps "
+          "counting toward a per-day cap); the next run with the same inputs creates (and pays for) a new one.")
     return 0
 
 
