@@ -33,7 +33,7 @@ from requests.adapters import HTTPAdapter
 
 from . import config
 from .errors import (ApikleyError, BadResponseError, CancelledError, ConfigError, CreateUncertainError,
-                     DownloadError, InputError, MaintenanceError, NetworkError,
+                     BalanceUnreadableError, DownloadError, InputError, MaintenanceError, NetworkError,
                      RateLimitError, ServerError, ApiValidationError, StorageError, error_for_code)
 from .files import open_part, write_all
 from .journal import valid_task_id
@@ -476,9 +476,9 @@ class ApikleyClient:
         data = self._read("GET", "/api/v1/chat/credit", attempts=attempts, action="balance")
         balance = amount(data)
         if balance is None:
-            shown = f"{float(data):g}" if isinstance(data, (int, float)) and not isinstance(data, bool) else (
-                f"a {type(data).__name__}")  # a number, or only the type: server text may quote the key
-            raise BadResponseError(f"the balance answer ({shown}) is not a number of credits >= 0")
+            raise BalanceUnreadableError(  # a number, or only its type: server text may quote the key
+                f"{float(data):g}" if isinstance(data, (int, float)) and not isinstance(data, bool) else
+                f"a {type(data).__name__}")
         return balance
 
     def fresh_download_url(self, url: str, task_id: Optional[str] = None) -> str:
