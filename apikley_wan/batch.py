@@ -25,7 +25,7 @@ from . import archive, budget, config, journal as jr, outputs, pricing, settings
 from .client import ApikleyClient, Cancel
 from .errors import ApikleyError, BudgetError, CancelledError
 from .generation import Generations
-from .jobs import Job, JobsFileError, Problem, load_jobs
+from .jobs import Job, JobsFileError, Problem, batch_inputs, load_jobs
 from .journal import Journal
 from .report import PAID, REATTACHED, REUSED
 from .request import fingerprint
@@ -402,6 +402,13 @@ def command(args, *, journal: Journal, timings: Timings = TIMINGS, out: Optional
     except JobsFileError as exc:
         print(f"error: {exc}", file=err)
         return 2
+    if args.report:  # the report never replaces what the batch reads or writes
+        taken = outputs.input_problem(args.report, {**batch_inputs(jobs_file, jobs),
+                                                    **{job.out: f"the out of line {job.line}" for job in jobs}},
+                                      name="--report")
+        if taken:
+            print(f"error: {taken}; nothing was sent or paid.", file=err)
+            return 2
     api_identity = "embedded-simulator" if simulator else None
     planned, more = plan(jobs, journal, api_identity or check_base, args.max_usd, args.overwrite)
     problems = sorted(problems + more, key=lambda p: p.line)

@@ -30,11 +30,12 @@ def same_file(a, b) -> bool:
         return False
 
 
-def input_problem(out, inputs: Mapping) -> Optional[str]:
-    """Why ``out`` may not be written, when it is one of ``inputs`` (``{path: what it is}``), else None."""
+def input_problem(out, inputs: Mapping, name: str = "out") -> Optional[str]:
+    """Why ``out`` (a file the run writes, called ``name``) may not be written, when it is one of ``inputs``
+    (``{path: what it is}``), else None."""
     for path, what in inputs.items():
         if same_file(out, path):
-            return f"out {str(out)!r} is {what}: the result would overwrite it; choose another out file"
+            return f"{name} {str(out)!r} is {what}: writing it would overwrite it; choose another file"
     return None
 
 

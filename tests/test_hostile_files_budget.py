@@ -68,7 +68,8 @@ def test_a_batch_out_that_is_its_own_input_clip_is_refused_and_no_resume_pays(ap
     jobs = _jobs(tmp_path / "work", out)
     for _ in range(3):  # the first run and two resumes
         code, text = run_cli(capsys, "batch", str(jobs))
-        assert code == 2 and "is the video of line 1" in text and "nothing was sent or paid" in text, text
+        assert code == 2 and "is the video of line 1: writing it would overwrite it" in text, text
+        assert "nothing was sent or paid" in text
     print(f"out {out!r} = its own clip: {api.count(*CREATE)} creates in 3 runs")
     assert api.count(*CREATE) == 0  # before: 3 creates, the clip destroyed by the first
     assert clip.read_bytes() == SAMPLE.read_bytes()
@@ -81,6 +82,16 @@ def test_a_batch_out_that_is_the_jobs_file_is_refused_before_paying(api, env, tm
     code, text = run_cli(capsys, "batch", str(jobs))
     assert code == 2 and "is the jobs file itself" in text, text
     assert api.count(*CREATE) == 0 and jobs.read_bytes() == before  # before: 1 create, the jobs file an mp4
+
+
+@pytest.mark.parametrize("report", ["jobs.jsonl", "clip.mp4", "out.mp4"])
+def test_a_batch_report_never_replaces_the_jobs_file_a_clip_or_an_out(api, env, tmp_path, capsys, report):
+    _clip(tmp_path / "work")
+    jobs = _jobs(tmp_path / "work", "out.mp4")
+    before = jobs.read_bytes()
+    code, text = run_cli(capsys, "batch", str(jobs), "--report", str(tmp_path / "work" / report))
+    assert code == 2 and "--report" in text and "nothing was sent or paid" in text, text
+    assert api.count(*CREATE) == 0 and jobs.read_bytes() == before  # before: the report replaced the jobs file
 
 
 def test_a_batch_out_holding_another_file_is_refused_unless_overwrite_and_its_own_result_is_replaced(
