@@ -17,10 +17,10 @@ import time
 from . import config
 from .client import ApikleyClient
 from .errors import ApikleyError
-from . import archive, budget, provenance, settings, task_rows
+from . import budget, outputs, provenance, settings, task_rows
 from .archive import remove_stale_parts
 from .generation import Generations
-from .request import GenerationRequest, Reference
+from .request import GenerationRequest, Reference, fingerprint
 from .status import Status
 from .journal import Journal, open_journal
 
@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
                                                               "send nothing")
     batch.add_argument("--skip-invalid", action="store_true", help="run the valid jobs even if some lines are bad")
     batch.add_argument("--concurrency", type=int, default=8, help="jobs preparing/uploading/creating at once")
-    batch.add_argument("--max-usd", type=float, default=None, help="start no paid work past this estimate (USD)")
+    batch.add_argument("--max-usd", type=_usd, default=None, help="start no paid work past this estimate (USD)")
     batch.add_argument("--report", default=None, help="write a JSON report of every job here")
     _common(batch)
 
@@ -77,9 +77,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _usd(raw: str) -> float:
+    """A cap typed on the command line: the same number check as every other cap (settings.amount)."""
+    value = settings.amount(raw)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{raw[:40]!r} is not an amount in USD >= 0 (such as 5 or 12.50); "
+                                         "nothing was sent or paid")
+    return value
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--simulator", action="store_true", help="use an embedded simulator: no key, no network")
     p.add_argument("--deadline-min", type=float, default=30.0, help="give up waiting after this (task stays recorded)")
+    p.add_argument(outputs.OVERWRITE_FLAG, action="store_true",
+                   help="replace an existing out file that is not this task's own earlier result")
 
 
 def _journal(simulator: bool) -> Journal:
@@ -113,8 +124,8 @@ def _printer():
 
 def _abandon(args) -> int:
     entry = task_rows.abandon(_journal(args.simulator), args.entry)["task"]["entry_id"]
-    print(f"entry {entry} abandoned: if the lost create did make a task, it may still be billed; "
-          "the next run with the same inputs creates (and pays for) a new one.")
+    print(f"entry {entry} abandoned: if the lost create did make a task, it may still be billed (it keeps "
+          "counting toward a per-day cap); the next run with the same inputs creates (and pays for) a new one.")
     return 0
 
 
@@ -126,6 +137,13 @@ def _task_to_collect(args, journal: Journal) -> str:
     journal.adopt(found.task_id, found.params)
     print(f"{args.from_file}: task {found.task_id}", flush=True)
     return found.task_id
+
+
+def _check_out(args, inputs: dict, entry, task_id=None) -> None:
+    """Before paying or downloading: ``--out`` is no input and holds no file but the result of this task
+    (``task_id``, else the journal ``entry``'s for these inputs, if any)."""
+    outputs.check(args.out, inputs=inputs, task_id=task_id or (entry and entry.task_id),
+                  result=entry and entry.result_path, overwrite=args.overwrite)
 
 
 def _run(args) -> int:
@@ -157,6 +175,8 @@ async def _run_async(args, holder: dict) -> int:
                 refs = [Reference(source=v) for v in args.video] + [Reference(url=u) for u in args.video_url]
                 request = GenerationRequest(args.prompt, args.duration, args.resolution, refs,
                                             args.multi_shots, args.take)
+                _check_out(args, {v: f"the --video {v!r}" for v in args.video},
+                           gens.journal.by_fingerprint(fingerprint(request, gens.api_identity)[0]))
                 started = time.time()
                 submitted = await gens.submit(request, show)
                 holder["task_id"] = submitted.entry.task_id
@@ -165,11 +185,13 @@ async def _run_async(args, holder: dict) -> int:
                 report = gens.report(entry, submitted.outcome, started)
             else:
                 holder["task_id"] = _task_to_collect(args, gens.journal)
+                _check_out(args, {args.from_file: "the --from-file video"} if args.from_file else {},
+                           gens.journal.by_task_id(holder["task_id"]), holder["task_id"])
                 report = await gens.collect(holder["task_id"], show)
         except BaseException:
             gens.cancel.set()  # Ctrl-C, or any failure: a transfer still in flight on a worker stops
             raise
-        out = archive.copy_result(report.result_path, args.out)
+        out = outputs.copy(report.result_path, args.out, report.task_id, overwrite=args.overwrite)
         print(f"done: {report.line()}; saved {out}")
         return 0
 

@@ -21,11 +21,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional, TextIO
 
-from . import archive, budget, config, journal as jr, pricing, settings
+from . import archive, budget, config, journal as jr, outputs, pricing, settings
 from .client import ApikleyClient, Cancel
 from .errors import ApikleyError, BudgetError, CancelledError
 from .generation import Generations
-from .jobs import Job, JobsFileError, Problem, load_jobs
+from .jobs import Job, JobsFileError, Problem, batch_inputs, load_jobs
 from .journal import Journal
 from .report import PAID, REATTACHED, REUSED
 from .request import fingerprint
@@ -72,9 +72,11 @@ class JobResult:
 
 # -- plan -------------------------------------------------------------------------------------
 
-def plan(jobs: list, journal: Journal, api_identity: str, max_usd: Optional[float] = None) -> tuple[list, list]:
+def plan(jobs: list, journal: Journal, api_identity: str, max_usd: Optional[float] = None,
+         overwrite: bool = False) -> tuple[list, list]:
     """``(planned, problems)``: each job's fingerprint and what the journal says of it (no network),
-    and the budget: a new job whose estimate would take the batch past ``max_usd`` is not run."""
+    and the budget: a new job whose estimate would take the batch past ``max_usd`` is not run. A job whose
+    ``out`` holds a file that is not its task's result is a problem, unless ``overwrite`` (outputs.py)."""
     planned, problems, seen = [], [], {}
     spent_usd = 0.0
     for job in jobs:
@@ -84,6 +86,10 @@ def plan(jobs: list, journal: Journal, api_identity: str, max_usd: Optional[floa
             problems.append(Problem(job.line, exc.detail or exc.what))
             continue
         entry = journal.by_fingerprint(fp)
+        taken = outputs.existing_problem(job.out, entry and entry.task_id, entry and entry.result_path, overwrite)
+        if taken:
+            problems.append(Problem(job.line, taken))
+            continue
         if fp in seen:
             p = Planned(job, fp, DUPLICATE, 0.0, entry.task_id if entry else None, same_as=seen[fp])
         elif entry is None or entry.state in jr.REPLACEABLE:
@@ -199,12 +205,13 @@ class Batch:
     def __init__(self, planned: list, *, base_url: str, api_key: Optional[str], journal: Journal,
                  results_dir: Path, api_identity: Optional[str] = None, timings: Timings = TIMINGS,
                  deadline_s: Optional[float] = None, concurrency: int = DEFAULT_CONCURRENCY,
-                 progress: Optional[Progress] = None, out: TextIO = sys.stdout):
+                 progress: Optional[Progress] = None, out: TextIO = sys.stdout, overwrite: bool = False):
         self.planned = planned
         self.base_url, self.api_key = base_url, api_key
         self.journal, self.results_dir = journal, Path(results_dir)
         self.api_identity, self.timings, self.deadline_s = api_identity, timings, deadline_s
         self.concurrency = max(1, int(concurrency))
+        self.overwrite = overwrite  # an out holding another file is replaced (outputs.py)
         self.cancel = Cancel()
         runnable = [p for p in planned if not p.over_budget]
         self.progress = progress or Progress(len(runnable), sum(p.kind == NEW for p in runnable), out, False)
@@ -274,7 +281,8 @@ class Batch:
                                         f"(~{_money(p.estimate_credits)}, estimate)")
                 entry = await gens.wait(submitted.entry)
             report = gens.report(entry, submitted.outcome, started)
-            out = await workers.run(archive.copy_result, report.result_path, p.job.out)
+            out = await workers.run(outputs.copy, report.result_path, p.job.out, report.task_id,
+                                    overwrite=self.overwrite)
         except asyncio.CancelledError:
             self._finished(line, JobResult(line, INTERRUPTED, **self._task_of(submitted), error=(
                 "stopped before it finished; run the batch again to continue (nothing is paid twice)")), started)
@@ -379,10 +387,12 @@ def embedded_simulator(timings: Timings = TIMINGS):
         yield sim.base_url, "sim-key"
 
 
-def command(args, *, journal: Journal, timings: Timings = TIMINGS, out: TextIO = sys.stdout,
-            err: TextIO = sys.stderr, endpoint: Optional[Callable] = None) -> int:
+def command(args, *, journal: Journal, timings: Timings = TIMINGS, out: Optional[TextIO] = None,
+            err: Optional[TextIO] = None, endpoint: Optional[Callable] = None) -> int:
     """The ``batch`` subcommand. ``endpoint`` (tests) is a context manager yielding ``(base_url, key)``;
-    by default the embedded simulator with ``--simulator``, else the configured API and key."""
+    by default the embedded simulator with ``--simulator``, else the configured API and key. ``out`` and
+    ``err``: the streams of the moment (sys.stdout and sys.stderr) unless given."""
+    out, err = out or sys.stdout, err or sys.stderr
     jobs_file = Path(args.jobs)
     simulator = bool(getattr(args, "simulator", False))
     budget.GUARD.budget  # a malformed cap (environment or saved) is one clear error before anything
@@ -392,8 +402,15 @@ def command(args, *, journal: Journal, timings: Timings = TIMINGS, out: TextIO =
     except JobsFileError as exc:
         print(f"error: {exc}", file=err)
         return 2
+    if args.report:  # the report never replaces what the batch reads or writes
+        taken = outputs.input_problem(args.report, {**batch_inputs(jobs_file, jobs),
+                                                    **{job.out: f"the out of line {job.line}" for job in jobs}},
+                                      name="--report")
+        if taken:
+            print(f"error: {taken}; nothing was sent or paid.", file=err)
+            return 2
     api_identity = "embedded-simulator" if simulator else None
-    planned, more = plan(jobs, journal, api_identity or check_base, args.max_usd)
+    planned, more = plan(jobs, journal, api_identity or check_base, args.max_usd, args.overwrite)
     problems = sorted(problems + more, key=lambda p: p.line)
     for problem in problems:
         print(f"{jobs_file}: {problem}", file=err)
@@ -433,7 +450,7 @@ def command(args, *, journal: Journal, timings: Timings = TIMINGS, out: TextIO =
         progress = Progress(len(runnable), sum(p.kind == NEW for p in runnable), out, tty, typical_s=typical)
         batch = Batch(planned, base_url=base_url, api_key=api_key, journal=journal, results_dir=results_dir,
                       api_identity=api_identity, timings=timings, deadline_s=args.deadline_min * 60,
-                      concurrency=args.concurrency, progress=progress, out=out)
+                      concurrency=args.concurrency, progress=progress, out=out, overwrite=args.overwrite)
         print(f"batch: {len(runnable)} job(s), up to {batch.concurrency} at once, creates paced to "
               f"{settings.CREATES_PER_WINDOW} per {settings.CREATE_WINDOW_S:g} s", file=out, flush=True)
         quiet = _CreatedLogFilter()  # each create is one line of the batch's own, not also a log line

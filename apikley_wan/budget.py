@@ -7,7 +7,8 @@ cap by cap: ``budget_settings.py``; read at each use, so a change applies to the
   estimate of each task, plus the creates it has in flight;
 - per day (``APIKLEY_BUDGET_DAY_USD``): the tasks the journal created since local midnight (so it
   survives restarts and, on a shared journal, covers the whole farm), each at its recorded cost or,
-  when unknown, the price-table estimate, plus this process's creates in flight;
+  when unknown, the price-table estimate, plus this process's creates in flight; a create whose answer
+  was lost (uncertain, or abandoned since) counts at its estimate: it may have made a billed task;
 - minimum balance (``APIKLEY_MIN_BALANCE``, credits): the balance ``client.credits()`` reports, less
   this run and this process's creates in flight, must stay at or above it. A balance that cannot be
   read refuses the create (the guard was asked for).

@@ -12,7 +12,6 @@ Functions return plain data or raise typed errors (the routes map them to HTTP).
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Mapping, Optional
@@ -37,11 +36,8 @@ def _amount(name: str, raw) -> Optional[float]:
     """A cap as saved or posted: None (no cap) for null or an empty string, else a finite number >= 0."""
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
-    try:
-        value = math.nan if isinstance(raw, bool) else float(raw.strip() if isinstance(raw, str) else raw)
-    except (TypeError, ValueError):
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
+    value = settings.amount(raw)
+    if value is None:
         raise InputError(f"{name} must be a number >= 0, or empty for no cap (got {str(raw)[:40]!r}); "
                          "nothing was saved", hint=f"Fix {_WORDS[name]} and save again.")
     return value

@@ -34,11 +34,11 @@ from requests.adapters import HTTPAdapter
 
 from . import config
 from .errors import (ApikleyError, BadResponseError, CancelledError, ConfigError, CreateUncertainError,
-                     DownloadError, InputError, MaintenanceError, NetworkError,
+                     BalanceUnreadableError, DownloadError, InputError, MaintenanceError, NetworkError,
                      RateLimitError, ServerError, ApiValidationError, StorageError, error_for_code)
 from .files import open_part, write_all
 from .journal import valid_task_id
-from .settings import CREATE_SENDS_PER_ENTRY, DURATIONS, MODEL, PROMPT_CHARS, RESOLUTIONS
+from .settings import CREATE_SENDS_PER_ENTRY, DURATIONS, MODEL, PROMPT_CHARS, RESOLUTIONS, amount
 
 log = logging.getLogger("apikley_wan")
 
@@ -527,7 +527,14 @@ class ApikleyClient:
         return TaskInfo.from_record(task_id, data)
 
     def credits(self, attempts: Optional[int] = None) -> float:
-        return float(self._read("GET", "/api/v1/chat/credit", attempts=attempts, action="balance"))
+        """The balance; a NaN, infinite, negative or non-number answer is a balance that cannot be read."""
+        data = self._read("GET", "/api/v1/chat/credit", attempts=attempts, action="balance")
+        balance = amount(data)
+        if balance is None:
+            raise BalanceUnreadableError(  # a number, or only its type: server text may quote the key
+                f"{float(data):g}" if isinstance(data, (int, float)) and not isinstance(data, bool) else
+                f"a {type(data).__name__}")
+        return balance
 
     def fresh_download_url(self, url: str, task_id: Optional[str] = None) -> str:
         return str(self._read("POST", "/api/v1/common/download-url", json={"url": url}, task_id=task_id,

@@ -191,6 +191,11 @@ class BadResponseError(ApikleyError):
     hint = "A proxy or firewall may be in the way; check APIKLEY_BASE_URL and proxy settings."
 
 
+class BalanceUnreadableError(BadResponseError):
+    what = "The API's balance answer is not a number of credits >= 0"
+    hint = "Check the balance on the apikley site; the pack counts it as a balance that cannot be read."
+
+
 class NetworkError(ApikleyError):
     """A request that got no answer: refused, timed out, name not resolved, connection lost.
 

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import settings
+from . import outputs, settings
 from .errors import ApikleyError
 from .request import GenerationRequest, Reference, check_request
 
@@ -206,4 +206,28 @@ def load_jobs(path: str | Path, api_base: str) -> tuple[list[Job], list[Problem]
         jobs.append(job)
     if not rows and not problems:
         problems.append(Problem(1, "the jobs file has no jobs"))
+    jobs = _outs_apart_from_inputs(path, jobs, problems)
     return jobs, sorted(problems, key=lambda p: p.line)
+
+
+def batch_inputs(path: Path, jobs: list) -> dict:
+    """``{file: what it is}`` of every file the batch reads: the jobs file and each line's clips."""
+    inputs = {Path(path): "the jobs file itself"}
+    for job in jobs:
+        for name, ref in zip(LOCAL_VIDEOS, (r for r in job.request.references if r.source is not None)):
+            inputs.setdefault(Path(ref.source), f"the {name} of line {job.line}")
+    return inputs
+
+
+def _outs_apart_from_inputs(path: Path, jobs: list, problems: list) -> list:
+    """The jobs whose ``out`` is none of the batch's inputs (the jobs file, any line's clip); a problem for
+    each of the others, before anything is paid."""
+    inputs = batch_inputs(path, jobs)
+    kept = []
+    for job in jobs:
+        problem = outputs.input_problem(job.out, inputs)
+        if problem:
+            problems.append(Problem(job.line, problem))
+        else:
+            kept.append(job)
+    return kept

@@ -296,8 +296,9 @@ class _SqlJournal:
 
     def created_since(self, since: float) -> list:
         """Entries this journal claimed for a create (not tasks adopted by id) at or after ``since``, in a
-        state that is or may become a billed task: the budget guard's day count (budget.py)."""
-        states = (CREATING, UNCERTAIN, *PENDING, SUCCESS)
+        state that is or may become a billed task: the budget guard's day count (budget.py). An abandoned
+        create stays in it: the user gave up waiting, but the task it may have made may still be billed."""
+        states = (CREATING, UNCERTAIN, ABANDONED, *PENDING, SUCCESS)
         marks = ",".join("?" * len(states))
         rows = self._many(f"WHERE created_at >= ? AND state IN ({marks}) ORDER BY id", (float(since), *states))
         return [e for e in rows if not e.fingerprint.startswith(ADOPTED_PREFIX)]

@@ -82,15 +82,24 @@ class Budget:
                    min_balance=_amount(env, MIN_BALANCE_ENV, "a number of credits such as 500"))
 
 
+def amount(raw) -> Optional[float]:
+    """``raw`` as an amount of money or credits (a cap, a balance): a finite number >= 0, else None. The one
+    check every cap and balance passes: NaN compares false with everything, so it would pass any limit."""
+    if isinstance(raw, bool):
+        return None
+    try:
+        value = float(raw.strip() if isinstance(raw, str) else raw)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
 def _amount(env: Mapping[str, str], name: str, example: str) -> Optional[float]:
     raw = (env.get(name) or "").strip()
     if not raw:
         return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
+    value = amount(raw)
+    if value is None:
         raise ConfigError(f"{name}={raw[:40]!r} is not a number >= 0", hint=(
             f"Set {name} to {example}, or unset it for no cap. Nothing was sent to the API."))
     return value

@@ -310,6 +310,18 @@ def test_an_uncertain_create_stays_uncertain_for_everyone_until_abandoned(store)
     assert new and again.id != entry.id
 
 
+def test_the_day_count_keeps_uncertain_and_abandoned_creates_and_drops_what_was_never_billed(store):
+    first, second = store.open(), store.open()
+    for fp in ("uncertain", "abandoned", "refused", "failed"):
+        entry, _ = first.claim(fp, {})
+        first.update(entry.id, state=jr.UNCERTAIN if fp in ("uncertain", "abandoned") else
+                     {"refused": jr.REFUSED, "failed": jr.FAIL}[fp])
+    second.abandon(second.by_fingerprint("abandoned"))  # a task may exist: it may still be billed
+    again, _ = first.claim("abandoned", {})  # its new create counts as well
+    counted = sorted(e.fingerprint for e in second.created_since(time.time() - 60))
+    assert counted == ["abandoned", "abandoned", "uncertain"] and again.id in {e.id for e in second.created_since(0)}
+
+
 def test_claims_from_many_threads_on_many_journal_objects_create_one_row(store):
     journals = [store.open() for _ in range(4)]
     start, results, errors = threading.Barrier(16), [], []
