@@ -5,6 +5,7 @@ itself runs there: the simulator, a test server. Names are judged as written, no
 from __future__ import annotations
 
 import ipaddress
+import socket
 from typing import Optional
 from urllib.parse import urlsplit
 
@@ -17,7 +18,10 @@ def is_local(host: str) -> bool:
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
-        return "." not in host  # a bare intranet name
+        try:  # the C library also connects to shorthand IPv4 forms: 127.1, 0x7f.1, 0177.0.0.1
+            ip = ipaddress.IPv4Address(socket.inet_aton(host))
+        except (OSError, ValueError):
+            return "." not in host  # a bare intranet name
     return not ip.is_global
 
 

@@ -17,7 +17,8 @@ import pytest
 from apikley_wan import __main__ as cli
 from apikley_wan import journal as jr, provenance, task_rows
 from apikley_wan.client import ApikleyClient, scrub
-from apikley_wan.errors import DownloadError
+from apikley_wan.errors import DownloadError, InputError
+from apikley_wan.request import check_public_url
 from hostile_api import SAMPLE, TASK_ID, HostileApi
 
 KEY = "sk-hostile-secret-7f3a9c21d4e8b605"   # 34 characters, as in the issue
@@ -187,11 +188,15 @@ def test_a_result_link_that_redirects_to_this_machine_is_not_followed(api, throu
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.1", "0x7f.1", "0177.0.0.1", "2130706433"])
 @pytest.mark.parametrize("path", ["/admin/reboot", "/files/result.mp4"])
-def test_a_result_link_on_this_machine_is_refused_when_the_api_is_not_local(api, through_standin, tmp_path, path):
+def test_a_result_link_on_this_machine_is_refused_when_the_api_is_not_local(api, through_standin, tmp_path, host,
+                                                                          path):
+    """Also in the shorthand IPv4 forms the C library connects to 127.0.0.1 (before: each was fetched)."""
     client = ApikleyClient(api_key=KEY, base_url=PUBLIC_API, download_backoff_s=0.01)
+    link = api.base_url.replace("127.0.0.1", host) + path
     with pytest.raises(DownloadError, match="local or private address"):
-        client.download(api.base_url + path, tmp_path / "r.mp4", task_id=TASK_ID)
+        client.download(link, tmp_path / "r.mp4", task_id=TASK_ID)
     assert api.requests == []
 
 
@@ -225,3 +230,11 @@ def test_a_gzip_encoded_result_is_collected_on_the_first_attempt(api, env, tmp_p
     with av.open(str(tmp_path / "out.mp4")) as container:
         assert container.streams.video[0].frames or container.duration
     assert api.count("POST", "/api/v1/jobs/createTask") == 1
+
+
+@pytest.mark.parametrize("host", ["127.1", "0x7f.1", "0177.0.0.1", "10.1", "0xa9.254.169.254"])
+def test_a_video_url_in_a_shorthand_ipv4_form_of_a_local_address_is_refused_too(host):
+    """One rule for result links and ``video_url``; before, these passed as public names."""
+    with pytest.raises(InputError, match="local or private address"):
+        check_public_url(f"http://{host}/a.mp4", PUBLIC_API)
+    check_public_url("http://1.2.3/a.mp4", PUBLIC_API)  # a public address in the same shorthand passes
