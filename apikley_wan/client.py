@@ -26,7 +26,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
@@ -37,6 +37,7 @@ from .errors import (ApikleyError, BadResponseError, CancelledError, ConfigError
                      BalanceUnreadableError, DownloadError, InputError, MaintenanceError, NetworkError,
                      RateLimitError, ServerError, ApiValidationError, StorageError, error_for_code)
 from .files import open_part, write_all
+from .hosts import refused_host
 from .journal import valid_task_id
 from .settings import CREATE_SENDS_PER_ENTRY, DURATIONS, MODEL, PROMPT_CHARS, RESOLUTIONS, amount
 
@@ -46,10 +47,16 @@ MAX_RESULT_BYTES = 2 * 1024 ** 3
 SMALL_UPLOAD_BYTES = 1024 * 1024
 # downloads read what has arrived, at most this much at a time, so Cancel is felt per read
 _CHUNK = 64 * 1024
+# a result link may redirect this many times (each hop checked like the first), no more
+MAX_RESULT_REDIRECTS = 5
 # the states recordInfo may report; anything else a server says is shown and stored as "waiting"
 TASK_STATES = ("waiting", "queuing", "generating", "success", "fail")
-# server text longer than this is cut before it reaches a message, a log line or the journal
+# server text longer than this is cut (once scrubbed whole) before it reaches a message, a log line or the journal
 MAX_SERVER_TEXT = 500
+# a non-JSON answer is quoted up to this many characters
+SNIPPET_CHARS = 120
+# any run of this many of the key's characters is masked as the key (an echo cut short, a key split in two)
+KEY_FRAGMENT_CHARS = 8
 POLL_TIMEOUT = (10.0, 20.0)
 
 
@@ -105,12 +112,13 @@ def _task_settings(raw) -> dict:
             "resolution": resolution if resolution in RESOLUTIONS else None}
 
 
-def _text(value) -> Optional[str]:
-    """Server text for a message: a string, cut to ``MAX_SERVER_TEXT``; None when empty."""
+def _text(value, limit: int = MAX_SERVER_TEXT) -> Optional[str]:
+    """Server text for a message: a string, cut to ``limit``; None when empty. The one place server text
+    is cut: what it is given is already scrubbed whole (a cut first could leave most of the key)."""
     if value is None or value == "":
         return None
     text = " ".join(str(value).split())
-    return text if len(text) <= MAX_SERVER_TEXT else text[:MAX_SERVER_TEXT] + "…"
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _number(value) -> Optional[float]:
@@ -258,12 +266,33 @@ _BEARER = re.compile(r"(?i)bearer\s+\S+")
 
 
 def scrub(text: str, secret: Optional[str]) -> str:
-    """Remove the key (and anything shaped like an Authorization value) from text we did not write."""
+    """Remove the key, every run of ``KEY_FRAGMENT_CHARS`` or more of its characters, and anything shaped
+    like an Authorization value from text we did not write."""
     if not text:
         return text
     if secret:
-        text = text.replace(secret, "•••")
+        text = _mask_fragments(text.replace(secret, "•••"), secret)
     return _BEARER.sub("Bearer •••", text)
+
+
+def _mask_fragments(text: str, secret: str) -> str:
+    """Each stretch covered by the key's n-character pieces (n = ``KEY_FRAGMENT_CHARS``) becomes •••:
+    every piece of the key at least that long is such a stretch."""
+    n = KEY_FRAGMENT_CHARS
+    if len(secret) < n:
+        return text
+    pieces = {secret[i:i + n] for i in range(len(secret) - n + 1)}
+    spans: list = []  # [start, end) of each stretch, merged where pieces overlap or touch
+    for match in re.finditer("(?=(?:" + "|".join(map(re.escape, sorted(pieces))) + "))", text):
+        if spans and match.start() <= spans[-1][1]:
+            spans[-1][1] = match.start() + n
+        else:
+            spans.append([match.start(), match.start() + n])
+    out, last = [], 0
+    for start, end in spans:
+        out += [text[last:start], "•••"]
+        last = end
+    return "".join(out) + text[last:]
 
 
 def scrub_tree(value, secret: Optional[str]):
@@ -379,7 +408,7 @@ class ApikleyClient:
         try:
             body = scrub_tree(resp.json(), self.api_key)
         except ValueError:
-            snippet = scrub(" ".join(resp.text[:120].split()), self.api_key)
+            snippet = _text(scrub(resp.text, self.api_key), SNIPPET_CHARS) or ""
             if resp.status_code >= 500:
                 raise ServerError(f"HTTP {resp.status_code} with a non-JSON body ({snippet!r})",
                                   task_id=task_id) from None
@@ -496,7 +525,7 @@ class ApikleyClient:
                         raise CreateUncertainError("the create answer had no taskId")
                     if not valid_task_id(task_id):
                         raise CreateUncertainError("the create answer's taskId is not a valid task id "
-                                                   f"({_text(task_id)[:60]!r})")
+                                                   f"({_text(task_id, 60)!r})")
                     return task_id
             if not isinstance(proof, NetworkError) and (attempt == self.create_attempts or sent == CREATE_SENDS_PER_ENTRY):
                 raise _refused_creates(proof, sent)
@@ -593,6 +622,11 @@ class ApikleyClient:
                 if refreshed:
                     break
                 current, refreshed = self.fresh_download_url(url, task_id=task_id), True
+            except _Refused as exc:  # the same link would be refused again
+                raise DownloadError(str(exc), task_id=task_id, hint=(
+                    "The pack fetches results only from public hosts (local ones only when the API itself is "
+                    "local); the task is kept: collect it by its task id once the provider gives a public link."
+                )) from None
             except StorageError:
                 raise
             except (DownloadError, NetworkError) as exc:
@@ -602,12 +636,32 @@ class ApikleyClient:
                 self.cancel.sleep(min(self.download_backoff_s * attempt, 10.0), task_id=task_id)
         raise last or DownloadError("unknown error", task_id=task_id)
 
+    def _open_result(self, url: str, task_id: Optional[str]) -> requests.Response:
+        """GET a result link, its redirects followed by hand (at most ``MAX_RESULT_REDIRECTS``), each hop
+        refused when it is local or private and the API is not (as a ``video_url`` is). A plain request:
+        result hosts never see the Authorization header. ``identity``: the length a host states is then
+        the length of the file (a host that encodes anyway is decoded, its length checked on the wire)."""
+        for _ in range(MAX_RESULT_REDIRECTS + 1):
+            self.cancel.raise_if_requested(task_id)
+            if urlsplit(url).scheme not in ("http", "https"):
+                raise _Refused(f"the result link is not http(s) ({_text(urlsplit(url).scheme, 20)!r})")
+            host = refused_host(url, self.base_url)
+            if host is not None:
+                raise _Refused(f"the result link points at {_text(host, 80)!r}, a local or private address; "
+                               "it was not fetched")
+            try:
+                resp = requests.get(url, stream=True, timeout=self.timeout, allow_redirects=False,
+                                    headers={"Accept-Encoding": "identity"})
+            except requests.exceptions.RequestException as exc:
+                raise DownloadError(f"{network_cause(exc)} ({_host(url)})", task_id=task_id) from None
+            if not resp.is_redirect:
+                return resp
+            resp.close()
+            url = urljoin(url, scrub(resp.headers["Location"], self.api_key))  # it may end up in a message
+        raise _Refused(f"the result link redirected more than {MAX_RESULT_REDIRECTS} times")
+
     def _stream_to(self, url: str, dest: Path, max_bytes: int, task_id: Optional[str]) -> None:
-        try:
-            # a plain request: result hosts never see the Authorization header
-            resp = requests.get(url, stream=True, timeout=self.timeout)
-        except requests.exceptions.RequestException as exc:
-            raise DownloadError(f"{network_cause(exc)} ({_host(url)})", task_id=task_id) from None
+        resp = self._open_result(url, task_id)
         with resp, self.cancel.closing(resp.raw.shutdown):
             if resp.status_code in (401, 403, 404, 410):
                 raise _Expired(f"HTTP {resp.status_code} from the result host (link expired?)")
@@ -641,14 +695,19 @@ class ApikleyClient:
             except BaseException:
                 part.unlink(missing_ok=True)
                 raise
-            if (expected and got != expected) or got == 0:
+            received = resp.raw.tell()  # the bytes on the wire, which Content-Length counts (got: decoded)
+            if (expected and received != expected) or got == 0:
                 part.unlink(missing_ok=True)
-                raise DownloadError(f"truncated: got {got} of {expected or '?'} bytes", task_id=task_id)
+                raise DownloadError(f"truncated: got {received} of {expected or '?'} bytes", task_id=task_id)
         os.replace(part, dest)
 
 
 class _Expired(Exception):
     pass
+
+
+class _Refused(Exception):
+    """A result link the pack will not fetch (not retried: the same link is refused again)."""
 
 
 class _CancellableBody:

@@ -92,11 +92,13 @@ def embed(video: Path, entry: JournalEntry, secret: Optional[str], facts: ClipIn
 
 
 def _remux(source: Path, dest: Path, tags: dict) -> None:
-    """Every audio and video packet copied as is, the source's tags kept (as Save Video does) plus ours."""
+    """Every audio and video packet copied as is, with only our tags: the provider's own (container and
+    stream) are untrusted text (they could hold the key) that would travel in every copy of the file."""
     with av.open(str(source), metadata_errors="replace") as inp, av.open(str(dest), "w", format="mp4") as out:
-        out.metadata.update(inp.metadata)
         out.metadata.update(tags)
         streams = {s.index: out.add_stream_from_template(s) for s in inp.streams if s.type in ("video", "audio")}
+        for stream in streams.values():
+            stream.metadata.clear()  # a template's tags are the provider's
         for packet in inp.demux():
             if packet.dts is None or packet.stream.index not in streams:
                 continue  # a demuxer's flush packet, or a data stream the result does not need

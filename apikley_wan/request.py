@@ -4,15 +4,14 @@ file work or paid call, and its fingerprint: the key under which the journal kee
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
-from urllib.parse import urlsplit
 
 from . import media
 from .client import ApikleyClient, sent_prompt
 from .errors import InputError
+from .hosts import refused_host
 from .settings import MODEL
 
 # a public clip URL longer than this is refused (real storage links are far shorter)
@@ -61,25 +60,13 @@ def check_request(request: GenerationRequest, api_base: str) -> None:
             check_public_url(ref.url, api_base)
 
 
-def _local_host(host: str) -> bool:
-    """localhost, a private/loopback/link-local/reserved IP literal, or a name only a LAN knows."""
-    host = host.strip("[]").lower().rstrip(".")
-    if host == "localhost" or host.endswith((".localhost", ".local", ".internal", ".lan", ".home.arpa")):
-        return True
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return "." not in host  # a bare intranet name
-    return not ip.is_global
-
-
 def check_public_url(url: str, api_base: str) -> None:
     """A ``video_url`` the provider can fetch: short, http(s), and not on this machine or LAN (allowed
     only when the API itself runs there, e.g. the simulator). Refused before any paid call."""
     if len(url) > MAX_URL_LENGTH:
         raise InputError(f"video_url is {len(url)} characters long; at most {MAX_URL_LENGTH} are allowed")
-    host = urlsplit(url).hostname or ""
-    if _local_host(host) and not _local_host(urlsplit(api_base).hostname or ""):
+    host = refused_host(url, api_base)
+    if host is not None:
         raise InputError(f"video_url points at {host!r}, a local or private address the provider cannot reach",
                          hint="Give a public http(s) link, or connect the clip to 'video' so it is uploaded.")
 

@@ -7,6 +7,7 @@ healthy API whose task succeeds at once with the shipped sample clip as its resu
 
 from __future__ import annotations
 
+import gzip
 import json
 import sys
 import threading
@@ -125,6 +126,11 @@ def _handler(api: HostileApi):
                     time.sleep(every_s)
             except OSError:
                 return
+
+        def gzipped(self, data: bytes, ctype: str = "video/mp4") -> None:
+            """``data`` gzip-encoded whatever the client asked for (a host that ignores ``identity``);
+            Content-Length is the encoded length, as HTTP says."""
+            self.raw(gzip.compress(data), ctype, headers={"Content-Encoding": "gzip"})
 
         def redirect(self, location: str, status: int = 307) -> None:
             self.raw(b"", "text/plain", status=status, headers={"Location": location})
