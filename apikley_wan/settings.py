@@ -34,6 +34,10 @@ TYPICAL_SECONDS = {"5": 150.0, "10": 270.0}
 CREATES_PER_WINDOW = 20
 CREATE_WINDOW_S = 10.0
 
+# the longest one API call may take, its whole answer read (a provider dripping an answer a byte at a time
+# holds a worker no longer); a result download is not bounded by it (its size decides)
+API_CALL_DEADLINE_S = 180.0
+
 DEFAULT_DEADLINE_MIN = 30.0
 PROMPT_CHARS = (2, 5000)
 
