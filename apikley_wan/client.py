@@ -446,7 +446,7 @@ class ApikleyClient:
                                    task_id=task_id)
         try:
             body = scrub_tree(resp.json(), self.api_key)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than a decoder goes
             snippet = scrub(" ".join(resp.text[:120].split()), self.api_key)
             if resp.status_code >= 500:
                 raise ServerError(f"HTTP {resp.status_code} with a non-JSON body ({snippet!r})",

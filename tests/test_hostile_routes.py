@@ -171,3 +171,13 @@ def test_a_huge_entry_id_and_deeply_nested_json_are_400s_that_say_why(routes):
     assert long_[0] == 400
     assert [status for status, _ in nested] == [400] * 4
     assert all("nested too deeply" in text for _, text in nested)
+
+
+@pytest.mark.parametrize("depth", [500, 100_000])
+def test_a_providers_deeply_nested_answer_is_a_clear_502_not_a_raw_500(routes, api, depth):
+    """Every byte from the provider is untrusted: a balance answer nested deeper than a decoder goes."""
+    nested = b'{"code": 200, "data": ' + b"[" * depth + b"]" * depth + b"}"
+    api.on("GET", BALANCE, lambda h: h.raw(nested, "application/json"))
+
+    status, text = talk(routes, lambda client: _send(client, "POST", "/apikley_wan/credits", json={"refresh": True}))
+    assert status == 502 and "body starts" in text and '"ok": false' in text
