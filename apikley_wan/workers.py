@@ -79,7 +79,8 @@ def _settle(loop: asyncio.AbstractEventLoop, future: asyncio.Future, outcome: tu
 
 
 class Lanes:
-    """The pack's pools: ``run`` (journal and file steps), ``api`` (API calls, downloads), ``creates``."""
+    """The pack's pools: ``files`` (journal and file steps, where ``run`` puts a step), ``api`` (API calls,
+    result downloads) and ``creates``."""
 
     def __init__(self):
         self.files = Workers(FILE_WORKERS, "apikley-files")

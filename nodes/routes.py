@@ -82,8 +82,10 @@ def _known_host(host: str, listen: tuple, named: frozenset) -> bool:
         name = urlsplit("//" + host).hostname
     except ValueError:  # a malformed port
         return False
-    if not name or name in named or name in listen:
-        return bool(name)
+    if not name:
+        return False
+    if name in named or name in listen:
+        return True
     address = _address(name)
     listening = [bound for bound in map(_address, listen) if bound is not None]
     if any(bound.is_unspecified for bound in listening):
