@@ -12,7 +12,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import errno
+import functools
 import http.client
+import io
 import json
 import logging
 import math
@@ -39,7 +41,7 @@ from .errors import (ApikleyError, BadResponseError, CancelledError, ConfigError
 from .files import open_part, write_all
 from .hosts import refused_host
 from .journal import valid_task_id
-from .settings import CREATE_SENDS_PER_ENTRY, DURATIONS, MODEL, PROMPT_CHARS, RESOLUTIONS, amount
+from .settings import API_CALL_DEADLINE_S, CREATE_SENDS_PER_ENTRY, DURATIONS, MODEL, PROMPT_CHARS, RESOLUTIONS, amount
 
 log = logging.getLogger("apikley_wan")
 
@@ -338,13 +340,107 @@ def _sendable(text: str, what: str) -> None:
                          f"position {exc.start + 1}, half of a character pair); delete or retype it") from None
 
 
+class _Call(HTTPAdapter):
+    """One API call's own connections: never retried by urllib3, every read of the answer waits at most
+    until the call's deadline (a server dripping its answer a byte at a time cannot hold a worker longer
+    than that), and ``shut`` shuts the answer's socket (Cancel). A SOCKS proxy's connections keep only
+    the socket timeout."""
+
+    def __init__(self, deadline_at: float):
+        self.deadline_at = deadline_at
+        self._lock = threading.Lock()
+        self._sockets: list = []
+        self._shut = False
+        super().__init__(max_retries=0)  # never let urllib3 re-send anything behind our back
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self._watch(self.poolmanager)
+
+    def proxy_manager_for(self, proxy, **kwargs):
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        self._watch(manager)
+        return manager
+
+    def _watch(self, manager) -> None:
+        if manager.pool_classes_by_scheme is urllib3.poolmanager.pool_classes_by_scheme:
+            manager.pool_classes_by_scheme = {scheme: functools.partial(self._pool, cls)
+                                              for scheme, cls in manager.pool_classes_by_scheme.items()}
+
+    def _pool(self, cls, *args, **kwargs):
+        pool = cls(*args, **kwargs)
+        make = pool.ConnectionCls
+
+        def connection(**kw):
+            conn = make(**kw)
+            conn.response_class = functools.partial(_Answer, call=self)
+            return conn
+        pool.ConnectionCls = connection
+        return pool
+
+    def answering(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            shut = self._shut
+        if shut:
+            _shut_down(sock)
+
+    def shut(self) -> None:
+        with self._lock:
+            self._shut, sockets = True, list(self._sockets)
+        for sock in sockets:
+            _shut_down(sock)
+
+
+def _shut_down(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # already closed
+        pass
+
+
+class _Answer(http.client.HTTPResponse):
+    """An answer read within its call's deadline: each read of the socket waits at most what is left."""
+
+    def __init__(self, sock, *args, call: _Call, **kwargs):
+        super().__init__(sock, *args, **kwargs)
+        self.fp.close()
+        self.fp = io.BufferedReader(_Within(sock, call.deadline_at))
+        call.answering(sock)
+
+
+class _Within(io.RawIOBase):
+    def __init__(self, sock: socket.socket, deadline_at: float):
+        self._sock, self._raw, self._deadline_at = sock, sock.makefile("rb", buffering=0), deadline_at
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        left = self._deadline_at - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the call's deadline passed")
+        before = self._sock.gettimeout()
+        self._sock.settimeout(left if before is None else min(before, left))
+        try:
+            return self._raw.readinto(buffer)
+        finally:
+            with contextlib.suppress(OSError):
+                self._sock.settimeout(before)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
 class ApikleyClient:
     """Blocking client; run it off ComfyUI's event loop (on ``workers``)."""
 
     def __init__(self, api_key: Optional[str] = None, base_url: Optional[str] = None, *,
                  cancel: Optional[Cancel] = None, timeout: tuple = (10.0, 60.0),
                  read_attempts: int = 5, create_attempts: int = 6, backoff_start_s: float = 1.0,
-                 create_backoff_start_s: float = 0.5, download_backoff_s: float = 2.0):
+                 create_backoff_start_s: float = 0.5, download_backoff_s: float = 2.0,
+                 call_deadline_s: float = API_CALL_DEADLINE_S):
         self.api_key = api_key if api_key is not None else config.api_key()
         self.base_url = (base_url or config.base_url()).rstrip("/")
         self.upload_base = config.upload_base_url(self.base_url)
@@ -355,16 +451,13 @@ class ApikleyClient:
         self.backoff_start_s = backoff_start_s
         self.create_backoff_start_s = max(0.5, create_backoff_start_s)
         self.download_backoff_s = download_backoff_s  # a failed download waits this much longer each time
-        self._session = self._new_session()
+        self.call_deadline_s = call_deadline_s  # one API call, its whole answer read, takes at most this
 
     # -- transport -----------------------------------------------------------------------
     @staticmethod
     def _new_session() -> requests.Session:
-        session = requests.Session()
-        adapter = HTTPAdapter(max_retries=0)  # never let urllib3 re-send anything behind our back
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        return session
+        """A session for one call: ``_send`` gives it the call's own connections (``_Call``)."""
+        return requests.Session()
 
     def require_key(self) -> None:
         """A key that can be sent: the same rule as a pasted one (``config.clean_key``), whatever its source."""
@@ -385,16 +478,29 @@ class ApikleyClient:
             return {}
         return {"Authorization": f"Bearer {self.api_key}"}
 
-    def _send(self, method: str, url: str, session: Optional[requests.Session] = None, **kw) -> requests.Response:
+    def _send(self, method: str, url: str, session: Optional[requests.Session] = None, *,
+              cancellable: bool = True, **kw) -> requests.Response:
+        """One request on connections of its own, its answer read within ``call_deadline_s``; Cancel shuts
+        a ``cancellable`` call's socket (a create's answer is awaited: it holds the task id)."""
         headers = {**kw.pop("headers", {}), **self._auth_headers(url)}
-        try:
-            # never follow a redirect: it would re-send the body (and the key) to another address
-            return (session or self._session).request(method, url, headers=headers, allow_redirects=False,
-                                                      timeout=kw.pop("timeout", self.timeout), **kw)
-        except requests.exceptions.RequestException as exc:
-            err = NetworkError(network_cause(exc), host=_host(url))  # a few words, never the library's text
-            err.nothing_sent = _nothing_was_sent(exc)
-            raise err from None
+        call = _Call(time.monotonic() + self.call_deadline_s)
+        with contextlib.ExitStack() as stack:
+            session = stack.enter_context(session or self._new_session())
+            session.mount("http://", call)
+            session.mount("https://", call)
+            if cancellable:
+                stack.enter_context(self.cancel.closing(call.shut))
+            try:
+                # never follow a redirect: it would re-send the body (and the key) to another address
+                return session.request(method, url, headers=headers, allow_redirects=False,
+                                       timeout=kw.pop("timeout", self.timeout), **kw)
+            except requests.exceptions.RequestException as exc:
+                late = time.monotonic() >= call.deadline_at
+                # a few words, never the library's text
+                err = NetworkError(f"no complete answer within {self.call_deadline_s:g} s" if late
+                                   else network_cause(exc), host=_host(url))
+                err.nothing_sent = _nothing_was_sent(exc)
+                raise err from None
 
     def _envelope(self, resp: requests.Response, task_id: Optional[str] = None):
         """Return ``data`` of a {code,msg,data} answer or raise the typed error for its code.
@@ -407,7 +513,7 @@ class ApikleyClient:
                                    task_id=task_id)
         try:
             body = scrub_tree(resp.json(), self.api_key)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than a decoder goes
             snippet = _text(scrub(resp.text, self.api_key), SNIPPET_CHARS) or ""
             if resp.status_code >= 500:
                 raise ServerError(f"HTTP {resp.status_code} with a non-JSON body ({snippet!r})",
@@ -443,6 +549,7 @@ class ApikleyClient:
             try:
                 return self._envelope(self._send(method, url, **kw), task_id)
             except (NetworkError, RateLimitError, MaintenanceError, ServerError) as exc:
+                self.cancel.raise_if_requested(task_id)  # a call Cancel shut is a cancel, not a network error
                 if attempt == attempts:
                     if isinstance(exc, NetworkError):
                         exc.gave_up(action, attempts)
@@ -506,7 +613,7 @@ class ApikleyClient:
             # a fresh connection: a stale pooled socket must not turn into a "lost answer"
             with self._new_session() as session:
                 try:
-                    resp = self._send("POST", url, session=session, json=body)
+                    resp = self._send("POST", url, session=session, json=body, cancellable=False)
                     data = self._envelope(resp)
                 except NetworkError as exc:
                     if not exc.nothing_sent:

@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 from typing import Optional
+from urllib.parse import urlsplit
 
 DEFAULT_BASE_URL = "https://api.apikley.ru"
 KEY_FILE_NAME = "api_key"
@@ -108,6 +109,23 @@ def callback_base_url() -> Optional[str]:
     """Public base URL of the user's ComfyUI for callbacks (opt-in)."""
     value = os.environ.get("APIKLEY_CALLBACK_URL", "").strip()
     return value.rstrip("/") or None
+
+
+ALLOWED_HOSTS_ENV = "APIKLEY_ALLOWED_HOSTS"
+
+
+def allowed_hosts() -> frozenset:
+    """The names, besides ComfyUI's own address, under which the pack's routes answer (a tunnel's or a
+    proxy's): ``APIKLEY_ALLOWED_HOSTS``, separated by commas or spaces; a scheme or port given is ignored."""
+    names = set()
+    for item in os.environ.get(ALLOWED_HOSTS_ENV, "").replace(",", " ").split():
+        try:
+            name = urlsplit(item if "://" in item else "//" + item).hostname
+        except ValueError:  # a malformed port: the name is still meant
+            name = item.rpartition(":")[0] or item
+        if name:
+            names.add(name.lower())
+    return frozenset(names)
 
 
 def webhook_hmac_key() -> Optional[str]:

@@ -7,7 +7,8 @@ wait:   poll (or callback) until done; the result is downloaded at once, so what
 fetch:  the result file (downloaded again from the task if the archived file went missing)
 
 The pipeline is a coroutine: waiting holds no thread. Each blocking step (a journal write, an
-encode, one HTTP call, a download) runs on a bounded pool of daemon workers, and the steps that
+encode, one HTTP call, a download) runs on bounded pools of daemon workers, one per kind of step
+(workers.py: a re-use needs no worker an API call can hold), and the steps that
 must not be split (claim -> create -> record the task id; download -> verify -> record the file)
 run as one step, so a Cancel between awaits can never lose a paid task id or result.
 """
@@ -21,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Awaitable, Callable, Optional
+from typing import Callable, Optional
 
 from . import archive, budget as budget_guard, journal as jr, media, metering, pacing, pricing, provenance
 from .callbacks import CallbackBoard
@@ -35,7 +36,7 @@ from .request import GenerationRequest, check_request, fingerprint
 from .settings import TIMINGS, Timings, deadline_s as default_deadline_s
 from .status import Status, status_for
 from .watch import CLOCK, Clock, pause, wait_for_task
-from .workers import workers
+from .workers import Lanes, workers
 
 log = logging.getLogger("apikley_wan")
 
@@ -68,7 +69,7 @@ class Generations:
                  deadline_s: Optional[float] = None, callbacks: Optional[CallbackBoard] = None,
                  callback_base: Optional[str] = None, file_prefix: str = "wan26_v2v",
                  api_identity: Optional[str] = None, timings: Timings = TIMINGS, clock: Clock = CLOCK,
-                 run: Callable[..., Awaitable] = workers.run, budget: Optional[budget_guard.BudgetGuard] = None):
+                 lanes: Lanes = workers, budget: Optional[budget_guard.BudgetGuard] = None):
         self.client = client
         # every paid create goes through the guard (the process's own unless given one); a re-use never does
         self.budget = budget_guard.GUARD if budget is None else budget
@@ -82,16 +83,23 @@ class Generations:
         self.file_prefix = file_prefix
         self.timings = timings
         self.clock = clock
-        self._run = run
+        self._lanes = lanes
 
     @property
     def cancel(self) -> Cancel:
         return self.client.cancel
 
     async def _step(self, fn, *args, **kw):
-        """One blocking step on a worker; Cancel is looked at before it starts."""
+        """One journal or file step on a worker; Cancel is looked at before it starts."""
+        return await self._on(self._lanes.files, fn, *args, **kw)
+
+    async def _call(self, fn, *args, **kw):
+        """One step that asks the API or a result host, on their own workers: a re-use never waits for one."""
+        return await self._on(self._lanes.api, fn, *args, **kw)
+
+    async def _on(self, lane, fn, *args, **kw):
         self.cancel.raise_if_requested()
-        return await self._run(fn, *args, **kw)
+        return await lane.run(fn, *args, **kw)
 
     # -- whole runs ------------------------------------------------------------------------
     async def run(self, request: GenerationRequest, on_status: OnStatus = None) -> RunReport:
@@ -122,7 +130,7 @@ class Generations:
         if existing is not None:
             return existing
         credits = pricing.estimate_credits(request.duration, request.resolution)
-        await self._step(self.budget.check, self.journal, self.client, credits)  # before any upload
+        await self._call(self.budget.check, self.journal, self.client, credits)  # before any upload
         with tempfile.TemporaryDirectory(prefix="apikley_wan_") as work:
             clips = {}  # every clip is checked and prepared before the first upload
             for i, ref in enumerate(request.references, 1):
@@ -137,7 +145,7 @@ class Generations:
                     continue
                 step = f"uploading reference {i}"
                 self._status(on_status, None, step, params)
-                urls.append(await self._step(self.client.upload, clips[i],
+                urls.append(await self._call(self.client.upload, clips[i],
                                              on_retry=self._retries(on_status, step, params)))
         return await self._create(fp, params, request, urls, credits, on_status)
 
@@ -189,7 +197,8 @@ class Generations:
             # the account's create window (pacing.py), awaited on the loop before the row is claimed
             async with pacing.pacer_for(self.client).slot(self.cancel, self.timings.slice_s) as slot:
                 try:
-                    entry, created = await self._step(self._claim_and_create, fp, params, body, credits, on_retry)
+                    entry, created = await self._on(self._lanes.creates, self._claim_and_create, fp, params, body,
+                                                    credits, on_retry)
                 except BudgetError:
                     slot.used = False  # refused by the guard: no request was sent
                     raise
@@ -289,7 +298,7 @@ class Generations:
         """Wait for the task and download its result at once; return the finished entry."""
         entry = await self._step(self.journal.by_id, entry.id) or entry
         if entry.state == jr.SUCCESS:
-            return await self._step(self._ensure_file, entry, on_status)
+            return await self._result_file(entry, on_status)
         if entry.state == jr.FAIL:
             raise GenerationFailedError(entry.error or "", task_id=entry.task_id)
         secret = entry.params.get("callback_secret")
@@ -306,7 +315,7 @@ class Generations:
 
         adopted = entry.fingerprint.startswith(jr.ADOPTED_PREFIX)
         try:
-            info = await wait_for_task(self.client, entry.task_id, self._run, created_at=created,
+            info = await wait_for_task(self.client, entry.task_id, self._lanes.api.run, created_at=created,
                                        deadline_s=self.deadline_s, on_status=seen, wake=wake, timings=self.timings,
                                        clock=self.clock,
                                        null_grace_s=self.timings.adopted_null_grace_s if adopted else None)
@@ -321,8 +330,12 @@ class Generations:
                 exc.credits_may_be_spent = False
                 exc.hint = "Check the task id (copy it from the apikley task log or a result's .json file)."
             raise
-        entry = await self._step(self._record_success, entry, info, ticket)
-        return await self._step(self._ensure_file, entry, on_status)
+        entry = await self._call(self._record_success, entry, info, ticket)  # may read the balance
+        return await self._result_file(entry, on_status)
+
+    async def _result_file(self, entry: JournalEntry, on_status: OnStatus) -> JournalEntry:
+        """The result already saved (a file step), else downloaded (a step on the API's workers)."""
+        return await self._step(self._kept_file, entry) or await self._call(self._ensure_file, entry, on_status)
 
     def _record_success(self, entry: JournalEntry, info: TaskInfo, ticket: metering.Ticket) -> JournalEntry:
         """Success, its result link and what it cost: the API's own figure when it gives one, else the
@@ -369,12 +382,20 @@ class Generations:
 
         One download per task at a time in this process; a second caller finds the file.
         """
-        own = archive.result_path(self.results_dir, self.file_prefix, entry.task_id)
         with _download_lock(entry.task_id):
-            entry = self.journal.by_id(entry.id) or entry
-            if own.is_file() and archive.is_video(own):
-                return entry if entry.result_path == str(own) else self.journal.update(entry.id, result_path=str(own))
-            return self._download(entry, own, on_status)
+            kept = self._kept_file(entry)
+            return kept or self._download(self.journal.by_id(entry.id) or entry,
+                                          archive.result_path(self.results_dir, self.file_prefix, entry.task_id),
+                                          on_status)
+
+    def _kept_file(self, entry: JournalEntry) -> Optional[JournalEntry]:
+        """The entry, its path recorded, when its result is in this pipeline's folder; else None. Takes no
+        lock: a download in progress writes beside the file and renames it into place when it is done."""
+        own = archive.result_path(self.results_dir, self.file_prefix, entry.task_id)
+        entry = self.journal.by_id(entry.id) or entry
+        if not (own.is_file() and archive.is_video(own)):
+            return None
+        return entry if entry.result_path == str(own) else self.journal.update(entry.id, result_path=str(own))
 
     def _download(self, entry: JournalEntry, dest: Path, on_status: OnStatus) -> JournalEntry:
         url = entry.result_url

@@ -37,6 +37,10 @@ CREATE_WINDOW_S = 10.0
 # answer is proof only from a well-behaved provider, and the API has no way to look for a task by its inputs
 CREATE_SENDS_PER_ENTRY = 3
 
+# the longest one API call may take, its whole answer read (a provider dripping an answer a byte at a time
+# holds a worker no longer); a result download is not bounded by it (its size decides)
+API_CALL_DEADLINE_S = 180.0
+
 DEFAULT_DEADLINE_MIN = 30.0
 PROMPT_CHARS = (2, 5000)
 

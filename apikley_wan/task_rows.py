@@ -20,6 +20,7 @@ from .journal import Journal, JournalEntry
 
 MAX_ROWS = 200
 COLLECTABLE = (*jr.PENDING, jr.SUCCESS)
+MAX_ENTRY_DIGITS = 18  # the journal's row ids are 64-bit integers: a longer number is none of them
 
 
 def task_row(entry: JournalEntry) -> dict:
@@ -47,7 +48,12 @@ def abandon(journal: Journal, entry_id) -> dict:
 
     NotFoundError for an entry the journal does not hold; InputError for one that is not an unresolved create.
     """
-    entry = journal.by_id(int(entry_id)) if str(entry_id).isdigit() else None
+    text = str(entry_id)
+    if text.isascii() and text.isdigit() and len(text) > MAX_ENTRY_DIGITS:
+        raise InputError(f"there is no journal entry {text[:20]}… (entry numbers have at most {MAX_ENTRY_DIGITS} "
+                         "digits)", credits_may_be_spent=False,
+                         hint="The entry numbers are in the tasks panel and in `python -m apikley_wan tasks`.")
+    entry = journal.by_id(int(text)) if text.isascii() and text.isdigit() else None
     if entry is None:
         raise NotFoundError(f"there is no journal entry {str(entry_id)[:20]!r}", credits_may_be_spent=False,
                             hint="The entry numbers are in the tasks panel and in `python -m apikley_wan tasks`.")

@@ -1,4 +1,6 @@
-"""A bounded pool of daemon worker threads for short blocking steps, awaited from an event loop.
+"""Bounded pools of daemon worker threads for short blocking steps, awaited from an event loop: one
+pool per kind of step (``Lanes``), so a re-use, which needs only the journal and files, never waits
+behind API calls, and a poll never behind creates stuck on their answers.
 
 Not the loop's default executor: ``asyncio.run`` (ComfyUI runs each prompt in one) joins the
 default executor's threads before it returns, so a step stuck in a slow socket read would keep the
@@ -17,12 +19,14 @@ from typing import Callable
 
 log = logging.getLogger("apikley_wan")
 
-# enough for dozens of tasks polling at once (a poll is a short step); few enough to stay light
-MAX_WORKERS = 12
+FILE_WORKERS = 4    # journal reads and writes, fingerprints, encodes, checks of saved results
+API_WORKERS = 10    # one API call or result download each: enough for dozens of tasks polling at once
+CREATE_WORKERS = 4  # claim -> createTask -> record the task id; a create awaits its answer (the task id) here
+MAX_WORKERS = FILE_WORKERS + API_WORKERS + CREATE_WORKERS
 
 
 class Workers:
-    def __init__(self, size: int = MAX_WORKERS, name: str = "apikley-worker"):
+    def __init__(self, size: int, name: str):
         self._size, self._name = size, name
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -74,4 +78,18 @@ def _settle(loop: asyncio.AbstractEventLoop, future: asyncio.Future, outcome: tu
         log.debug("worker result dropped: its event loop is closed")
 
 
-workers = Workers()
+class Lanes:
+    """The pack's pools: ``files`` (journal and file steps, where ``run`` puts a step), ``api`` (API calls,
+    result downloads) and ``creates``."""
+
+    def __init__(self):
+        self.files = Workers(FILE_WORKERS, "apikley-files")
+        self.api = Workers(API_WORKERS, "apikley-api")
+        self.creates = Workers(CREATE_WORKERS, "apikley-create")
+
+    def run(self, fn: Callable, *args, **kwargs) -> asyncio.Future:
+        """A journal or file step: the only kind of step a re-use of a saved result needs."""
+        return self.files.run(fn, *args, **kwargs)
+
+
+workers = Lanes()

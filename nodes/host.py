@@ -69,6 +69,20 @@ def install_sample(sample: Path) -> None:
         log.warning("apikley_wan: could not copy the sample clip to %s", target)
 
 
+LOOPBACK = "127.0.0.1"
+
+
+def listen_addresses() -> tuple:
+    """The addresses ComfyUI listens on (``--listen``, comma-separated; "0.0.0.0" is all of them);
+    loopback without ComfyUI (its own default)."""
+    try:
+        from comfy.cli_args import args
+        listen = str(args.listen or LOOPBACK)
+    except (ImportError, AttributeError):
+        listen = LOOPBACK
+    return tuple(part.strip().strip("[]").lower() for part in listen.split(",") if part.strip())
+
+
 def interrupted() -> bool:
     try:
         import comfy.model_management as mm

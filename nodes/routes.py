@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import json
 import logging
 from typing import Callable, Optional
@@ -65,6 +66,50 @@ def _same_origin(origin: str, host: str) -> bool:
         return False
 
 
+def _address(name: str):
+    try:
+        return ipaddress.ip_address(name)
+    except ValueError:
+        return None
+
+
+def _known_host(host: str, listen: tuple, named: frozenset) -> bool:
+    """Whether a request's ``Host`` is ComfyUI's own address: a name the user listed
+    (``APIKLEY_ALLOWED_HOSTS``) or ComfyUI listens under, an address it listens on, a loopback name or
+    address when it listens on loopback, any address when it listens on all of them. A DNS-rebinding
+    page reaches the pack under its own name, which is none of these."""
+    try:
+        name = urlsplit("//" + host).hostname
+    except ValueError:  # a malformed port
+        return False
+    if not name:
+        return False
+    if name in named or name in listen:
+        return True
+    address = _address(name)
+    listening = [bound for bound in map(_address, listen) if bound is not None]
+    if any(bound.is_unspecified for bound in listening):
+        return address is not None or name == "localhost"
+    if any(bound.is_loopback for bound in listening) and (name == "localhost" or (address and address.is_loopback)):
+        return True
+    return address in listening
+
+
+def known_host(handler):
+    """Only requests sent to ComfyUI's own address reach the pack (see ``_known_host``)."""
+    @functools.wraps(handler)
+    async def guarded(request):
+        host_header = request.headers.get("Host", "")
+        if not _known_host(host_header, host.listen_addresses(), config.allowed_hosts()):
+            log.warning("apikley_wan: refused %s %s sent to an unknown host name %r", request.method, request.path,
+                        host_header[:100])
+            return _refuse(403, f"Refused: this request reached ComfyUI as {host_header[:100]!r}, which is not "
+                                "its own address. If you open ComfyUI under this name (a tunnel or a proxy), add "
+                                f"it to {config.ALLOWED_HOSTS_ENV} and restart ComfyUI.")
+        return await handler(request)
+    return guarded
+
+
 def same_origin_json(handler):
     """Only the pack's own page may change state.
 
@@ -80,8 +125,15 @@ def same_origin_json(handler):
             return _refuse(403, "Refused: this request came from another site than ComfyUI's own page.")
         if request.content_type != "application/json":
             return _refuse(415, "Send the request body as application/json.")
-        return await handler(request)
+        try:
+            return await handler(request)
+        except _BadBody as exc:
+            return _refuse(400, str(exc))
     return guarded
+
+
+class _BadBody(Exception):
+    """A body that is not the JSON a route takes; its text is the answer."""
 
 
 async def _json_object(request):
@@ -89,6 +141,8 @@ async def _json_object(request):
         payload = await request.json()
     except ValueError:
         return None
+    except RecursionError:  # nesting deeper than the parser goes
+        raise _BadBody("The request body is JSON nested too deeply; send a flat JSON object.") from None
     return payload if isinstance(payload, dict) else None
 
 
@@ -135,8 +189,11 @@ def handlers(state: PackState, credits_cache: account.CreditsCache, collector: t
         return await _answer(account.save_key, payload.get("key"), state.folder, credits_cache,
                              extra=lambda: account.key_status(state.folder))
 
-    async def get_credits(request):
-        return await _answer(credits_cache.get, state.folder, request.query.get("refresh") in ("1", "true"))
+    @same_origin_json
+    async def post_credits(request):
+        """The balance: a POST from the pack's own page (it may cost an API call; an <img> cannot send one)."""
+        payload = await _json_object(request) or {}
+        return await _answer(credits_cache.get, state.folder, payload.get("refresh") is True)
 
     @same_origin_json
     async def post_key_remove(request):
@@ -203,7 +260,7 @@ def handlers(state: PackState, credits_cache: account.CreditsCache, collector: t
     return {("POST", ROUTE_PREFIX + "{secret}"): receive_callback,
             ("GET", API_PREFIX + "key"): get_key, ("POST", API_PREFIX + "key"): post_key,
             ("POST", API_PREFIX + "key/remove"): post_key_remove, ("POST", API_PREFIX + "estimate"): post_estimate,
-            ("GET", API_PREFIX + "credits"): get_credits, ("GET", API_PREFIX + "prices"): get_prices,
+            ("POST", API_PREFIX + "credits"): post_credits, ("GET", API_PREFIX + "prices"): get_prices,
             ("GET", API_PREFIX + "budget"): get_budget, ("POST", API_PREFIX + "budget"): post_budget,
             ("GET", API_PREFIX + "tasks"): get_tasks, ("POST", API_PREFIX + "tasks/from_file"): post_from_file,
             ("POST", API_PREFIX + "tasks/{task_id}/collect"): post_collect,
@@ -213,6 +270,8 @@ def handlers(state: PackState, credits_cache: account.CreditsCache, collector: t
 
 
 def register(server, state: PackState, credits_cache: account.CreditsCache | None = None) -> None:
+    """Every route but the callback (which the provider posts to, through any name, with its secret) answers
+    only requests sent to ComfyUI's own address."""
     cache = credits_cache or account.CreditsCache()
     for (method, path), handler in handlers(state, cache, task_rows.Collector()).items():
-        server.routes.route(method, path)(handler)
+        server.routes.route(method, path)(handler if path.startswith(ROUTE_PREFIX) else known_host(handler))

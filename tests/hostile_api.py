@@ -30,6 +30,7 @@ class HostileApi:
         self.requests: list = []
         self.routes: dict = {}
         self.dripping = threading.Event()   # set once a drip has sent its first byte
+        self.drips_end = threading.Event()  # set to end every drip at once (its connection is closed)
         self._server = _Server(("127.0.0.1", 0), _handler(self))
         self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._defaults()
@@ -63,6 +64,7 @@ class HostileApi:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.drips_end.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -112,15 +114,20 @@ def _handler(api: HostileApi):
             self.wfile.write(data)
             self.wfile.flush()
 
-        def drip(self, total: int, every_s: float) -> None:
-            """Claim ``total`` bytes, then send one byte per ``every_s`` until the client goes away."""
+        def drip(self, total: int, every_s: float, body: bytes | None = None) -> None:
+            """Claim ``total`` bytes (or ``body``'s), then send one byte per ``every_s`` until the client goes
+            away or ``drips_end`` is set."""
+            body = b"\0" * total if body is None else body
             self.send_response(200)
             self.send_header("Content-Type", "video/mp4")
-            self.send_header("Content-Length", str(total))
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
+            self.close_connection = True
             try:
-                for _ in range(total):
-                    self.wfile.write(b"\0")
+                for i in range(len(body)):
+                    if api.drips_end.is_set():
+                        return
+                    self.wfile.write(body[i:i + 1])
                     self.wfile.flush()
                     api.dripping.set()
                     time.sleep(every_s)

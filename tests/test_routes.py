@@ -154,16 +154,16 @@ def test_credits_are_cached_for_30_seconds(routes, long_key_sim, monkeypatch):
     cache = _module(pack, "apikley_wan.account").CreditsCache(clock=lambda: now[0])
 
     async def script(client):
-        answers = [await _call(client, "GET", "/apikley_wan/credits")]
+        answers = [await _call(client, "POST", "/apikley_wan/credits", json={})]
         await _call(client, "POST", "/apikley_wan/key", json={"key": KEY})
         long_key_sim.credits = 500
-        answers.append(await _call(client, "GET", "/apikley_wan/credits"))  # primed by the key check
+        answers.append(await _call(client, "POST", "/apikley_wan/credits", json={}))  # primed by the key check
         now[0] += 10
-        answers.append(await _call(client, "GET", "/apikley_wan/credits"))
+        answers.append(await _call(client, "POST", "/apikley_wan/credits", json={}))
         now[0] += 25
-        answers.append(await _call(client, "GET", "/apikley_wan/credits"))  # 35 s: asks again
+        answers.append(await _call(client, "POST", "/apikley_wan/credits", json={}))  # 35 s: asks again
         long_key_sim.credits = 400
-        answers.append(await _call(client, "GET", "/apikley_wan/credits?refresh=1"))
+        answers.append(await _call(client, "POST", "/apikley_wan/credits", json={"refresh": True}))
         return answers
 
     no_key, primed, cached, expired, refreshed = talk(routes, script, cache)
@@ -246,8 +246,9 @@ def test_a_second_collect_of_the_same_task_waits_its_turn(routes):
 
 # --- what another site can make the browser send ------------------------------------------------
 
-def test_only_the_pages_own_json_posts_change_state(routes, state_dir, caplog):
+def test_only_the_pages_own_json_posts_change_state(routes, state_dir, caplog, monkeypatch):
     """A form or a sandboxed iframe (Origin: null) on any site must not replace the key."""
+    monkeypatch.setenv("APIKLEY_ALLOWED_HOSTS", "comfy.example")  # the proxy's name, listed by its user
     key, collect = "/apikley_wan/key", "/apikley_wan/tasks/nope/collect"
     local = {"Host": "localhost:8188"}
 

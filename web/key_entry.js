@@ -6,7 +6,7 @@
 import { h } from './dom.js'
 import { balanceText } from './lib/format.js'
 import { cleanKey, keyStatusText, maskKey } from './lib/key.js'
-import { getJson, postJson } from './pack_api.js'
+import { getBalance, getJson, postJson } from './pack_api.js'
 import { apiKind } from './prices_state.js'
 
 export function renderKeyEntry({ openTasks }) {
@@ -30,7 +30,7 @@ export function renderKeyEntry({ openTasks }) {
     const key = await getJson('key')
     status.textContent = keyStatusText(key)
     remove.disabled = key.source === 'none' // for an environment key the answer says it cannot be removed here
-    balance.textContent = key.source === 'none' ? '' : `Balance: ${balanceText(await getJson('credits'))}`
+    balance.textContent = key.source === 'none' ? '' : `Balance: ${balanceText(await getBalance())}`
   }
 
   async function submit() {

@@ -17,5 +17,8 @@ export const getJson = (path) => call(path)
 export const postJson = (path, body) =>
   call(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body ?? {}) })
 
+/** The balance. A POST, like every route that may ask the API: an <img> on another site cannot send one. */
+export const getBalance = ({ refresh = false } = {}) => postJson('credits', { refresh })
+
 /** The address of a pack route for the page itself to load (a video's src). */
 export const packUrl = (path) => api.apiURL(`/apikley_wan/${path}`)

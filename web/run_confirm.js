@@ -4,7 +4,7 @@
 import { app } from '../../scripts/app.js'
 import { h } from './dom.js'
 import { budgetRefusals, parseThreshold, partText, totalText, wantsConfirm } from './lib/run_total.js'
-import { getJson } from './pack_api.js'
+import { getBalance, getJson } from './pack_api.js'
 import { currentTotal } from './run_total.js'
 
 export const THRESHOLD_SETTING = 'ApikleyWan.AskAbove'
@@ -50,7 +50,7 @@ async function mayQueue(batchCount) {
   const total = await currentTotal(Math.max(1, Number(batchCount) || 1))
   if (!total.parts.length) return true
   const budget = await getJson('budget')
-  const balance = budget.ok && budget.caps?.min_balance != null ? await getJson('credits') : null
+  const balance = budget.ok && budget.caps?.min_balance != null ? await getBalance() : null
   const refusals = budgetRefusals(total, budget.ok ? budget : null, balance)
   if (!wantsConfirm(total, threshold()) && !refusals.length) return true
   return ask(total, refusals)

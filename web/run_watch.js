@@ -7,7 +7,7 @@ import { app } from '../../scripts/app.js'
 import { balanceText } from './lib/format.js'
 import { cancelSummary, cancelToast, costToast, reportSummary, wantsCostToast } from './lib/summary.js'
 import { clearPreview, clearSummary, keepSummary, showLive } from './node_labels.js'
-import { getJson } from './pack_api.js'
+import { getBalance } from './pack_api.js'
 
 function nodeFor(id) {
   if (id == null) return null
@@ -22,7 +22,7 @@ async function onReport(report) {
   const node = nodeFor(report.display_node ?? report.node)
   if (node) keepSummary(node, reportSummary(report, Date.now() / 1000))
   if (!wantsCostToast(report)) return
-  const balance = await getJson('credits?refresh=1')
+  const balance = await getBalance({ refresh: true })
   app.extensionManager?.toast?.add?.({ ...costToast(report, balanceText(balance)), life: 8000 })
 }
 

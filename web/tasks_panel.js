@@ -9,7 +9,7 @@ import { balanceText } from './lib/format.js'
 import {
   abandonQuestion, actions, explanation, FILTERS, filterRows, isVideoFile, rowCells, stateGroup
 } from './lib/task_rows.js'
-import { getJson, packUrl, postJson } from './pack_api.js'
+import { getBalance, getJson, packUrl, postJson } from './pack_api.js'
 
 const REFRESH_MS = 15000
 const COPIED_MS = 2000
@@ -222,7 +222,7 @@ export function renderTasksPanel(root) {
   }
 
   async function refresh() {
-    const [tasks, credits] = await Promise.all([getJson('tasks?limit=30'), getJson('credits')])
+    const [tasks, credits] = await Promise.all([getJson('tasks?limit=30'), getBalance()])
     balance.textContent = `Balance: ${balanceText(credits)}`
     if (!tasks.ok) return say(tasks.msg, false)
     rows = tasks.tasks
