@@ -42,16 +42,31 @@ def task_row(entry: JournalEntry) -> dict:
     }
 
 
+def _entry(journal: Journal, entry_id) -> JournalEntry:
+    """The entry a user named by number; NotFoundError for one the journal does not hold."""
+    entry = journal.by_id(int(entry_id)) if str(entry_id).isdigit() else None
+    if entry is None:
+        raise NotFoundError(f"there is no journal entry {str(entry_id)[:20]!r}", credits_may_be_spent=False,
+                            hint="The entry numbers are in the tasks panel and in `python -m apikley_wan tasks`.")
+    return entry
+
+
 def abandon(journal: Journal, entry_id) -> dict:
     """Abandon for the panel and the ``abandon`` command: the entry's inputs may create a new task.
 
     NotFoundError for an entry the journal does not hold; InputError for one that is not an unresolved create.
     """
-    entry = journal.by_id(int(entry_id)) if str(entry_id).isdigit() else None
-    if entry is None:
-        raise NotFoundError(f"there is no journal entry {str(entry_id)[:20]!r}", credits_may_be_spent=False,
-                            hint="The entry numbers are in the tasks panel and in `python -m apikley_wan tasks`.")
-    return {"ok": True, "task": task_row(journal.abandon(entry))}
+    return {"ok": True, "task": task_row(journal.abandon(_entry(journal, entry_id)))}
+
+
+def link(journal: Journal, entry_id, task_id) -> dict:
+    """Link for the panel and ``collect TASK_ID --entry N``: the task id the user found becomes the task of an
+    entry whose create answer was lost, so its inputs re-use it (nothing is sent; collecting is next).
+
+    NotFoundError for an unknown entry; InputError for a bad task id or an entry that is not an unresolved create.
+    """
+    entry = _entry(journal, entry_id)
+    return {"ok": True, "task": task_row(journal.link_task(entry.id, task_id))}
 
 
 def recent(journal: Journal, limit=50, task_id=None) -> dict:
