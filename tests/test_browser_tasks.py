@@ -94,7 +94,7 @@ def test_the_tasks_panel_shows_what_each_task_bought_and_acts_on_it(comfy):
     assert "The provider said" in seen["failedExplain"] and "normally not billed" in seen["failedExplain"]
     assert "Change the input clip or the prompt" in seen["failedExplain"]
     assert "may exist and may be billed" in seen["uncertainExplain"] and "Abandon" in seen["uncertainExplain"]
-    assert seen["uncertainButtons"] == ["Abandon…"] and "Abandon…" not in seen["failedButtons"]
+    assert seen["uncertainButtons"] == ["I know the task id…", "Abandon…"] and "Abandon…" not in seen["failedButtons"]
 
     # Abandon asks first; only an accepted confirmation abandons
     assert seen["confirmText"].startswith(f"Abandon journal entry {lost.id}?") and "billed" in seen["confirmText"]
