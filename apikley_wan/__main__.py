@@ -210,7 +210,7 @@ def main(argv=None) -> int:
         return serve_main(argv)
     parser = _parser()
     args = parser.parse_args(argv)
-    if getattr(args, "entry", None) is not None and not args.task_id:
+    if args.command == "collect" and args.entry is not None and not args.task_id:
         parser.error("collect --entry N links a task id: give the task id, not --from-file")
     budget.GUARD.caps_folder = config.state_dir()  # caps saved in its budget.json hold too; the environment wins
     try:
