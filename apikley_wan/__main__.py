@@ -121,12 +121,13 @@ def _abandon(args) -> int:
     return 0
 
 
-def _task_to_collect(args, journal: Journal) -> str:
+def _task_to_collect(args, gens: Generations) -> str:
     """The typed-in id (linked to ``--entry`` first), or the one a result file names (recorded with the
     file's parameters)."""
+    journal = gens.journal
     if not args.from_file:
         if args.entry is not None:
-            task_rows.link(journal, args.entry, args.task_id)
+            task_rows.link(journal, args.entry, args.task_id, gens.client)
             print(f"journal entry {args.entry} linked to task {args.task_id}: its inputs re-use this task "
                   "(no new charge)", flush=True)
         return args.task_id
@@ -149,15 +150,15 @@ def _run(args) -> int:
 
 def _stopped_note(args, holder: dict, lost: list) -> str:
     """What Ctrl-C left behind, in money terms, with the exact command that collects it without paying again."""
-    task, out = holder.get("task_id"), shlex.quote(args.out) + (" --simulator" if args.simulator else "")
+    task, out = holder.get("task_id"), f"--out {shlex.quote(args.out)}" + (" --simulator" if args.simulator else "")
     if task:
         return (f"Task {task} stays recorded in the journal; the provider may still finish and bill it. Run the "
-                f"same command again, or `python -m apikley_wan collect {task} --out {out}`, to collect it "
+                f"same command again, or `python -m apikley_wan collect {task} {out}`, to collect it "
                 "without paying again.")
     if lost:
         return (f"The create request was sent, but its answer did not arrive within "
                 f"{settings.timings().stop_grace_s:g} s: a task may exist and may be billed; it will not be sent "
-                f"again. {link_hint(lost[0].id)}".replace("--out FILE", f"--out {out}"))
+                f"again. {link_hint(lost[0].id, out=out)}")
     error = holder.get("error")
     if isinstance(error, ApikleyError) and not isinstance(error, CancelledError):  # it ended on its own meanwhile
         return error.user_message()
@@ -194,7 +195,7 @@ async def _pipeline(args, gens: Generations, holder: dict):
             print(f"task {submitted.entry.task_id} ({submitted.entry.state})", flush=True)
             entry = await gens.wait(submitted.entry, show)
             return gens.report(entry, submitted.outcome, started)
-        holder["task_id"] = _task_to_collect(args, gens.journal)
+        holder["task_id"] = _task_to_collect(args, gens)
         return await gens.collect(holder["task_id"], show)
     except BaseException as exc:
         gens.cancel.set()  # any failure: a transfer still in flight on a worker stops

@@ -187,6 +187,14 @@ class JournalEntry:
         return self.heartbeat_at is not None and clock() - self.heartbeat_at < STALE_S
 
 
+def check_linkable(entry_id: int, entry: Optional[JournalEntry]) -> None:
+    """InputError unless the entry is an unresolved create without a task id: what ``link_task`` accepts."""
+    if entry is None or not entry.abandonable or entry.task_id:
+        state = f"'{entry.state}'" if entry else "gone"
+        raise InputError(f"journal entry {entry_id} is {state}; only an uncertain create (sent, answer lost) can "
+                         "be linked to a task id", hint="A task with a known id is collected, never linked again.")
+
+
 def _row_to_entry(row: sqlite3.Row) -> JournalEntry:
     values = dict(zip(_COLUMNS, row, strict=True))
     values["params"] = json.loads(values["params"] or "{}")
@@ -411,11 +419,7 @@ class _SqlJournal:
             row = db.execute(self._sql(f"SELECT {', '.join(_COLUMNS)} FROM tasks WHERE id = ?"),
                              (entry_id,)).fetchone()
             entry = _row_to_entry(row) if row else None
-            if entry is None or not entry.abandonable or entry.task_id:
-                state = f"'{entry.state}'" if entry else "gone"
-                raise InputError(f"journal entry {entry_id} is {state}; only an uncertain create (sent, answer "
-                                 "lost) can be linked to a task id",
-                                 hint="A task with a known id is collected, never linked again.")
+            check_linkable(entry_id, entry)
             row = db.execute(self._sql(f"SELECT {', '.join(_COLUMNS)} FROM tasks WHERE task_id = ?"),
                              (task_id,)).fetchone()
             holder = _row_to_entry(row) if row else None

@@ -14,6 +14,7 @@ from typing import Callable
 
 from . import journal as jr
 from . import pricing, provenance, settings
+from .client import ApikleyClient
 from .errors import BusyError, InputError, NotFoundError
 from .generation import Generations
 from .journal import Journal, JournalEntry
@@ -59,13 +60,27 @@ def abandon(journal: Journal, entry_id) -> dict:
     return {"ok": True, "task": task_row(journal.abandon(_entry(journal, entry_id)))}
 
 
-def link(journal: Journal, entry_id, task_id) -> dict:
+def link(journal: Journal, entry_id, task_id, client: ApikleyClient) -> dict:
     """Link for the panel and ``collect TASK_ID --entry N``: the task id the user found becomes the task of an
-    entry whose create answer was lost, so its inputs re-use it (nothing is sent; collecting is next).
+    entry whose create answer was lost, so its inputs re-use it. The API is asked about the task first (a free
+    read): a mistyped id linked would leave these inputs waiting on a task that does not exist.
 
-    NotFoundError for an unknown entry; InputError for a bad task id or an entry that is not an unresolved create.
+    NotFoundError for an unknown entry or a task the API does not know; InputError for a bad task id or an
+    entry that is not an unresolved create; the read's own error when the API cannot be asked.
     """
     entry = _entry(journal, entry_id)
+    jr.check_task_id(task_id)
+    jr.check_linkable(entry.id, entry)
+    client.require_key()
+    try:
+        known = client.get_task(task_id, attempts=2) is not None  # None: "recordInfo is null"
+    except NotFoundError:
+        known = False
+    if not known:
+        raise NotFoundError(f"the API does not know task {task_id} (a mistyped id, or a task only seconds old)",
+                            credits_may_be_spent=False, hint=(
+                                "Check the id in your apikley task log, or try again in a minute; journal entry "
+                                f"{entry.id} was not changed."))
     return {"ok": True, "task": task_row(journal.link_task(entry.id, task_id))}
 
 

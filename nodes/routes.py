@@ -195,9 +195,11 @@ def handlers(state: PackState, credits_cache: account.CreditsCache, collector: t
 
     @same_origin_json
     async def post_link(request):
-        """``{"task_id"}``: the task the user found for an entry whose create answer was lost (task_rows.link)."""
+        """``{"task_id"}``: the task the user found for an entry whose create answer was lost (task_rows.link;
+        the API is asked about the task first)."""
         payload = await _json_object(request) or {}
-        return await _answer(task_rows.link, state.journal, request.match_info["entry_id"], payload.get("task_id"))
+        return await _answer(lambda: task_rows.link(state.journal, request.match_info["entry_id"],
+                                                    payload.get("task_id"), state.generations(Cancel()).client))
 
     @same_origin_json
     async def post_from_file(request):

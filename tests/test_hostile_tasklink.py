@@ -214,7 +214,12 @@ def test_collect_with_entry_links_a_lost_create_then_the_same_inputs_reuse_it(ap
     assert refusals["bad id"][0] == 2 and "is not an apikley task id" in refusals["bad id"][1]
     assert refusals["no entry"][0] == 2 and "there is no journal entry '999'" in refusals["no entry"][1]
     assert len(api.requests) == before, "a refused link sent something"
-    assert journal.by_id(entry.id).state == jr.UNCERTAIN
+    api.on("GET", "/api/v1/jobs/recordInfo", lambda h: h.json({"code": 404, "msg": "Task not found"}))
+    code, unknown = run_cli(capsys, "collect", "mistyped0id", "--entry", str(entry.id), "--out", str(out))
+    assert code == 2 and "the API does not know task mistyped0id" in unknown and "No credits were spent" in unknown
+    assert journal.by_id(entry.id).state == jr.UNCERTAIN and journal.by_task_id("mistyped0id") is None
+    api._defaults()
+    api.on(*CREATE, lambda h: h.hang_up())
 
     code, linked = run_cli(capsys, "collect", TASK_ID, "--entry", str(entry.id), "--out", str(out))
     assert code == 0 and f"journal entry {entry.id} linked to task {TASK_ID}" in linked and out.is_file(), linked
@@ -224,7 +229,7 @@ def test_collect_with_entry_links_a_lost_create_then_the_same_inputs_reuse_it(ap
     code, twice = run_cli(capsys, "collect", TASK_ID, "--entry", str(entry.id), "--out", str(out))
     assert code == 2 and "only an uncertain create" in twice
     assert api.count(*CREATE) == 1 and len(journal.recent()) == 1
-    assert_key_nowhere(tmp_path, lost, blocked, linked, again, twice)
+    assert_key_nowhere(tmp_path, lost, blocked, unknown, linked, again, twice)
 
 
 def test_a_task_collected_by_id_first_moves_into_the_entry_it_is_linked_to(api, tmp_path, capsys, monkeypatch):
@@ -254,6 +259,7 @@ def test_a_task_collected_by_id_first_moves_into_the_entry_it_is_linked_to(api, 
 # -- 6c. the tasks panel: "I know the task id…" ---------------------------------------------------------
 def test_the_panel_links_a_task_id_to_an_uncertain_entry_through_the_same_core(routes, long_key_sim,  # noqa: F811
                                                                                 tmp_path, monkeypatch):
+    from apikley_wan.client import ApikleyClient
     from test_routes import KEY as SIM_KEY, _foreign_task
     monkeypatch.setenv("APIKLEY_API_KEY", SIM_KEY)
     task_id = _foreign_task(long_key_sim, SAMPLE)  # the task the lost create made
@@ -262,7 +268,9 @@ def test_the_panel_links_a_task_id_to_an_uncertain_entry_through_the_same_core(r
     lost = journal.update(lost.id, state=jr.UNCERTAIN, error="the create answer was lost")
     alive, _ = journal.claim("fp-in-flight", {"prompt": "in flight"})  # a live process is creating it
     other, _ = journal.claim("fp-other", {"prompt": "other"})
-    other = journal.record_task_id(other.id, "other-task-1")
+    other = journal.record_task_id(other.id, _foreign_task(long_key_sim, SAMPLE))
+    client = ApikleyClient(api_key=SIM_KEY, base_url=long_key_sim.base_url)
+    wait_until(lambda: client.get_task(task_id) and client.get_task(other.task_id), 10, "the tasks being known")
 
     async def script(client):
         def link(entry_id, body, **kw):
@@ -273,7 +281,8 @@ def test_the_panel_links_a_task_id_to_an_uncertain_entry_through_the_same_core(r
             "other site": await link(lost.id, {"task_id": task_id}, headers={"Origin": "http://evil.example"}),
             "no id": await link(lost.id, {}),
             "bad id": await link(lost.id, {"task_id": "a/../b"}),
-            "other inputs' task": await link(lost.id, {"task_id": "other-task-1"}),
+            "other inputs' task": await link(lost.id, {"task_id": other.task_id}),
+            "unknown to the API": await link(lost.id, {"task_id": "no-such-task-9"}),
             "in flight": await link(alive.id, {"task_id": "new-task-2"}),
             "unknown": await link(99999, {"task_id": task_id}),
             "linked": await link(lost.id, {"task_id": task_id}),
@@ -285,13 +294,15 @@ def test_the_panel_links_a_task_id_to_an_uncertain_entry_through_the_same_core(r
     answers = talk(routes, script)
     codes = {name: status for name, (status, _) in answers.items()}
     assert codes == {"not json": 415, "other site": 403, "no id": 400, "bad id": 400, "other inputs' task": 400,
-                     "in flight": 400, "unknown": 404, "linked": 200, "again": 400, "collected": 200}
+                     "unknown to the API": 404, "in flight": 400, "unknown": 404, "linked": 200, "again": 400, "collected": 200}
     assert "for other inputs" in answers["other inputs' task"][1]["msg"]
     row = answers["linked"][1]["task"]
     assert (row["entry_id"], row["task_id"], row["state"], row["collectable"], row["abandonable"]) == (
         lost.id, task_id, "waiting", True, False)
     assert answers["collected"][1]["task"]["state"] == "success"
-    assert journal.by_id(alive.id).state == jr.CREATING and journal.by_id(other.id).task_id == "other-task-1"
+    assert "mistyped id" in answers["unknown to the API"][1]["msg"]
+    assert "entry 1 was not changed" in answers["unknown to the API"][1]["msg"]
+    assert journal.by_id(alive.id).state == jr.CREATING and journal.by_task_id(other.task_id).id == other.id
     entry, is_new = journal.claim("fp-lost", {"prompt": "lost answer"})
     assert not is_new and entry.id == lost.id and entry.task_id == task_id, "the same inputs must re-use it"
-    assert long_key_sim.create_count == 1  # only the task made above
+    assert long_key_sim.create_count == 2  # only the two tasks made above
