@@ -123,6 +123,7 @@ export function renderTasksPanel(root) {
     if (!taskId) return
     button.disabled = true
     const answer = await postJson(`entries/${row.entry_id}/link`, { task_id: taskId })
+    button.disabled = false // a refused id leaves the row (and this button) as it was: try another
     await refresh()
     say(answer.ok ? `Entry ${row.entry_id} is now task ${taskId}: the same inputs re-use it (no new charge); ` +
       'Collect downloads its result.' : answer.msg, answer.ok)
