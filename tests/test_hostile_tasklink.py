@@ -132,6 +132,32 @@ def test_ctrl_c_past_the_wait_leaves_an_uncertain_entry_and_the_command_that_lin
     assert_key_nowhere(tmp_path, text, linked, again)
 
 
+def test_batch_shares_the_stop_an_unanswered_create_of_a_stopped_batch_is_uncertain_at_once(api, tmp_path):
+    """`batch` stops the same way (stopping.py): past the 5 s wait its unanswered create is 'uncertain' at
+    once, so `collect TASK_ID --entry N` or `abandon N` work without waiting 30 s for its heartbeat to age."""
+    state = tmp_path / "state"
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text(f'{{"video": "{SAMPLE}", "prompt": "{PROMPT}", "out": "out/1.mp4"}}\n', encoding="utf-8")
+    received, release = _held_create(api, hold_s=60)
+    ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "apikley_wan", "batch", str(jobs)], cwd=REPO,
+                                env=_env(state, api), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, ignored)
+    try:
+        assert received.wait(120), "the create never reached the API"
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        release.set()
+    assert proc.returncode == 130 and 4.5 < took < 8.0, (took, stdout, stderr)
+    [entry] = jr.Journal(state / "journal.sqlite").recent()
+    assert entry.state == jr.UNCERTAIN and entry.abandonable and api.count(*CREATE) == 1
+
+
 # -- 6a. the journal fails right after the create answered ------------------------------------------
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_a_task_id_the_journal_could_not_take_at_once_is_recorded_when_it_is_back(kind, api, tmp_path, capsys,
@@ -168,6 +194,7 @@ def test_a_task_id_the_journal_could_not_take_at_once_is_recorded_when_it_is_bac
         assert code == 0 and "done: Re-used" in again, again
         assert api.count(*CREATE) == 1
         assert time.monotonic() - started < 30
+        assert_key_nowhere(tmp_path, text, again, caplog.text)
     finally:
         if isinstance(store, PgStore):
             store.drop()
@@ -189,6 +216,7 @@ def test_a_task_id_the_journal_never_takes_names_the_link_command(api, tmp_path,
     code, text = run_cli(capsys, *_v2v_argv(tmp_path / "out.mp4"))
     assert code == 2 and "The task WAS created" in text
     assert f"python -m apikley_wan collect {TASK_ID} --entry 1 --out FILE" in text, text
+    assert_key_nowhere(tmp_path, text)
 
 
 # -- 6b. collect TASK_ID --entry N --------------------------------------------------------------------
@@ -254,6 +282,7 @@ def test_a_task_collected_by_id_first_moves_into_the_entry_it_is_linked_to(api, 
     assert api.count("GET", "/files/result.mp4") == downloads
     code, again = run_cli(capsys, *_v2v_argv(out))
     assert code == 0 and "done: Re-used" in again and api.count(*CREATE) == 1
+    assert_key_nowhere(tmp_path, linked, again)
 
 
 # -- 6c. the tasks panel: "I know the task id…" ---------------------------------------------------------
