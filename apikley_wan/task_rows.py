@@ -15,7 +15,7 @@ from typing import Callable
 from . import journal as jr
 from . import pricing, provenance, settings
 from .client import ApikleyClient
-from .errors import BusyError, InputError, NotFoundError
+from .errors import ApikleyError, BusyError, InputError, NotFoundError
 from .generation import Generations
 from .journal import Journal, JournalEntry
 
@@ -76,6 +76,11 @@ def link(journal: Journal, entry_id, task_id, client: ApikleyClient) -> dict:
         known = client.get_task(task_id, attempts=2) is not None  # None: "recordInfo is null"
     except NotFoundError:
         known = False
+    except ApikleyError as exc:  # the API could not be asked: nothing is linked, nothing is spent
+        exc.credits_may_be_spent = False
+        exc.hint = (f"The task id could not be checked, so journal entry {entry.id} was not changed; try again "
+                    "when the API answers.")
+        raise
     if not known:
         raise NotFoundError(f"the API does not know task {task_id} (a mistyped id, or a task only seconds old)",
                             credits_may_be_spent=False, hint=(

@@ -242,12 +242,16 @@ def test_collect_with_entry_links_a_lost_create_then_the_same_inputs_reuse_it(ap
     assert refusals["bad id"][0] == 2 and "is not an apikley task id" in refusals["bad id"][1]
     assert refusals["no entry"][0] == 2 and "there is no journal entry '999'" in refusals["no entry"][1]
     assert len(api.requests) == before, "a refused link sent something"
+    record_info = api.routes[("GET", "/api/v1/jobs/recordInfo")]
     api.on("GET", "/api/v1/jobs/recordInfo", lambda h: h.json({"code": 404, "msg": "Task not found"}))
     code, unknown = run_cli(capsys, "collect", "mistyped0id", "--entry", str(entry.id), "--out", str(out))
     assert code == 2 and "the API does not know task mistyped0id" in unknown and "No credits were spent" in unknown
     assert journal.by_id(entry.id).state == jr.UNCERTAIN and journal.by_task_id("mistyped0id") is None
-    api._defaults()
-    api.on(*CREATE, lambda h: h.hang_up())
+    api.on("GET", "/api/v1/jobs/recordInfo", lambda h: h.json({"code": 500, "msg": "busy"}))
+    code, unasked = run_cli(capsys, "collect", TASK_ID, "--entry", str(entry.id), "--out", str(out))
+    assert code == 2 and "could not be checked" in unasked and "No credits were spent" in unasked, unasked
+    assert journal.by_id(entry.id).state == jr.UNCERTAIN
+    api.on("GET", "/api/v1/jobs/recordInfo", record_info)
 
     code, linked = run_cli(capsys, "collect", TASK_ID, "--entry", str(entry.id), "--out", str(out))
     assert code == 0 and f"journal entry {entry.id} linked to task {TASK_ID}" in linked and out.is_file(), linked
@@ -257,7 +261,7 @@ def test_collect_with_entry_links_a_lost_create_then_the_same_inputs_reuse_it(ap
     code, twice = run_cli(capsys, "collect", TASK_ID, "--entry", str(entry.id), "--out", str(out))
     assert code == 2 and "only an uncertain create" in twice
     assert api.count(*CREATE) == 1 and len(journal.recent()) == 1
-    assert_key_nowhere(tmp_path, lost, blocked, unknown, linked, again, twice)
+    assert_key_nowhere(tmp_path, lost, blocked, unknown, unasked, linked, again, twice)
 
 
 def test_a_task_collected_by_id_first_moves_into_the_entry_it_is_linked_to(api, tmp_path, capsys, monkeypatch):
