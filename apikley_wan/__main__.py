@@ -11,13 +11,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import shlex
 import sys
 import time
 
 from . import config
 from .client import ApikleyClient
-from .errors import ApikleyError
-from . import budget, outputs, provenance, settings, task_rows
+from .errors import ApikleyError, CancelledError, link_hint
+from . import budget, outputs, provenance, settings, stopping, task_rows
 from .archive import remove_stale_parts
 from .generation import Generations
 from .request import GenerationRequest, Reference, fingerprint
@@ -57,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     which = collect.add_mutually_exclusive_group(required=True)
     which.add_argument("task_id", nargs="?", help="the task id (from `tasks`, a status line or a result's .json)")
     which.add_argument("--from-file", metavar="VIDEO", help="a result mp4 the pack saved: its task is read from the file")
+    collect.add_argument("--entry", metavar="N", help="first link the task id to journal entry N, a create whose "
+                                                       "answer was lost: its inputs then re-use this task")
     collect.add_argument("--out", required=True)
     _common(collect)
 
@@ -129,9 +132,15 @@ def _abandon(args) -> int:
     return 0
 
 
-def _task_to_collect(args, journal: Journal) -> str:
-    """The typed-in id, or the one a result file names (recorded with the file's parameters)."""
+def _task_to_collect(args, gens: Generations) -> str:
+    """The typed-in id (linked to ``--entry`` first), or the one a result file names (recorded with the
+    file's parameters)."""
+    journal = gens.journal
     if not args.from_file:
+        if args.entry is not None:
+            task_rows.link(journal, args.entry, args.task_id, gens.client)
+            print(f"journal entry {args.entry} linked to task {args.task_id}: its inputs re-use this task "
+                  "(no new charge)", flush=True)
         return args.task_id
     found = provenance.read(args.from_file)
     journal.adopt(found.task_id, found.params)
@@ -147,53 +156,73 @@ def _check_out(args, inputs: dict, entry, task_id=None) -> None:
 
 
 def _run(args) -> int:
+    journal = _journal(args.simulator)
     holder: dict = {}
     try:
-        return asyncio.run(_run_async(args, holder))
+        return asyncio.run(_run_async(args, journal, holder))
     except KeyboardInterrupt:
-        task = holder.get("task_id")
-        print("\nstopped." + (f" Task {task} stays recorded in the journal; the provider may still "
-                              "finish and bill it. Run the same command again, or "
-                              f"`python -m apikley_wan collect {task} --out FILE`, to collect it "
-                              "without paying again." if task else " No task id was recorded."),
-              file=sys.stderr)
+        lost = stopping.give_up_creates(journal)  # its answer can no longer be recorded by this process
+        print(f"\nstopped. {_stopped_note(args, holder, lost)}", file=sys.stderr)
         return 130
 
 
-async def _run_async(args, holder: dict) -> int:
-    """The same pipeline the nodes use; ``holder`` learns the task id as soon as there is one."""
+def _stopped_note(args, holder: dict, lost: list) -> str:
+    """What Ctrl-C left behind, in money terms, with the exact command that collects it without paying again."""
+    task, out = holder.get("task_id"), f"--out {shlex.quote(args.out)}" + (" --simulator" if args.simulator else "")
+    if task:
+        return (f"Task {task} stays recorded in the journal; the provider may still finish and bill it. Run the "
+                f"same command again, or `python -m apikley_wan collect {task} {out}`, to collect it "
+                "without paying again.")
+    if lost:
+        return (f"The create request was sent, but its answer did not arrive within "
+                f"{settings.timings().stop_grace_s:g} s: a task may exist and may be billed; it will not be sent "
+                f"again. {link_hint(lost[0].id, out=out)}")
+    error = holder.get("error")
+    if isinstance(error, ApikleyError) and not isinstance(error, CancelledError):  # it ended on its own meanwhile
+        return error.user_message()
+    return "No task was created: the create request had not been sent."
+
+
+async def _run_async(args, journal: Journal, holder: dict) -> int:
+    """The same pipeline the nodes use; ``holder`` learns the task id as soon as there is one. Ctrl-C waits
+    (a few seconds) for a create already sent, so its task id is recorded (stopping.py)."""
     results = config.state_dir() / "results"
     remove_stale_parts(results)
     timings = settings.timings()
     with _client(args.simulator, timings) as client:
-        gens = Generations(client, _journal(args.simulator), results,
-                           deadline_s=args.deadline_min * 60,
+        gens = Generations(client, journal, results, deadline_s=args.deadline_min * 60,
                            api_identity="embedded-simulator" if args.simulator else None, timings=timings)
-        show = _printer()
-        try:
-            if args.command == "v2v":
-                refs = [Reference(source=v) for v in args.video] + [Reference(url=u) for u in args.video_url]
-                request = GenerationRequest(args.prompt, args.duration, args.resolution, refs,
-                                            args.multi_shots, args.take)
-                _check_out(args, {v: f"the --video {v!r}" for v in args.video},
-                           gens.journal.by_fingerprint(fingerprint(request, gens.api_identity)[0]))
-                started = time.time()
-                submitted = await gens.submit(request, show)
-                holder["task_id"] = submitted.entry.task_id
-                print(f"task {submitted.entry.task_id} ({submitted.entry.state})", flush=True)
-                entry = await gens.wait(submitted.entry, show)
-                report = gens.report(entry, submitted.outcome, started)
-            else:
-                holder["task_id"] = _task_to_collect(args, gens.journal)
-                _check_out(args, {args.from_file: "the --from-file video"} if args.from_file else {},
-                           gens.journal.by_task_id(holder["task_id"]), holder["task_id"])
-                report = await gens.collect(holder["task_id"], show)
-        except BaseException:
-            gens.cancel.set()  # Ctrl-C, or any failure: a transfer still in flight on a worker stops
-            raise
+        job = asyncio.ensure_future(_pipeline(args, gens, holder))
+        await stopping.run_jobs([job], gens.cancel, timings.stop_grace_s)
+        report = job.result()
         out = outputs.copy(report.result_path, args.out, report.task_id, overwrite=args.overwrite)
         print(f"done: {report.line()}; saved {out}")
         return 0
+
+
+async def _pipeline(args, gens: Generations, holder: dict):
+    show = _printer()
+    try:
+        if args.command == "v2v":
+            refs = [Reference(source=v) for v in args.video] + [Reference(url=u) for u in args.video_url]
+            request = GenerationRequest(args.prompt, args.duration, args.resolution, refs,
+                                        args.multi_shots, args.take)
+            _check_out(args, {v: f"the --video {v!r}" for v in args.video},
+                       gens.journal.by_fingerprint(fingerprint(request, gens.api_identity)[0]))
+            started = time.time()
+            submitted = await gens.submit(request, show)
+            holder["task_id"] = submitted.entry.task_id
+            print(f"task {submitted.entry.task_id} ({submitted.entry.state})", flush=True)
+            entry = await gens.wait(submitted.entry, show)
+            return gens.report(entry, submitted.outcome, started)
+        holder["task_id"] = _task_to_collect(args, gens)
+        _check_out(args, {args.from_file: "the --from-file video"} if args.from_file else {},
+                   gens.journal.by_task_id(holder["task_id"]), holder["task_id"])
+        return await gens.collect(holder["task_id"], show)
+    except BaseException as exc:
+        gens.cancel.set()  # any failure: a transfer still in flight on a worker stops
+        holder["error"] = exc
+        raise
 
 
 def main(argv=None) -> int:
@@ -202,7 +231,10 @@ def main(argv=None) -> int:
     if argv[:1] == ["serve"]:
         from .simulator import main as serve_main
         return serve_main(argv)
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "collect" and args.entry is not None and not args.task_id:
+        parser.error("collect --entry N links a task id: give the task id, not --from-file")
     budget.GUARD.caps_folder = config.state_dir()  # caps saved in its budget.json hold too; the environment wins
     try:
         if args.command == "tasks":

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional, TextIO
 
-from . import archive, budget, config, journal as jr, outputs, pricing, settings
+from . import archive, budget, config, journal as jr, outputs, pricing, settings, stopping
 from .client import ApikleyClient, Cancel
 from .errors import ApikleyError, BudgetError, CancelledError
 from .generation import Generations
@@ -232,17 +232,8 @@ class Batch:
         tasks = [asyncio.ensure_future(self._one(p, gate, in_flight)) for p in self.planned if not p.over_budget]
         ticker = asyncio.ensure_future(self._tick()) if self.progress.tty else None
         try:
-            if tasks:
-                await asyncio.wait(tasks)  # not gather: a cancelled wait leaves the jobs to stop cleanly
-        except BaseException:
             # Ctrl-C: stop every job within a slice; a create already on the wire finishes and is recorded
-            self.cancel.set()
-            done, pending = await asyncio.wait(tasks, timeout=5.0)
-            for t in pending:
-                t.cancel()
-            if pending:
-                await asyncio.wait(pending, timeout=2.0)
-            raise
+            await stopping.run_jobs(tasks, self.cancel, self.timings.stop_grace_s)
         finally:
             if ticker is not None:
                 ticker.cancel()
@@ -459,6 +450,7 @@ def command(args, *, journal: Journal, timings: Timings = TIMINGS, out: Optional
             asyncio.run(batch.run())
         except KeyboardInterrupt:
             interrupted = True
+            stopping.give_up_creates(journal)  # answers still on the wire: never recorded now
         finally:
             logging.getLogger("apikley_wan").removeFilter(quiet)
     batch.mark_unfinished()  # (a second Ctrl-C may stop the loop before the run's own cleanup)

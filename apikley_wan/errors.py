@@ -260,6 +260,14 @@ class TaskIdTakenError(CreateUncertainError):
             f"{entry_id}` (or change 'take') to deliberately create a new one."))
 
 
+def link_hint(entry_id: int, task_id: Optional[str] = None, out: str = "--out FILE") -> str:
+    """How to tie a task to the journal entry whose create answer was lost, so its inputs re-use it."""
+    lead = "Link it" if task_id else "Once you know its task id (apikley task log), link it"
+    return (f"{lead} to journal entry {entry_id}: `python -m apikley_wan collect {task_id or 'TASK_ID'} --entry "
+            f"{entry_id} {out}` (or the tasks panel's \"I know the task id…\"); the same inputs then re-use "
+            "that task instead of paying again.")
+
+
 class GenerationFailedError(ApikleyError):
     what = "The generation failed on the provider"
     hint = ("Adjust the prompt or the reference clip and run again (failed tasks are normally not charged): "

@@ -28,7 +28,8 @@ from . import archive, budget as budget_guard, journal as jr, media, metering, p
 from .callbacks import CallbackBoard
 from .client import ApikleyClient, Cancel, TaskInfo
 from .errors import (ApikleyError, BudgetError, CancelledError, CreateUncertainError, GenerationFailedError,
-                     JournalError, NotFoundError, ResultInvalidError, TaskIdTakenError, TaskStillPendingError)
+                     JournalError, NotFoundError, ResultInvalidError, TaskIdTakenError, TaskStillPendingError,
+                     link_hint)
 from .journal import Journal, JournalEntry
 from .report import (COLLECTED, ESTIMATE, MEASURED, PAID, REATTACHED, REPORTED, REUSED, UNKNOWN, RunReport,
                      report_for)
@@ -165,9 +166,9 @@ class Generations:
                 f"the task id was recorded (journal entry {entry.id}"
                 + (f", after the API refused {refused} of its create requests" if refused else "")
                 + ")", hint=(
-                    "It was NOT sent again, to avoid paying twice. Look for that task in your apikley task log and "
-                    "collect it by its task id; or give it up with `python -m apikley_wan abandon "
-                    f"{entry.id}` (or change 'take') to deliberately create a new one."))
+                    "It was NOT sent again, to avoid paying twice. Look for that task in your apikley task log. "
+                    f"{link_hint(entry.id)} Or give it up with `python -m apikley_wan abandon {entry.id}` (or change "
+                    "'take') to deliberately create a new one."))
         return Submission(entry, REUSED if entry.state == jr.SUCCESS else REATTACHED)
 
     async def _await_task_id(self, entry: JournalEntry) -> Optional[JournalEntry]:
@@ -238,6 +239,7 @@ class Generations:
                 except CreateUncertainError as exc:
                     held.spend()  # a task may exist: it counts
                     self.journal.update(entry.id, state=jr.UNCERTAIN, error=exc.user_message())
+                    exc.hint = f"{exc.hint} {link_hint(entry.id)}"
                     raise
                 except ApikleyError as exc:  # the API refused, or cancel came before sending: no task
                     may_exist = False
@@ -274,8 +276,10 @@ class Generations:
         ticket.balance_before = known
 
     def _record_task_id(self, entry: JournalEntry, task_id: str) -> JournalEntry:
-        """A paid task's id must reach the journal: retry a busy database before giving up."""
-        for attempt in range(3):
+        """A paid task's id must reach the journal: the write is retried (a busy file, a database restarting)
+        for up to ``timings.record_retry_s``; past that, the error names the id and how to link it later."""
+        deadline, delay = time.monotonic() + self.timings.record_retry_s, 0.25
+        while True:
             try:
                 return self.journal.record_task_id(entry.id, task_id)
             except TaskIdTakenError as exc:  # a task may exist for this entry: it stays uncertain
@@ -284,14 +288,18 @@ class Generations:
                 self.journal.update(entry.id, state=jr.UNCERTAIN, error=exc.user_message())
                 raise
             except JournalError as exc:
-                if attempt == 2:
-                    log.error("apikley task %s could not be recorded; collect it by id", task_id)
+                if time.monotonic() + delay > deadline:
+                    log.error("apikley task %s could not be recorded in journal entry %d; link it by id",
+                              task_id, entry.id)
+                    self.journal.release(entry.id)  # no heartbeat for it: others see it as uncertain
                     exc.task_id, exc.credits_may_be_spent = task_id, True
-                    exc.hint = (f"The task WAS created: collect it by its id ({task_id}) once the journal "
-                                "works again. " + exc.hint)
+                    exc.hint = (f"The task WAS created. Once the journal works again: {link_hint(entry.id, task_id)} "
+                                f"{exc.hint}")
                     raise
-                time.sleep(1.0)
-        raise AssertionError("unreachable")
+                log.warning("apikley task %s created, but the journal could not record it (%s); retrying in %.2g s",
+                            task_id, exc.detail, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     # -- wait + download -------------------------------------------------------------------
     async def wait(self, entry: JournalEntry, on_status: OnStatus = None) -> JournalEntry:

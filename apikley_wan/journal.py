@@ -61,6 +61,13 @@ def valid_task_id(task_id) -> bool:
     return isinstance(task_id, str) and TASK_ID_PATTERN.fullmatch(task_id) is not None
 
 
+def check_task_id(task_id) -> None:
+    """InputError unless ``task_id`` is one apikley task id (a typed-in or pasted one)."""
+    if not valid_task_id(task_id):
+        raise InputError(f"{str(task_id)[:80]!r} is not an apikley task id (1-64 letters, digits, '_' or '-')",
+                         hint="Copy the id from the apikley task log, a status line or a result's .json file.")
+
+
 # the schema of the first releases, verbatim (they left user_version at 0)
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -138,6 +145,8 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 _COLUMNS = ("id", "fingerprint", "state", "task_id", "params", "result_url", "result_path", "cost_credits",
             "error", "owner", "created_at", "updated_at", "task_created_at", "finished_at", "heartbeat_at",
             "cost_kind")
+# what a task collected by id brings to the entry it is linked to (link_task): all it knows of the task
+_LINKED_COLUMNS = ("state", "result_url", "result_path", "cost_credits", "cost_kind", "error", "finished_at")
 
 
 @dataclass
@@ -165,7 +174,7 @@ class JournalEntry:
 
     @property
     def abandonable(self) -> bool:
-        """A create whose answer was lost, or whose writer is gone: what ``abandon`` accepts."""
+        """A create whose answer was lost, or whose writer is gone: what ``abandon`` and ``link_task`` accept."""
         return self.state == UNCERTAIN or (self.state == CREATING and not self.owner_alive())
 
     def owner_alive(self) -> bool:
@@ -176,6 +185,14 @@ class JournalEntry:
         Taking it as gone never re-sends: the run says "an earlier run sent the create" instead.
         """
         return self.heartbeat_at is not None and clock() - self.heartbeat_at < STALE_S
+
+
+def check_linkable(entry_id: int, entry: Optional[JournalEntry]) -> None:
+    """InputError unless the entry is an unresolved create without a task id: what ``link_task`` accepts."""
+    if entry is None or not entry.abandonable or entry.task_id:
+        state = f"'{entry.state}'" if entry else "gone"
+        raise InputError(f"journal entry {entry_id} is {state}; only an uncertain create (sent, answer lost) can "
+                         "be linked to a task id", hint="A task with a known id is collected, never linked again.")
 
 
 def _row_to_entry(row: sqlite3.Row) -> JournalEntry:
@@ -211,6 +228,11 @@ class _Heartbeat:
     def release(self, key: str, entry_id: int) -> None:
         with self._lock:
             self._rows.get(key, (None, set()))[1].discard(entry_id)
+
+    def held(self, key: str) -> set:
+        """The ids of the rows this process holds 'creating' in one journal."""
+        with self._lock:
+            return set(self._rows.get(key, (None, set()))[1]) if self._pid == os.getpid() else set()
 
     def _run(self) -> None:
         while True:
@@ -253,6 +275,10 @@ class _SqlJournal:
         raise NotImplementedError
 
     def _claim_row(self, fingerprint: str, params: str, owner: str, now: float) -> tuple:
+        raise NotImplementedError
+
+    def _transaction(self):
+        """One short connection inside one transaction (committed at the end, rolled back on an error)."""
         raise NotImplementedError
 
     def _sql(self, sql: str) -> str:
@@ -334,9 +360,7 @@ class _SqlJournal:
 
     def adopt(self, task_id: str, params: Optional[dict] = None) -> JournalEntry:
         """Record a task created elsewhere (typed in by the user) so it can be collected."""
-        if not valid_task_id(task_id):
-            raise InputError(f"{str(task_id)[:80]!r} is not an apikley task id (1-64 letters, digits, '_' or '-')",
-                             hint="Copy the id from the apikley task log, a status line or a result's .json file.")
+        check_task_id(task_id)
         existing = self.by_task_id(task_id)
         if existing:
             return existing
@@ -348,6 +372,14 @@ class _SqlJournal:
 
     def update(self, entry_id: int, **fields) -> JournalEntry:
         """Set columns of one entry (``params`` may be a dict)."""
+        with self._session() as db:
+            self._update_row(db, entry_id, fields)
+        if "state" in fields and fields["state"] != CREATING:
+            self.release(entry_id)  # written: no longer this process's create in flight
+        return self.by_id(entry_id)
+
+    def _update_row(self, db, entry_id: int, fields: dict, where: str = "", args: tuple = ()):
+        """``UPDATE`` one row on an open connection (``where``: more conditions); returns the cursor."""
         unknown = set(fields) - set(_COLUMNS)
         if unknown:
             raise ValueError(f"unknown journal fields: {sorted(unknown)}")
@@ -358,11 +390,7 @@ class _SqlJournal:
         fields["updated_at"] = time.time()
         names = ", ".join(f"{k} = ?" for k in fields)
         values = tuple(int(v) if isinstance(v, bool) else v for v in fields.values())  # one type on every backend
-        with self._session() as db:
-            db.execute(self._sql(f"UPDATE tasks SET {names} WHERE id = ?"), (*values, entry_id))
-        if "state" in fields and fields["state"] != CREATING:
-            self.release(entry_id)  # written: no longer this process's create in flight
-        return self.by_id(entry_id)
+        return db.execute(self._sql(f"UPDATE tasks SET {names} WHERE id = ?{where}"), (*values, entry_id, *args))
 
     def record_task_id(self, entry_id: int, task_id: str) -> JournalEntry:
         """The create's task id on its entry. An id another entry holds (ids are unique) is a
@@ -385,6 +413,55 @@ class _SqlJournal:
                              "(sent, answer lost) can be abandoned",
                              hint="A task with a known id is collected, never abandoned.")
         return self.update(entry.id, state=ABANDONED, error="abandoned by the user: the next run creates a new task")
+
+    def link_task(self, entry_id: int, task_id: str) -> JournalEntry:
+        """Give an unresolved create (sent, answer lost) the task id the user found, so its inputs re-use
+        that task instead of paying again. Only such an entry; one transaction, so a second link, or its
+        writer recording an answer meanwhile, is never overwritten.
+
+        A row that holds the id only because the task was collected by id (adopted) gives it up: that row
+        goes and its state and result move over. InputError for a bad id, an entry that is not an
+        unresolved create, or a task already the entry of other inputs.
+        """
+        check_task_id(task_id)
+        with self._transaction() as db:
+            row = db.execute(self._sql(f"SELECT {', '.join(_COLUMNS)} FROM tasks WHERE id = ?"),
+                             (entry_id,)).fetchone()
+            entry = _row_to_entry(row) if row else None
+            check_linkable(entry_id, entry)
+            row = db.execute(self._sql(f"SELECT {', '.join(_COLUMNS)} FROM tasks WHERE task_id = ?"),
+                             (task_id,)).fetchone()
+            holder = _row_to_entry(row) if row else None
+            moved = {"state": "waiting", "error": None}
+            if holder is not None:
+                if not holder.fingerprint.startswith(ADOPTED_PREFIX) or holder.state == NOT_FOUND:
+                    whose = ("the API does not know it" if holder.state == NOT_FOUND
+                             else f"it is journal entry {holder.id}'s task, for other inputs")
+                    raise InputError(f"task {task_id} cannot be linked to journal entry {entry_id}: {whose}",
+                                     hint="Check the task id in your apikley task log; nothing was changed.")
+                moved = {name: getattr(holder, name) for name in _LINKED_COLUMNS}
+                db.execute(self._sql("DELETE FROM tasks WHERE id = ?"), (holder.id,))
+            # the create was sent when the entry was claimed; a row another writer changed meanwhile stays
+            if not self._update_row(db, entry_id, {"task_id": task_id, "task_created_at": entry.created_at, **moved},
+                                    " AND task_id IS NULL").rowcount:
+                raise InputError(f"journal entry {entry_id} changed while it was being linked", hint=(
+                    "Look at it again in the tasks list; nothing was changed."))
+        self.release(entry_id)
+        return self.by_id(entry_id)
+
+    def give_up_creates(self, reason: str) -> list:
+        """This process is leaving with creates whose answer it will never record (Ctrl-C past the wait for
+        them): each of its rows still 'creating' becomes 'uncertain' at once, so it can be linked or
+        abandoned without waiting for its heartbeat to go stale. A row whose id arrived meanwhile is kept."""
+        moved = []
+        for entry_id in sorted(_HEARTBEAT.held(self._key)):
+            with self._session() as db:
+                changed = self._update_row(db, entry_id, {"state": UNCERTAIN, "error": reason},
+                                           " AND state = ? AND task_id IS NULL", (CREATING,)).rowcount
+            self.release(entry_id)
+            if changed:
+                moved.append(self.by_id(entry_id))
+        return moved
 
 
 class Journal(_SqlJournal):
@@ -443,6 +520,14 @@ class Journal(_SqlJournal):
         if not self.path.exists():  # moved aside: never recreate it
             return set()
         return super()._beat(ids)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE``: the file's write lock, so what is read is still so when written."""
+        with self._session() as db:
+            db.execute("BEGIN IMMEDIATE")
+            yield db
+            db.execute("COMMIT")
 
     def _claim_row(self, fingerprint: str, params: str, owner: str, now: float) -> tuple:
         """``BEGIN IMMEDIATE`` takes the file's write lock: one claimer at a time reads, then inserts."""

@@ -160,6 +160,11 @@ class PgJournal(jr._SqlJournal):
                 with contextlib.suppress(Exception):
                     db.close()
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator["psycopg.Connection"]:
+        with self._session() as db, db.transaction():
+            yield db
+
     # -- schema ----------------------------------------------------------------------------
     @staticmethod
     def _version(db) -> int:

@@ -121,6 +121,8 @@ class Timings:
     resume_window_s: float = 120.0   # re-attaching to a task older than the deadline still waits this long
     creating_grace_s: float = 120.0  # a live process that wrote a 'creating' row gets this long to record its id
     slice_s: float = 0.2             # how often a wait looks at Cancel and at a callback's wake-up
+    record_retry_s: float = 30.0     # a created task's id is written again this long while the journal fails
+    stop_grace_s: float = 5.0        # Ctrl-C: a create already sent gets this long to be answered and recorded
     simulator_task_s: float = 6.0    # `v2v --simulator`: how long the embedded simulator's task takes
     simulator_null_s: float = 1.0    # ... and how long it answers "recordInfo is null" first
 

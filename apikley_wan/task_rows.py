@@ -14,7 +14,8 @@ from typing import Callable
 
 from . import journal as jr
 from . import pricing, provenance, settings
-from .errors import BusyError, InputError, NotFoundError
+from .client import ApikleyClient
+from .errors import ApikleyError, BusyError, InputError, NotFoundError
 from .generation import Generations
 from .journal import Journal, JournalEntry
 
@@ -43,11 +44,8 @@ def task_row(entry: JournalEntry) -> dict:
     }
 
 
-def abandon(journal: Journal, entry_id) -> dict:
-    """Abandon for the panel and the ``abandon`` command: the entry's inputs may create a new task.
-
-    NotFoundError for an entry the journal does not hold; InputError for one that is not an unresolved create.
-    """
+def _entry(journal: Journal, entry_id) -> JournalEntry:
+    """The entry a user named by number; NotFoundError for one the journal does not hold."""
     text = str(entry_id)
     if text.isascii() and text.isdigit() and len(text) > MAX_ENTRY_DIGITS:
         raise InputError(f"there is no journal entry {text[:20]}… (entry numbers have at most {MAX_ENTRY_DIGITS} "
@@ -57,7 +55,44 @@ def abandon(journal: Journal, entry_id) -> dict:
     if entry is None:
         raise NotFoundError(f"there is no journal entry {str(entry_id)[:20]!r}", credits_may_be_spent=False,
                             hint="The entry numbers are in the tasks panel and in `python -m apikley_wan tasks`.")
-    return {"ok": True, "task": task_row(journal.abandon(entry))}
+    return entry
+
+
+def abandon(journal: Journal, entry_id) -> dict:
+    """Abandon for the panel and the ``abandon`` command: the entry's inputs may create a new task.
+
+    NotFoundError for an entry the journal does not hold; InputError for one that is not an unresolved create.
+    """
+    return {"ok": True, "task": task_row(journal.abandon(_entry(journal, entry_id)))}
+
+
+def link(journal: Journal, entry_id, task_id, client: ApikleyClient) -> dict:
+    """Link for the panel and ``collect TASK_ID --entry N``: the task id the user found becomes the task of an
+    entry whose create answer was lost, so its inputs re-use it. The API is asked about the task first (a free
+    read): a mistyped id linked would leave these inputs waiting on a task that does not exist.
+
+    NotFoundError for an unknown entry or a task the API does not know; InputError for a bad task id or an
+    entry that is not an unresolved create; the read's own error when the API cannot be asked.
+    """
+    entry = _entry(journal, entry_id)
+    jr.check_task_id(task_id)
+    jr.check_linkable(entry.id, entry)
+    client.require_key()
+    try:
+        known = client.get_task(task_id, attempts=2) is not None  # None: "recordInfo is null"
+    except NotFoundError:
+        known = False
+    except ApikleyError as exc:  # the API could not be asked: nothing is linked, nothing is spent
+        exc.credits_may_be_spent = False
+        exc.hint = (f"The task id could not be checked, so journal entry {entry.id} was not changed; try again "
+                    "when the API answers.")
+        raise
+    if not known:
+        raise NotFoundError(f"the API does not know task {task_id} (a mistyped id, or a task only seconds old)",
+                            credits_may_be_spent=False, hint=(
+                                "Check the id in your apikley task log, or try again in a minute; journal entry "
+                                f"{entry.id} was not changed."))
+    return {"ok": True, "task": task_row(journal.link_task(entry.id, task_id))}
 
 
 def recent(journal: Journal, limit=50, task_id=None) -> dict:

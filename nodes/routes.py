@@ -1,6 +1,6 @@
 """Routes the pack adds to ComfyUI's server: the task-completion callback, and what the
 frontend extension (``web/``) asks for: key, credits, prices, recent tasks and the tasks panel's
-actions (collect, a result's preview, a copy for Load Video, abandon).
+actions (collect, a result's preview, a copy for Load Video, abandon, link a known task id).
 
 Registered only when ComfyUI's PromptServer exists. Handlers only translate HTTP to the core
 (``account``, ``task_rows``, ``task_files``); anything that may touch the network runs off the event loop.
@@ -251,6 +251,14 @@ def handlers(state: PackState, credits_cache: account.CreditsCache, collector: t
         return await _answer(task_rows.abandon, state.journal, request.match_info["entry_id"])
 
     @same_origin_json
+    async def post_link(request):
+        """``{"task_id"}``: the task the user found for an entry whose create answer was lost (task_rows.link;
+        the API is asked about the task first)."""
+        payload = await _json_object(request) or {}
+        return await _answer(lambda: task_rows.link(state.journal, request.match_info["entry_id"],
+                                                    payload.get("task_id"), state.generations(Cancel()).client))
+
+    @same_origin_json
     async def post_from_file(request):
         """``{"filename", "subfolder", "type"}`` of a file uploaded to ComfyUI (the panel's drop) → its task."""
         payload = await _json_object(request) or {}
@@ -266,7 +274,8 @@ def handlers(state: PackState, credits_cache: account.CreditsCache, collector: t
             ("POST", API_PREFIX + "tasks/{task_id}/collect"): post_collect,
             ("GET", API_PREFIX + "tasks/{task_id}/video"): get_task_video,
             ("POST", API_PREFIX + "tasks/{task_id}/load_video"): post_load_video,
-            ("POST", API_PREFIX + "entries/{entry_id}/abandon"): post_abandon}
+            ("POST", API_PREFIX + "entries/{entry_id}/abandon"): post_abandon,
+            ("POST", API_PREFIX + "entries/{entry_id}/link"): post_link}
 
 
 def register(server, state: PackState, credits_cache: account.CreditsCache | None = None) -> None:

@@ -4,8 +4,9 @@ One paid task (queued through ComfyUI's HTTP API), one that failed on the provid
 create (written straight into the journal) are listed with prompt, preview, when, cost, state and file;
 the page plays the preview, copies the task id and the folder path, loads the result into a Load Video
 node that then runs, collects a deleted result again, filters by state, explains the failed and the
-uncertain task, abandons the uncertain one after a confirmation, and turns a dropped result file back
-into its task. tests/browser/tasks_panel.mjs drives the page; screenshots land in tests/browser/screens/.
+uncertain task, links a second lost create to the task it made ("I know the task id…") and collects it,
+abandons the uncertain one after a confirmation, and turns a dropped result file back into its task.
+tests/browser/tasks_panel.mjs drives the page; screenshots land in tests/browser/screens/.
 Skipped unless the browser host is available (see tests/browser_host.py).
 """
 
@@ -16,6 +17,7 @@ import time
 
 import pytest
 
+from apikley_wan.client import ApikleyClient
 from apikley_wan.journal import Journal
 from browser_host import MISSING, RIGHT_KEY, SCREENS, comfy_running, drive
 
@@ -53,18 +55,23 @@ def test_the_tasks_panel_shows_what_each_task_bought_and_acts_on_it(comfy):
     lost, _ = journal.claim("fp-lost-answer", {"prompt": "character1 sings", "duration": "10", "resolution": "720p"})
     journal.update(lost.id, state="uncertain", error="The task may have been created, but the answer was lost.")
     paid = next(e for e in journal.recent(10) if e.state == "success")
+    found, _ = journal.claim("fp-found-task", {"prompt": "character1 waves", "duration": "5", "resolution": "720p"})
+    journal.update(found.id, state="uncertain", error="The task may have been created, but the answer was lost.")
+    client = ApikleyClient(api_key=RIGHT_KEY, base_url=comfy.sim.base_url)  # the task that lost create made
+    found_task = client.create_task(client.build_create_body("character1 waves", [client.upload(paid.result_path)],
+                                                             "5", "720p"))
     drop = comfy.root / "my_favourite_take.mp4"
     shutil.copyfile(paid.result_path, drop)
     creates = comfy.sim.create_count
 
-    seen = drive(comfy, "tasks_panel.mjs", "panel", DROP_FILE=drop)
+    seen = drive(comfy, "tasks_panel.mjs", "panel", DROP_FILE=drop, LINK_ENTRY=found.id, LINK_TASK=found_task)
 
     # each task: its prompt (first line; all of it in the tooltip), when, cost, state, file, a live thumbnail
     assert seen["prompt"] == "character1 dances in the rain" and seen["promptTitle"] == PAID_PROMPT
     assert seen["whenTitle"].startswith(time.strftime("%Y-"))
     assert "finished" in seen["finishedText"] and "just now" in seen["finishedText"]
     assert "credits (" in seen["finishedText"] and paid.result_path.rsplit("/", 1)[1] in seen["finishedText"]
-    assert seen["filterLabels"] == ["All 3", "Finished 1", "Running 0", "Failed 1", "Uncertain 1"]
+    assert seen["filterLabels"] == ["All 4", "Finished 1", "Running 0", "Failed 1", "Uncertain 2"]
     thumb = seen["thumb"]
     assert thumb["readyState"] >= 2 and thumb["width"] > 0 and thumb["paused"] and not thumb["controls"]
     assert f"/apikley_wan/tasks/{paid.task_id}/video" in thumb["src"]
@@ -89,12 +96,21 @@ def test_the_tasks_panel_shows_what_each_task_bought_and_acts_on_it(comfy):
     assert seen["collected"].startswith("Saved ") and seen["fileRestored"]
 
     # the filter, and plain words about the failed and the uncertain task
-    assert seen["failedShown"] == ["failed"] and seen["uncertainShown"] == ["uncertain"]
+    assert seen["failedShown"] == ["failed"] and seen["uncertainShown"] == ["uncertain", "uncertain"]
     assert seen["finishedShown"] == ["finished"]
     assert "The provider said" in seen["failedExplain"] and "normally not billed" in seen["failedExplain"]
     assert "Change the input clip or the prompt" in seen["failedExplain"]
     assert "may exist and may be billed" in seen["uncertainExplain"] and "Abandon" in seen["uncertainExplain"]
-    assert seen["uncertainButtons"] == ["Abandon…"] and "Abandon…" not in seen["failedButtons"]
+    assert seen["uncertainButtons"] == ["I know the task id…", "Abandon…"] and "Abandon…" not in seen["failedButtons"]
+
+    # "I know the task id…": dismissed changes nothing, a mistyped id is refused, the found one is linked and
+    # collected; the same inputs then re-use it
+    assert seen["linkPrompt"].startswith(f"The task id of journal entry {found.id} ")
+    assert seen["linkDismissedState"] == "uncertain" and "does not know task no-such-task-9" in seen["linkRefused"]
+    assert seen["linked"].startswith(f"Entry {found.id} is now task {found_task}: the same inputs re-use it")
+    assert seen["linkedButtons"] == ["Copy id", "Collect"] and seen["linkedCollected"].startswith("Saved ")
+    assert seen["linkedGroup"] == "finished" and journal.by_id(found.id).task_id == found_task
+    assert journal.claim("fp-found-task", {}) == (journal.by_id(found.id), False)
 
     # Abandon asks first; only an accepted confirmation abandons
     assert seen["confirmText"].startswith(f"Abandon journal entry {lost.id}?") and "billed" in seen["confirmText"]
@@ -107,7 +123,7 @@ def test_the_tasks_panel_shows_what_each_task_bought_and_acts_on_it(comfy):
     assert seen["dropMessage"].startswith(f"my_favourite_take.mp4 is task {paid.task_id} (finished)")
     assert seen["foundEntry"] == str(paid.id)
 
-    assert seen["dialogCards"] == 3
+    assert seen["dialogCards"] == 4
     assert comfy.sim.create_count == creates, "nothing in the panel created a task"
     assert RIGHT_KEY not in comfy.log.read_text()
     assert all((SCREENS / name).is_file() for name in SHOTS)

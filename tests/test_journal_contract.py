@@ -398,6 +398,74 @@ def test_abandon_refuses_a_known_task_and_a_live_create(store):
         journal.abandon(journal.by_id(entry.id))
 
 
+def test_link_task_gives_a_lost_create_the_found_task_and_nothing_else(store):
+    first, second = store.open(), store.open()
+    lost, _ = first.claim("fp-lost", {"prompt": "p"})
+    first.update(lost.id, state=jr.UNCERTAIN, error="answer lost")
+    live, _ = first.claim("fp-live", {})
+    done, _ = first.claim("fp-done", {})
+    first.record_task_id(done.id, "t-done")
+    for entry_id, task_id in ((lost.id, "a/b"), (lost.id, ""), (live.id, "t-new"), (done.id, "t-new"),
+                              (lost.id, "t-done"), (99999, "t-new")):
+        with pytest.raises(InputError):
+            second.link_task(entry_id, task_id)
+    assert second.by_id(lost.id).task_id is None and second.by_id(live.id).state == jr.CREATING
+    linked = second.link_task(lost.id, "t-found")
+    assert (linked.state, linked.task_id, linked.error, linked.task_created_at) == ("waiting", "t-found", None,
+                                                                                   lost.created_at)
+    assert first.claim("fp-lost", {}) == (first.by_id(lost.id), False)  # the same inputs attach to it
+    with pytest.raises(InputError):  # linked once: never again
+        first.link_task(lost.id, "t-other")
+
+
+def test_link_task_takes_over_a_task_collected_by_id(store):
+    journal = store.open()
+    lost, _ = journal.claim("fp-lost", {"prompt": "p"})
+    journal.update(lost.id, state=jr.UNCERTAIN)
+    adopted = journal.adopt("t-found", {"duration": "5"})
+    journal.update(adopted.id, state=jr.SUCCESS, result_url="https://r/x.mp4", result_path="/r/x.mp4",
+                   cost_credits=70.0, cost_kind="estimate")
+    gone = journal.adopt("t-unknown")
+    journal.update(gone.id, state=jr.NOT_FOUND)
+    with pytest.raises(InputError):
+        journal.link_task(lost.id, "t-unknown")
+    linked = journal.link_task(lost.id, "t-found")
+    assert (linked.id, linked.state, linked.result_path, linked.cost_credits, linked.cost_kind, linked.params) == (
+        lost.id, jr.SUCCESS, "/r/x.mp4", 70.0, "estimate", {"prompt": "p"})
+    assert journal.by_task_id("t-found").id == lost.id and journal.by_id(adopted.id) is None
+
+
+def test_two_links_at_once_link_once(store):
+    journal = store.open()
+    lost, _ = journal.claim("fp-lost", {})
+    journal.update(lost.id, state=jr.UNCERTAIN)
+    ids = iter(f"t-{i}" for i in range(8))
+    lock = threading.Lock()
+
+    def link() -> None:
+        with lock:
+            task_id = next(ids)
+        store.open().link_task(lost.id, task_id)
+    errors = errors_when_run_at_once(link)
+    assert len(errors) == 7 and all(isinstance(e, (InputError, JournalError)) for e in errors)
+    assert journal.by_id(lost.id).task_id in {f"t-{i}" for i in range(8)}
+
+
+def test_give_up_creates_makes_this_process_s_unanswered_creates_uncertain_at_once(store):
+    journal = store.open()
+    sent, _ = journal.claim("fp-sent", {})
+    answered, _ = journal.claim("fp-answered", {})
+    store.execute("UPDATE tasks SET task_id = 't-1', state = 'waiting' WHERE id = ?", (answered.id,))  # meanwhile
+    elsewhere = time.time()
+    store.execute("INSERT INTO tasks (fingerprint, state, owner, params, created_at, updated_at, heartbeat_at) "
+                  "VALUES ('theirs', 'creating', 'other-host:1', '{}', ?, ?, ?)", (elsewhere, elsewhere, elsewhere))
+    moved = journal.give_up_creates("stopped")
+    assert [(e.id, e.state, e.error) for e in moved] == [(sent.id, jr.UNCERTAIN, "stopped")]
+    assert store.open().by_id(sent.id).abandonable and journal.by_id(answered.id).state == "waiting"
+    assert journal.by_fingerprint("theirs").state == jr.CREATING  # another process's create is its own
+    assert journal.give_up_creates("again") == []
+
+
 # -- liveness across workers -------------------------------------------------------------------
 def test_the_heartbeat_is_seen_by_another_worker_and_its_silence_too(store, fast_beat):
     first, second = store.open(), store.open()

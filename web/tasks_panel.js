@@ -1,13 +1,15 @@
 // The tasks panel (sidebar tab, or a dialog where the sidebar API is missing): what each task bought —
 // prompt, a playable preview, when, cost, state, file — and what can be done with it: play, copy its
-// id or folder, load it into a Load Video node, collect it again, abandon a lost create. A result
-// .mp4 dropped on the panel turns back into its task. What a row says and offers is in lib/task_rows.js.
+// id or folder, load it into a Load Video node, collect it again, link a lost create to the task id the
+// user found, abandon it. A result .mp4 dropped on the panel turns back into its task. What a row says and
+// offers is in lib/task_rows.js.
 import { api } from '../../scripts/api.js'
 import { app } from '../../scripts/app.js'
 import { h } from './dom.js'
 import { balanceText } from './lib/format.js'
 import {
-  abandonQuestion, actions, explanation, FILTERS, filterRows, isVideoFile, rowCells, stateGroup
+  abandonQuestion, actions, explanation, FILTERS, filterRows, isVideoFile, linkQuestion, pastedTaskId, rowCells,
+  stateGroup
 } from './lib/task_rows.js'
 import { getBalance, getJson, packUrl, postJson } from './pack_api.js'
 
@@ -116,6 +118,17 @@ export function renderTasksPanel(root) {
       : answer.msg, answer.ok)
   }
 
+  async function link(row, button) {
+    const taskId = pastedTaskId(window.prompt(linkQuestion(row)))
+    if (!taskId) return
+    button.disabled = true
+    const answer = await postJson(`entries/${row.entry_id}/link`, { task_id: taskId })
+    button.disabled = false // a refused id leaves the row (and this button) as it was: try another
+    await refresh()
+    say(answer.ok ? `Entry ${row.entry_id} is now task ${taskId}: the same inputs re-use it (no new charge); ` +
+      'Collect downloads its result.' : answer.msg, answer.ok)
+  }
+
   function play(video) {
     video.closest('.apikley-task')?.classList.add('apikley-playing')
     video.controls = true
@@ -152,6 +165,8 @@ export function renderTasksPanel(root) {
         'Copies the result into ComfyUI\'s input folder and adds a Load Video node with it.'),
       collect: () => button(rowCells(row, 0).collect, (b) => collect(row, b),
         'Downloads the result of this task; never creates a task.'),
+      link: () => button('I know the task id…', (b) => link(row, b),
+        'Link the task you found in your apikley task log to this entry: its inputs then re-use it.'),
       abandon: () => button('Abandon…', (b) => abandon(row, b),
         'Give up on this lost create, so the same inputs may create a new task.')
     }

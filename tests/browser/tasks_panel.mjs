@@ -1,13 +1,14 @@
 // Drives the tasks panel in a real ComfyUI page the way a user would, and prints what it saw as one
 // JSON line. Started by tests/test_browser_tasks.py, which made a paid, a failed and an uncertain task
 // first and owns the assertions. Environment (besides comfy_page.mjs's): DROP_FILE, a copy of the paid
-// result under another name, to drop on the panel.
+// result under another name, to drop on the panel; LINK_ENTRY, a second lost create, and LINK_TASK, the
+// task it made (to link with "I know the task id…").
 import fs from 'node:fs'
 import path from 'node:path'
 
 import { withComfyPage } from './comfy_page.mjs'
 
-const { DROP_FILE } = process.env
+const { DROP_FILE, LINK_ENTRY, LINK_TASK } = process.env
 const FIRST_VIDEO = '.apikley-task[data-group="finished"] video'
 
 await withComfyPage(async ({ page, seen, shot, inPage }) => {
@@ -126,6 +127,33 @@ await withComfyPage(async ({ page, seen, shot, inPage }) => {
   await shot('tasks_5_filter_uncertain.png')
   await filterTo('finished')
   seen.finishedShown = await shownGroups()
+
+  // 7a. "I know the task id…" on a lost create: dismissed, nothing; a mistyped id, refused; the found id,
+  // linked, then collected like any task.
+  await filterTo('all')
+  const found = panel.locator(`.apikley-task[data-entry="${LINK_ENTRY}"]`)
+  const answerPrompt = (text) => page.once('dialog', (dialog) => {
+    seen.linkPrompt = dialog.message()
+    void (text === null ? dialog.dismiss() : dialog.accept(text))
+  })
+  answerPrompt(null)
+  await found.getByRole('button', { name: 'I know the task id…' }).click()
+  await page.waitForTimeout(500)
+  seen.linkDismissedState = await found.getAttribute('data-group')
+  answerPrompt('  no-such-task-9 ')
+  await found.getByRole('button', { name: 'I know the task id…' }).click()
+  await messageMatching(/does not know task no-such-task-9/)
+  seen.linkRefused = await message.textContent()
+  answerPrompt(`${LINK_TASK}\n`)
+  await found.getByRole('button', { name: 'I know the task id…' }).click()
+  await messageMatching(/is now task/)
+  seen.linked = await message.textContent()
+  const linked = panel.locator(`.apikley-task[data-entry="${LINK_ENTRY}"]`)
+  seen.linkedButtons = await linked.locator('.apikley-actions button').allInnerTexts()
+  await linked.getByRole('button', { name: 'Collect' }).click()
+  await messageMatching(/^Saved /)
+  seen.linkedCollected = await message.textContent()
+  seen.linkedGroup = await panel.locator(`.apikley-task[data-entry="${LINK_ENTRY}"]`).getAttribute('data-group')
 
   // 7. Abandon asks first: dismissed, nothing changes; accepted, the entry is abandoned.
   await filterTo('uncertain')

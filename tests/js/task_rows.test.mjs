@@ -3,7 +3,7 @@ import { test } from 'node:test'
 
 import {
   abandonQuestion, actions, collectLabel, exactTime, explanation, FILTERS, filterRows, firstLine,
-  isVideoFile, lookForMinutes, rowCells, stateGroup, stateLabel
+  isVideoFile, linkQuestion, lookForMinutes, pastedTaskId, rowCells, stateGroup, stateLabel
 } from '../../web/lib/task_rows.js'
 
 const ROW = {
@@ -100,9 +100,21 @@ test('each row offers only the actions that can work for it', () => {
   assert.deepEqual(actions(ROW), ['play', 'copy-id', 'copy-folder', 'load-video'])
   assert.deepEqual(actions({ ...ROW, result_exists: false }), ['copy-id', 'copy-folder', 'collect'])
   assert.deepEqual(actions(FAILED), ['copy-id'])
-  assert.deepEqual(actions(UNCERTAIN), ['abandon'])
+  assert.deepEqual(actions(UNCERTAIN), ['link', 'abandon'])
   assert.deepEqual(actions({ ...ROW, state: 'generating', result_file: null, result_folder: null,
     result_exists: false }), ['copy-id', 'collect'])
+})
+
+test('a lost create offers to link the task id the user found, before Abandon, and says what linking does', () => {
+  assert.deepEqual(actions(UNCERTAIN), ['link', 'abandon'])
+  assert.deepEqual(actions({ ...UNCERTAIN, state: 'creating', abandonable: false }), [])
+  assert.ok(!actions(ROW).includes('link') && !actions(FAILED).includes('link'))
+  assert.match(linkQuestion(UNCERTAIN), /^The task id of journal entry 9 /)
+  assert.match(linkQuestion(UNCERTAIN), /re-use that task: nothing is sent or paid/)
+  assert.match(explanation(UNCERTAIN).text, /“I know the task id…” links it to this entry/)
+  assert.equal(pastedTaskId('  0123456789abcdef0123456789abcdef\n'), '0123456789abcdef0123456789abcdef')
+  assert.equal(pastedTaskId('   '), null)
+  assert.equal(pastedTaskId(null), null) // the box was cancelled
 })
 
 test('dropped files that look like videos', () => {

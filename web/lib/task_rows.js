@@ -1,5 +1,6 @@
 // One journal row (GET /apikley_wan/tasks) as the tasks panel shows it: its cells, what happened
-// to a failed or uncertain task in plain words, the actions it offers, and the state filter.
+// to a failed or uncertain task in plain words, the actions it offers (linking a lost create to the task
+// id the user found too), and the state filter.
 // Pure (no DOM).
 
 import { costText, formatAgo, formatCredits, shortTaskId } from './format.js'
@@ -104,7 +105,8 @@ export function explanation(row) {
     return {
       title: 'The create request\'s answer was lost',
       text: `The create request was sent${sent}; no answer came back. A task may exist and may be billed; ` +
-        'it was NOT sent again. Look for it in your apikley task log and collect it by its id (Task From Id). ' +
+        'it was NOT sent again. Look for it in your apikley task log: “I know the task id…” links it to this ' +
+        'entry, so the same inputs re-use it (no new charge). ' +
         `If it does not appear within ${lookForMinutes(row)} minutes, Abandon lets the next run with the same ` +
         'inputs create (and pay for) a new task.'
     }
@@ -127,8 +129,20 @@ export function actions(row) {
   if (row.result_folder) list.push('copy-folder')
   if (row.result_exists) list.push('load-video')
   if (collectLabel(row)) list.push('collect')
-  if (row.abandonable) list.push('abandon')
+  if (row.abandonable) list.push('link', 'abandon')
   return list
+}
+
+/** What the box asking for the task id of a lost create says. */
+export function linkQuestion(row) {
+  return `The task id of journal entry ${row.entry_id} (from your apikley task log):\n\nThe same inputs then ` +
+    're-use that task: nothing is sent or paid by linking it. Collect downloads its result.'
+}
+
+/** The pasted task id without the spaces a copy picks up; null when nothing was pasted (the route checks it). */
+export function pastedTaskId(text) {
+  const id = (text ?? '').trim()
+  return id || null
 }
 
 /** What the confirmation before Abandon says (money first). */
