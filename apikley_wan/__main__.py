@@ -162,7 +162,7 @@ async def _run_async(args, holder: dict) -> int:
                 holder["task_id"] = submitted.entry.task_id
                 print(f"task {submitted.entry.task_id} ({submitted.entry.state})", flush=True)
                 entry = await gens.wait(submitted.entry, show)
-                report = gens.report(entry, submitted.outcome, started)
+                report = gens.report(entry, submitted.outcome, started, submitted.notes)
             else:
                 holder["task_id"] = _task_to_collect(args, gens.journal)
                 report = await gens.collect(holder["task_id"], show)

@@ -273,7 +273,7 @@ class Batch:
                     self.progress.event(f"line {line}: task {submitted.entry.task_id} created "
                                         f"(~{_money(p.estimate_credits)}, estimate)")
                 entry = await gens.wait(submitted.entry)
-            report = gens.report(entry, submitted.outcome, started)
+            report = gens.report(entry, submitted.outcome, started, submitted.notes)
             out = await workers.run(archive.copy_result, report.result_path, p.job.out)
         except asyncio.CancelledError:
             self._finished(line, JobResult(line, INTERRUPTED, **self._task_of(submitted), error=(
