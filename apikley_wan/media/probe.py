@@ -66,6 +66,15 @@ def probe(source: Readable) -> ClipInfo:
             raise InputError(f"the video could not be read ({exc})") from exc
 
 
+def picture(source: Readable) -> tuple[int, ColorTags]:
+    """The first video stream's bit depth and colour tags, from its header alone (nothing is demuxed)."""
+    with open_input(source) as container:
+        if not container.streams.video:
+            raise InputError("the file has no video stream")
+        ctx = container.streams.video[0].codec_context
+        return bit_depth(ctx.pix_fmt), tags_of(ctx)
+
+
 def describe(container: av.container.InputContainer, size: int) -> ClipInfo:
     """Facts about an open container whose first video stream exists (reads its packets)."""
     video = container.streams.video[0]
