@@ -44,43 +44,56 @@ _MATRICES = {1: Colorspace.ITU709, 5: Colorspace.ITU601, 6: Colorspace.ITU601, 9
 def to_sdr(frames: Iterable[av.VideoFrame], tags: ColorTags, width: int, height: int) -> Iterator[av.VideoFrame]:
     """The frames of an HDR clip (``tags.hdr`` is "HLG" or "PQ"), scaled to ``width`` x ``height``, as
     8-bit SDR BT.709 RGB frames (planar ``gbrp``) with their timestamps; encode them with ``color.BT709``."""
-    hlg = tags.hdr == "HLG"
-    signal = _hlg_light() if hlg else _pq_light()
-    primaries = tags.primaries if tags.primaries in _PRIMARIES else int(ColorPrimaries.BT2020)
-    # the planes come as G, B, R: the matrix and the luma weights take them in that order
-    to_709 = (np.linalg.inv(_rgb_to_xyz(int(ColorPrimaries.BT709))) @ _rgb_to_xyz(primaries))[:, GBR]
-    luma = _rgb_to_xyz(primaries)[1][GBR].astype(np.float32)
-    lift = HLG_DISPLAY_NITS / REFERENCE_WHITE_NITS if hlg else 1.0
-    light_max = float(signal[-1]) * lift * float(np.abs(to_709).sum(axis=1).max())
-    to_709 = to_709.astype(np.float32)
-    codes = _sdr_codes(light_max)
-    matrix = _MATRICES.get(tags.matrix, Colorspace.BT2020)
-    source_range = ColorRange.JPEG if tags.range == int(ColorRange.JPEG) else ColorRange.MPEG
-    reformatter = VideoReformatter()
+    convert = _SdrConverter(tags, width, height)
     for frame in frames:
-        rgb16 = reformatter.reformat(frame, width=width, height=height, format="gbrp16le", src_colorspace=matrix,
-                                     src_color_range=source_range, interpolation="BICUBIC", threads=0)
-        light = signal[_planes(rgb16, np.uint16)]  # HLG: scene light 0..1; PQ: display light / reference white
-        sdr = (to_709 @ light.reshape(3, -1)).reshape(light.shape)  # R, G, B in BT.709
-        if hlg:  # the OOTF: display light = scene light x Y_s ** 0.2, x 1000/203 for reference white = 1
-            gain = np.tensordot(luma, light, axes=1)
-            np.power(gain, np.float32(HLG_SYSTEM_GAMMA - 1), out=gain)
-            gain *= np.float32(lift)
-            sdr *= gain
-        np.clip(sdr, 0, light_max, out=sdr)  # colours outside BT.709 lose their negative part
+        yield convert(frame)
+
+
+class _SdrConverter:
+    """One clip's tables, matrix and frame-sized buffers (re-used: fresh 25 MB arrays per frame cost
+    more in page faults than the arithmetic)."""
+
+    def __init__(self, tags: ColorTags, width: int, height: int):
+        self.width, self.height, self.hlg = width, height, tags.hdr == "HLG"
+        self.signal = _hlg_light() if self.hlg else _pq_light()
+        primaries = tags.primaries if tags.primaries in _PRIMARIES else int(ColorPrimaries.BT2020)
+        # the planes come as G, B, R: the matrix and the luma weights take them in that order
+        to_709 = (np.linalg.inv(_rgb_to_xyz(int(ColorPrimaries.BT709))) @ _rgb_to_xyz(primaries))[:, GBR]
+        self.luma = _rgb_to_xyz(primaries)[1][GBR].astype(np.float32)
+        self.lift = np.float32(HLG_DISPLAY_NITS / REFERENCE_WHITE_NITS if self.hlg else 1.0)
+        self.codes = _sdr_codes(float(self.signal[-1] * self.lift) * float(np.abs(to_709).sum(axis=1).max()))
+        self.to_709 = to_709.astype(np.float32)
+        self.matrix = _MATRICES.get(tags.matrix, Colorspace.BT2020)
+        self.source_range = ColorRange.JPEG if tags.range == int(ColorRange.JPEG) else ColorRange.MPEG
+        self.reformatter = VideoReformatter()
+        self.light = np.empty((3, height, width), np.float32)
+        self.sdr = np.empty_like(self.light)
+        self.gain = np.empty((height, width), np.float32)
+        self.index = np.empty((3, height, width), np.uint16)
+
+    def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
+        rgb16 = self.reformatter.reformat(frame, width=self.width, height=self.height, format="gbrp16le",
+                                          src_colorspace=self.matrix, src_color_range=self.source_range,
+                                          interpolation="BICUBIC", threads=0)
+        light, sdr = self.light, self.sdr
+        for plane, out in zip(rgb16.planes, light):  # HLG: scene light 0..1; PQ: display light / reference white
+            np.take(self.signal, _plane_view(plane, np.uint16, self.width, self.height), out=out)
+        np.matmul(self.to_709, light.reshape(3, -1), out=sdr.reshape(3, -1))  # R, G, B in BT.709
+        if self.hlg:  # the OOTF: display light = scene light x Y_s ** 0.2, x 1000/203 for reference white = 1
+            np.matmul(self.luma, light.reshape(3, -1), out=self.gain.reshape(-1))
+            np.power(self.gain, np.float32(HLG_SYSTEM_GAMMA - 1), out=self.gain)
+            self.gain *= self.lift
+            sdr *= self.gain
+        np.maximum(sdr, 0, out=sdr)  # colours outside BT.709 lose their negative part
         np.sqrt(sdr, out=sdr)
         sdr *= np.float32(STEPS)
-        index = sdr.astype(np.uint16)
-        out = av.VideoFrame(width, height, "gbrp")
-        for plane, channel in zip(out.planes, GBR):
-            _plane_view(plane, np.uint8, width, height)[...] = codes[index[channel]]
+        np.copyto(self.index, sdr, casting="unsafe")
+        out = av.VideoFrame(self.width, self.height, "gbrp")
+        for plane, channel in zip(out.planes, GBR):  # "clip": light above the table's top is its top
+            np.take(self.codes, self.index[channel], out=_plane_view(plane, np.uint8, self.width, self.height),
+                    mode="clip")
         out.pts, out.time_base = frame.pts, frame.time_base
-        yield out
-
-
-def _planes(frame: av.VideoFrame, dtype) -> np.ndarray:
-    """The frame's planes as one ``[3, H, W]`` array (rows are padded in memory)."""
-    return np.stack([_plane_view(plane, dtype, frame.width, frame.height) for plane in frame.planes])
+        return out
 
 
 def _plane_view(plane, dtype, width: int, height: int) -> np.ndarray:
