@@ -187,3 +187,31 @@ def test_a_run_with_an_hdr_reference_says_so_in_its_status_and_report(sim, tmp_p
     assert f"· {note}" in report.line()
     assert any(s.note == note and note in s.line() for s in statuses)
     assert run(reference_clip).notes == ()  # an 8-bit SDR reference is sent as it is, and nothing is said
+
+
+def test_a_trimmed_hdr_video_is_tone_mapped_from_its_components(tmp_path):
+    """ComfyUI hands a trimmed VIDEO's frames as the file's own HLG values (not tone-mapped): the
+    upload treats them like the file, while plain IMAGE frames stay as they are."""
+    from types import SimpleNamespace
+
+    signals = [hdr_signal(rgb, "HLG") for rgb in PATCHES.values()]
+    source = write_patches(tmp_path / "hlg.mp4", signals, HLG)
+    frames = np.concatenate([np.broadcast_to(np.float32(s), (48, PATCH, PATCH, 3)) for s in signals], axis=2)
+
+    class Trimmed:  # shaped like core 0.33's VideoFromFile after Trim Video
+        def get_stream_source(self):
+            return source
+
+        def get_active_trim_window(self):
+            return 0.0, 2.0
+
+        def get_components(self):
+            return SimpleNamespace(images=frames, audio=None, frame_rate=Fraction(24), metadata=None)
+
+    prepared = prepare_clip(Trimmed(), tmp_path / "work")
+    tags, _, patches = measured(prepared.path)
+    values = dict(zip(PATCHES, (p.mean() for p in patches)))
+    print("trimmed HLG VIDEO -> 8-bit", {k: round(v, 1) for k, v in values.items()})
+    assert tags == BT709 and prepared.hdr_source == "HLG"
+    assert abs(values["mid-grey"] - GREY * 255) <= 3 and abs(values["near-white"] - 0.9 * 255) <= 3
+    assert measured(prepare_clip(frames, tmp_path / "work", fps=24).path)[0] == ColorTags()  # IMAGE: as before

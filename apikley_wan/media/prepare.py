@@ -116,9 +116,14 @@ def prepare_clip(source: Any, work_dir: str | os.PathLike, *, fps: Any = None, a
 def _frames_job(batch: FrameBatch, src: FramesInput) -> _Job:
     duration = float(len(batch) / src.fps)
     pcm = pcm_from_comfy(src.audio)
-    return _Job(lambda: (av.VideoFrame.from_ndarray(rgb, format="rgb24") for rgb in batch.rgb24()),
-                *output_size(batch.width, batch.height), src.fps, duration,
-                pcm.trimmed(duration).at_most_stereo() if pcm else None)
+    width, height = output_size(batch.width, batch.height)
+    hdr = src.hdr.hdr  # the frames of a trimmed HDR VIDEO hold its HLG / PQ values: tone-mapped like its file
+
+    def frames():
+        rgb = (av.VideoFrame.from_ndarray(rgb, format="rgb24") for rgb in batch.rgb24())
+        return to_sdr(rgb, src.hdr, width, height) if hdr else rgb
+    return _Job(frames, width, height, src.fps, duration, pcm.trimmed(duration).at_most_stereo() if pcm else None,
+                color=BT709 if hdr else None, hdr_source=hdr)
 
 
 def _file_job(source: str | io.BytesIO, info: ClipInfo) -> _Job:

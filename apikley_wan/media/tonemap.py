@@ -92,7 +92,8 @@ class _SdrConverter:
         for plane, channel in zip(out.planes, GBR):  # "clip": light above the table's top is its top
             np.take(self.codes, self.index[channel], out=_plane_view(plane, np.uint8, self.width, self.height),
                     mode="clip")
-        out.pts, out.time_base = frame.pts, frame.time_base
+        if frame.time_base is not None:  # decoded frames keep their timing; built ones are numbered in order
+            out.pts, out.time_base = frame.pts, frame.time_base
         return out
 
 
