@@ -130,7 +130,7 @@ class Generations:
                                                 check_cancel=self.cancel.raise_if_requested)
                     clips[i] = prepared.path
                     if prepared.note:
-                        notes.append(prepared.note if len(request.references) == 1 else f"{prepared.note} ({i})")
+                        notes.append(prepared.note if len(request.references) == 1 else f"reference {i}: {prepared.note}")
                         self._status(on_status, None, f"prepared reference {i}", params, note=prepared.note)
             urls = []
             for i, ref in enumerate(request.references, 1):

@@ -117,11 +117,11 @@ def _frames_job(batch: FrameBatch, src: FramesInput) -> _Job:
     duration = float(len(batch) / src.fps)
     pcm = pcm_from_comfy(src.audio)
     width, height = output_size(batch.width, batch.height)
-    hdr = src.hdr.hdr  # the frames of a trimmed HDR VIDEO hold its HLG / PQ values: tone-mapped like its file
+    hdr = src.color.hdr  # the frames of a trimmed HDR VIDEO hold its HLG / PQ values: tone-mapped like its file
 
     def frames():
-        rgb = (av.VideoFrame.from_ndarray(rgb, format="rgb24") for rgb in batch.rgb24())
-        return to_sdr(rgb, src.hdr, width, height) if hdr else rgb
+        built = (av.VideoFrame.from_ndarray(rgb, format="rgb24") for rgb in batch.rgb24())
+        return to_sdr(built, src.color, width, height) if hdr else built
     return _Job(frames, width, height, src.fps, duration, pcm.trimmed(duration).at_most_stereo() if pcm else None,
                 color=BT709 if hdr else None, hdr_source=hdr)
 

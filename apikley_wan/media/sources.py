@@ -30,7 +30,8 @@ class FramesInput:
     images: Any  # tensor, array or list of frames; checked by FrameBatch
     fps: Fraction
     audio: Optional[dict]
-    hdr: ColorTags = ColorTags()  # an HDR file's tags when the frames are its pixels as they are (a trimmed VIDEO)
+    # the tags of the HDR file whose pixels these frames are, unconverted (a trimmed VIDEO); SDR: none
+    color: ColorTags = ColorTags()
 
 
 def as_rate(fps: Any) -> Fraction:
@@ -78,7 +79,7 @@ def _from_video_object(video: Any) -> FileInput | FramesInput:
     components = video.get_components()
     frames = _frames_input(components.images, components.frame_rate, components.audio)
     tags = picture(stream)[1] if stream is not None else ColorTags()  # ComfyUI does not tone-map components
-    return replace(frames, hdr=tags) if tags.hdr else frames
+    return replace(frames, color=tags) if tags.hdr else frames
 
 
 def stream_of(video: Any) -> Union[str, os.PathLike, io.BytesIO, None]:
