@@ -14,7 +14,6 @@ from av.video.reformatter import ColorPrimaries, ColorRange, ColorTrc
 
 UNSPECIFIED = 2  # FFmpeg's "unspecified" for primaries, transfer and matrix alike
 MATRIX_BT709 = 1  # AVCOL_SPC_BT709 (PyAV names only swscale's matrices, which share these numbers)
-MATRIX_BT2020 = 9  # AVCOL_SPC_BT2020_NCL
 HDR_TRANSFERS = {int(ColorTrc.ARIB_STD_B67): "HLG", int(ColorTrc.SMPTE2084): "PQ"}
 
 
