@@ -214,7 +214,7 @@ async def _pipeline(args, gens: Generations, holder: dict):
             holder["task_id"] = submitted.entry.task_id
             print(f"task {submitted.entry.task_id} ({submitted.entry.state})", flush=True)
             entry = await gens.wait(submitted.entry, show)
-            return gens.report(entry, submitted.outcome, started)
+            return gens.report(entry, submitted.outcome, started, submitted.notes)
         holder["task_id"] = _task_to_collect(args, gens)
         _check_out(args, {args.from_file: "the --from-file video"} if args.from_file else {},
                    gens.journal.by_task_id(holder["task_id"]), holder["task_id"])

@@ -271,7 +271,7 @@ class Batch:
                     self.progress.event(f"line {line}: task {submitted.entry.task_id} created "
                                         f"(~{_money(p.estimate_credits)}, estimate)")
                 entry = await gens.wait(submitted.entry)
-            report = gens.report(entry, submitted.outcome, started)
+            report = gens.report(entry, submitted.outcome, started, submitted.notes)
             out = await workers.run(outputs.copy, report.result_path, p.job.out, report.task_id,
                                     overwrite=self.overwrite)
         except asyncio.CancelledError:

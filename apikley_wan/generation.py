@@ -20,7 +20,7 @@ import os
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -61,6 +61,7 @@ class Submission:
 
     entry: JournalEntry
     outcome: str  # report.PAID, REUSED or REATTACHED
+    notes: tuple = ()  # what preparing the references changed, e.g. "HDR reference converted to SDR for upload"
 
 
 class Generations:
@@ -107,7 +108,7 @@ class Generations:
         started = self.clock.now()
         submitted = await self.submit(request, on_status)
         entry = await self.wait(submitted.entry, on_status)
-        return self.report(entry, submitted.outcome, started)
+        return self.report(entry, submitted.outcome, started, submitted.notes)
 
     async def collect(self, task_id: str, on_status: OnStatus = None) -> RunReport:
         """Pick up a task by id (typed in, or left pending by a crash) without creating anything."""
@@ -115,8 +116,8 @@ class Generations:
         entry = await self._step(self._known_or_adopted, task_id)
         return self.report(await self.wait(entry, on_status), COLLECTED, started)
 
-    def report(self, entry: JournalEntry, outcome: str, started: float) -> RunReport:
-        return report_for(entry, outcome, started, self.client.base_url, now=self.clock.now())
+    def report(self, entry: JournalEntry, outcome: str, started: float, notes: tuple = ()) -> RunReport:
+        return report_for(entry, outcome, started, self.client.base_url, now=self.clock.now(), notes=notes)
 
     def _known_or_adopted(self, task_id: str) -> JournalEntry:
         return self.journal.by_task_id(task_id) or self.journal.adopt(task_id)
@@ -133,12 +134,16 @@ class Generations:
         credits = pricing.estimate_credits(request.duration, request.resolution)
         await self._call(self.budget.check, self.journal, self.client, credits)  # before any upload
         with tempfile.TemporaryDirectory(prefix="apikley_wan_") as work:
-            clips = {}  # every clip is checked and prepared before the first upload
+            clips, notes = {}, []  # every clip is checked and prepared before the first upload
             for i, ref in enumerate(request.references, 1):
                 if ref.url is None:
                     self._status(on_status, None, f"preparing reference {i}", params)
-                    clips[i] = (await self._step(media.prepare_clip, ref.source, work, fps=ref.fps, audio=ref.audio,
-                                                 check_cancel=self.cancel.raise_if_requested)).path
+                    prepared = await self._step(media.prepare_clip, ref.source, work, fps=ref.fps, audio=ref.audio,
+                                                check_cancel=self.cancel.raise_if_requested)
+                    clips[i] = prepared.path
+                    if prepared.note:
+                        notes.append(prepared.note if len(request.references) == 1 else f"reference {i}: {prepared.note}")
+                        self._status(on_status, None, f"prepared reference {i}", params, note=prepared.note)
             urls = []
             for i, ref in enumerate(request.references, 1):
                 if ref.url is not None:
@@ -148,7 +153,7 @@ class Generations:
                 self._status(on_status, None, step, params)
                 urls.append(await self._call(self.client.upload, clips[i],
                                              on_retry=self._retries(on_status, step, params)))
-        return await self._create(fp, params, request, urls, credits, on_status)
+        return replace(await self._create(fp, params, request, urls, credits, on_status), notes=tuple(notes))
 
     async def _reusable(self, fp: str) -> Optional[Submission]:
         """The task to attach to, or None when a new task may be created."""

@@ -36,6 +36,7 @@ class RunReport:
     task_created_at: Optional[float]
     finished_at: Optional[float]
     api: str                        # "apikley" (real credits) or "simulator" (no real credits)
+    notes: tuple = ()               # what this run's upload changed, e.g. "HDR reference converted to SDR for upload"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -48,6 +49,7 @@ class RunReport:
                 REATTACHED: "Re-attached to a running task: no new charge",
                 COLLECTED: "Collected: no new charge"}[self.outcome]
         text = f"{what} · task {self.task_id} ({self.state}) · {self.elapsed_s:.0f}s"
+        text += "".join(f" · {note}" for note in self.notes)
         return text + (" · simulator — no real credits" if self.api != "apikley" else "")
 
 
@@ -60,12 +62,12 @@ def api_kind(base_url: str) -> str:
 
 
 def report_for(entry, outcome: str, started_at: float, base_url: str,
-               now: Optional[float] = None) -> RunReport:
-    """The report of a run that ends with ``entry`` (a journal entry)."""
+               now: Optional[float] = None, notes: tuple = ()) -> RunReport:
+    """The report of a run that ends with ``entry`` (a journal entry); ``notes`` from its Submission."""
     credits = entry.cost_credits
     kind = entry.cost_kind if credits is not None else UNKNOWN
     return RunReport(task_id=entry.task_id, state=entry.state, outcome=outcome, charged=outcome == PAID,
                      cost_credits=credits, cost_usd=pricing.credits_to_usd(credits) if credits is not None else None,
                      cost_kind=kind, elapsed_s=round((now or time.time()) - started_at, 3),
                      result_path=entry.result_path, task_created_at=entry.task_created_at,
-                     finished_at=entry.finished_at, api=api_kind(base_url))
+                     finished_at=entry.finished_at, api=api_kind(base_url), notes=tuple(notes))

@@ -60,7 +60,7 @@ class Wan26Submit:
         async def work(cancel, board):
             gens = service.state().generations(cancel)
             submitted = await gens.submit(request, board.update)
-            results.announce(gens.report(submitted.entry, submitted.outcome, board.started_at), board)
+            results.announce(gens.report(submitted.entry, submitted.outcome, board.started_at, submitted.notes), board)
             return (task_value(submitted.entry),)
 
         return await run_pipeline(work, unique_id)

@@ -38,8 +38,8 @@ def _video(pack, clip):
 
 
 def _split(pack, video):
-    """The Video to Frames node's outputs for ``video``."""
-    return _node(pack, "ApikleyVideoFrames").decode(video)
+    """The Video to Frames node's first three outputs (images, audio, fps) for ``video``."""
+    return _node(pack, "ApikleyVideoFrames").decode(video)[:3]
 
 
 def _probe(pack, path):
@@ -67,8 +67,10 @@ def test_mappings_ids_and_declarations(pack):
     assert pack.NODE_CLASS_MAPPINGS["ApikleyTaskFetch"].INPUT_TYPES()["hidden"] == {"unique_id": "UNIQUE_ID"}
     frames = pack.NODE_CLASS_MAPPINGS["ApikleyVideoFrames"]
     assert frames.INPUT_TYPES()["required"]["video"][0] == "VIDEO" and frames.INPUT_TYPES()["required"]["video"][1]["tooltip"]
-    assert (frames.RETURN_TYPES, frames.RETURN_NAMES) == (("IMAGE", "AUDIO", "FLOAT"), ("images", "audio", "fps"))
-    assert len(frames.OUTPUT_TOOLTIPS) == 3
+    # core Get Video Components' two newer outputs come after the three a saved workflow links by slot
+    assert (frames.RETURN_TYPES, frames.RETURN_NAMES) == (("IMAGE", "AUDIO", "FLOAT", "INT", "COMBO"),
+                                                          ("images", "audio", "fps", "bit_depth", "color_space"))
+    assert len(frames.OUTPUT_TOOLTIPS) == 5
     assert pack.NODE_DISPLAY_NAME_MAPPINGS["ApikleyVideoFrames"] == "Video to Frames (fast, low memory)"
     assert "credits" in spec["required"]["duration"][1]["tooltip"]
     for cls in pack.NODE_CLASS_MAPPINGS.values():
@@ -134,6 +136,43 @@ def test_video_to_frames_uses_the_components_of_a_video_without_a_matching_file(
     assert images is frames and audio is sound and fps == 20.0
     images, audio, fps = _split(pack, Trimmed(str(reference_clip)))
     assert images is frames and fps == 20.0 and abs(_seconds(audio) - 0.5) < 1e-3  # silent, the frames' length
+
+
+def test_video_to_frames_gives_bit_depth_and_color_space_as_core_does(pack, tmp_path, reference_clip):
+    """Core's meanings: the pixel format's bits, and sRGB / HDR (HLG) / HDR PQ from the file's transfer."""
+    clips = __import__(f"{pack.__name__}.apikley_wan.media.clips", fromlist=["x"])
+    color = __import__(f"{pack.__name__}.apikley_wan.media.color", fromlist=["x"])
+    standin = __import__(f"{pack.__name__}.nodes.standin", fromlist=["x"])
+    hlg, pq = (color.ColorTags(9, transfer, 9, 1) for transfer in (18, 16))
+    node = _node(pack, "ApikleyVideoFrames")
+    cases = {"sdr8": ({}, (8, "sRGB")), "sdr10": ({"pix_fmt": "yuv420p10le"}, (10, "sRGB")),
+             "hlg10": ({"pix_fmt": "yuv420p10le", "color": hlg}, (10, "HDR")),
+             "pq10": ({"pix_fmt": "yuv420p10le", "color": pq}, (10, "HDR PQ"))}
+    for name, (options, expected) in cases.items():
+        clip = clips.write_clip(tmp_path / f"{name}.mp4", seconds=0.5, width=64, height=48, audio_rate=None,
+                                **options)
+        outputs = node.decode(_video(pack, clip))
+        assert len(outputs) == 5 and tuple(outputs[3:]) == expected, name
+        assert isinstance(outputs[3], int) and outputs[0].shape[0] == 12
+
+    class Trimmed(standin.VideoFile):  # decoded from its components, described from its (same-coded) file
+        def get_active_trim_window(self):
+            return 0.1, 0.2
+
+        def get_components(self):
+            return SimpleNamespace(images=_frames(n=4), audio=None, frame_rate=Fraction(20), metadata=None)
+
+    assert node.decode(Trimmed(str(tmp_path / "hlg10.mp4")))[3:] == (10, "HDR")
+
+    class Built:  # core 0.33's VideoFromComponents answers for itself; an older one says nothing
+        def __init__(self, depth=None):
+            if depth:
+                self.get_bit_depth, self.get_color_space = (lambda: depth), (lambda: "sRGB")
+
+        def get_components(self):
+            return SimpleNamespace(images=_frames(n=4), audio=None, frame_rate=Fraction(20), metadata=None)
+
+    assert node.decode(Built(10))[3:] == (10, "sRGB") and node.decode(Built())[3:] == (8, "sRGB")
 
 
 def test_video_to_frames_gives_a_silent_clip_silent_audio_of_its_length(pack, tmp_path):

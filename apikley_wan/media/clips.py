@@ -15,6 +15,7 @@ import av
 import numpy as np
 
 from .audio import Pcm
+from .color import ColorTags
 from .encode import write_video
 
 
@@ -66,9 +67,10 @@ def tone(seconds: float, *, rate: int = 48000, channels: int = 2, freq: float = 
 def write_clip(path: str | os.PathLike, *, seconds: float = 3.0, width: int = 480, height: int = 270,
                fps: float | Fraction = 24, codec: str = "libx264", pix_fmt: str = "yuv420p",
                options: Optional[dict] = None, audio_rate: Optional[int] = 48000, audio_channels: int = 2,
-               grain: float = 0.0, seed: int = 0) -> str:
+               grain: float = 0.0, seed: int = 0, color: Optional[ColorTags] = None) -> str:
     """Write a synthetic clip (``audio_rate=None`` for no sound) and return its path.
 
+    ``color`` tags the stream (e.g. as HLG, for timing; the pixels stay the SDR picture).
     ``options`` go to the encoder, e.g. ``{"crf": "28"}`` or ``{"b": "8M"}``;
     libx264 defaults to the ``veryfast`` preset here to keep tests quick.
     """
@@ -80,7 +82,7 @@ def write_clip(path: str | os.PathLike, *, seconds: float = 3.0, width: int = 48
     frames = (av.VideoFrame.from_ndarray(f, format="rgb24")
               for f in frames_rgb(count, width, height, grain=grain, seed=seed))
     write_video(path, frames, width=width, height=height, fps=rate, codec=codec, pix_fmt=pix_fmt,
-                options=options, audio=audio)
+                options=options, audio=audio, color=color)
     return os.fspath(path)
 
 

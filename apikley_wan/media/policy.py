@@ -38,10 +38,12 @@ def output_size(width: int, height: int) -> tuple[int, int]:
 
 
 def can_pass_through(info: ClipInfo, *, max_bytes: int = MAX_UPLOAD_BYTES) -> bool:
-    """True when the file already is what we would produce, so its bytes can be sent as they are."""
+    """True when the file already is what we would produce, so its bytes can be sent as they are
+    (8-bit SDR: an HDR transfer is tone-mapped even in an 8-bit file)."""
     return ("mp4" in info.container.split(",")
             and info.codec == "h264"
             and info.pix_fmt == "yuv420p"
+            and info.color.hdr is None
             and (info.width, info.height) == output_size(info.width, info.height)
             and info.audio_codec in (None, "aac")
             and info.size <= max_bytes)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any, Callable, Iterator, Optional
 
@@ -18,12 +18,14 @@ import av
 
 from ..errors import InputError
 from .audio import Pcm, pcm_from_comfy, read_pcm
+from .color import BT709, MATRIX_BT709, ColorTags
 from .encode import aac_bitrate, write_video
 from .frames import FrameBatch
 from .policy import (MAX_REFERENCE_SECONDS, MAX_UPLOAD_BYTES, MIN_REFERENCE_SECONDS, can_pass_through,
                      check_duration, output_size)
 from .probe import ClipInfo, open_input, probe
 from .sources import FileInput, FramesInput, as_rate, resolve_source
+from .tonemap import to_sdr
 
 X264_PRESET = "veryfast"  # several times faster than x264's default "medium"; the extra bits fit the cap
 X264_CRF = "20"           # quality target for easy content; hard content is held down by the VBV cap
@@ -45,6 +47,19 @@ class PreparedClip:
     fps: float
     has_audio: bool
     size_bytes: int
+    # what the upload changed in the picture: the source's HDR transfer ("HLG", "PQ") when it was
+    # tone-mapped to SDR BT.709, and the source's bit depth (above 8 when it was reduced to 8 bits)
+    hdr_source: Optional[str] = None
+    source_bit_depth: int = 8
+
+    @property
+    def note(self) -> Optional[str]:
+        """What the user is told about the conversion, or None when the picture was sent as it was."""
+        if self.hdr_source:
+            return f"HDR reference converted to SDR for upload ({self.hdr_source} to BT.709)"
+        if self.source_bit_depth > 8:
+            return f"{self.source_bit_depth}-bit reference converted to 8-bit for upload"
+        return None
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,9 @@ class _Job:
     duration: float
     audio: Optional[Pcm]
     rotation: int = 0
+    color: Optional[ColorTags] = None  # the upload's colour tags; None for frames (untagged, as before)
+    hdr_source: Optional[str] = None
+    source_bit_depth: int = 8
 
 
 def prepare_clip(source: Any, work_dir: str | os.PathLike, *, fps: Any = None, audio: Optional[dict] = None,
@@ -70,6 +88,8 @@ def prepare_clip(source: Any, work_dir: str | os.PathLike, *, fps: Any = None, a
     Duration limits are checked before anything is encoded. A compliant file
     path is returned as it is; anything else is written into ``work_dir``.
     ``check_cancel`` is called before every frame is encoded; whatever it raises stops the encode.
+    An HDR file (HLG or PQ) is tone-mapped to SDR BT.709; a 10-bit one becomes 8-bit with its
+    colour tags kept; ``PreparedClip.note`` says so.
     """
     os.makedirs(work_dir, exist_ok=True)
     src = resolve_source(source, fps=fps, audio=audio)
@@ -86,7 +106,8 @@ def prepare_clip(source: Any, work_dir: str | os.PathLike, *, fps: Any = None, a
     path = _new_output_path(work_dir)
     try:
         _encode_within(job, path, max_bytes, check_cancel)
-        return _prepared(path, probe(path), passed_through=False)
+        return replace(_prepared(path, probe(path), passed_through=False), hdr_source=job.hdr_source,
+                       source_bit_depth=job.source_bit_depth)
     except BaseException:
         os.unlink(path)
         raise
@@ -95,16 +116,32 @@ def prepare_clip(source: Any, work_dir: str | os.PathLike, *, fps: Any = None, a
 def _frames_job(batch: FrameBatch, src: FramesInput) -> _Job:
     duration = float(len(batch) / src.fps)
     pcm = pcm_from_comfy(src.audio)
-    return _Job(lambda: (av.VideoFrame.from_ndarray(rgb, format="rgb24") for rgb in batch.rgb24()),
-                *output_size(batch.width, batch.height), src.fps, duration,
-                pcm.trimmed(duration).at_most_stereo() if pcm else None)
+    width, height = output_size(batch.width, batch.height)
+    hdr = src.color.hdr  # the frames of a trimmed HDR VIDEO hold its HLG / PQ values: tone-mapped like its file
+
+    def frames():
+        built = (av.VideoFrame.from_ndarray(rgb, format="rgb24") for rgb in batch.rgb24())
+        return to_sdr(built, src.color, width, height) if hdr else built
+    return _Job(frames, width, height, src.fps, duration, pcm.trimmed(duration).at_most_stereo() if pcm else None,
+                color=BT709 if hdr else None, hdr_source=hdr)
 
 
 def _file_job(source: str | io.BytesIO, info: ClipInfo) -> _Job:
     pcm = read_pcm(source)
-    return _Job(lambda: _decoded_frames(source), *output_size(info.width, info.height), as_rate(info.fps),
-                info.duration, pcm.trimmed(info.duration).at_most_stereo() if pcm else None,
-                _display_rotation(source))
+    width, height = output_size(info.width, info.height)
+    hdr = info.color.hdr
+    frames = (lambda: to_sdr(_decoded_frames(source), info.color, width, height)) if hdr \
+        else (lambda: _decoded_frames(source))
+    return _Job(frames, width, height, as_rate(info.fps), info.duration,
+                pcm.trimmed(info.duration).at_most_stereo() if pcm else None, _display_rotation(source),
+                color=BT709 if hdr else _sdr_tags(info), hdr_source=hdr, source_bit_depth=info.bit_depth)
+
+
+def _sdr_tags(info: ClipInfo) -> ColorTags:
+    """An SDR file's own tags; RGB pixels are turned into BT.709 YUV (the usual, limited range)."""
+    if info.pix_fmt and av.VideoFormat(info.pix_fmt).is_rgb:
+        return replace(info.color, matrix=MATRIX_BT709, range=BT709.range)
+    return info.color
 
 
 def _display_rotation(source: str | io.BytesIO) -> int:
@@ -140,7 +177,7 @@ def _encode_within(job: _Job, path: str, max_bytes: int, check_cancel: Optional[
         if capped:
             options.update(maxrate=f"{kbps}k", bufsize=f"{kbps}k")
         count = write_video(path, _checked(job.frames(), check_cancel), width=job.width, height=job.height, fps=job.fps,
-                            options=options, audio=job.audio, rotation=job.rotation)
+                            options=options, audio=job.audio, rotation=job.rotation, color=job.color)
         if count == 0:
             raise InputError("the clip has no frames")
         size = os.path.getsize(path)

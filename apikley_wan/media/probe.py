@@ -17,6 +17,7 @@ from typing import Optional, Union
 import av
 
 from ..errors import InputError
+from .color import ColorTags, tags_of
 
 Readable = Union[str, "os.PathLike[str]", io.BytesIO]
 
@@ -34,6 +35,8 @@ class ClipInfo:
     has_audio: bool
     audio_codec: Optional[str]
     size: int
+    bit_depth: int  # bits of the deepest pixel component (8, 10, 12)
+    color: ColorTags
 
 
 def open_input(source: Readable) -> av.container.InputContainer:
@@ -63,6 +66,15 @@ def probe(source: Readable) -> ClipInfo:
             raise InputError(f"the video could not be read ({exc})") from exc
 
 
+def picture(source: Readable) -> tuple[int, ColorTags]:
+    """The first video stream's bit depth and colour tags, from its header alone (nothing is demuxed)."""
+    with open_input(source) as container:
+        if not container.streams.video:
+            raise InputError("the file has no video stream")
+        ctx = container.streams.video[0].codec_context
+        return bit_depth(ctx.pix_fmt), tags_of(ctx)
+
+
 def describe(container: av.container.InputContainer, size: int) -> ClipInfo:
     """Facts about an open container whose first video stream exists (reads its packets)."""
     video = container.streams.video[0]
@@ -84,7 +96,17 @@ def describe(container: av.container.InputContainer, size: int) -> ClipInfo:
         has_audio=audio is not None,
         audio_codec=audio.codec_context.name if audio is not None else None,
         size=size,
+        bit_depth=bit_depth(ctx.pix_fmt),
+        color=tags_of(ctx),
     )
+
+
+def bit_depth(pix_fmt: Optional[str]) -> int:
+    """Bits of a pixel format's deepest component; 8 when the format is unknown."""
+    try:
+        return max(component.bits for component in av.VideoFormat(pix_fmt).components)
+    except (TypeError, ValueError):
+        return 8
 
 
 def _measure(container: av.container.InputContainer, video, rate: Fraction) -> tuple[int, float]:

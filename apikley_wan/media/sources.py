@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any, Optional, Union
 
 from ..errors import InputError
 from .audio import comfy_sample_rate
+from .color import ColorTags
+from .probe import picture
 
 MAX_FPS = 240  # far above any video frame rate; a higher number is a wrong input, not a clip
 
@@ -28,6 +30,8 @@ class FramesInput:
     images: Any  # tensor, array or list of frames; checked by FrameBatch
     fps: Fraction
     audio: Optional[dict]
+    # the tags of the HDR file whose pixels these frames are, unconverted (a trimmed VIDEO); SDR: none
+    color: ColorTags = ColorTags()
 
 
 def as_rate(fps: Any) -> Fraction:
@@ -69,11 +73,13 @@ def _from_video_object(video: Any) -> FileInput | FramesInput:
     """A ComfyUI VIDEO: its file when it has one and it holds exactly what the VIDEO shows,
     else its decoded components (a trimmed or cropped VIDEO of newer ComfyUI still points at
     the whole, unedited file)."""
-    stream = None if _is_edited(video) else stream_of(video)
-    if stream is not None:
+    stream, edited = stream_of(video), _is_edited(video)
+    if stream is not None and not edited:
         return resolve_source(stream)
     components = video.get_components()
-    return _frames_input(components.images, components.frame_rate, components.audio)
+    frames = _frames_input(components.images, components.frame_rate, components.audio)
+    tags = picture(stream)[1] if stream is not None else ColorTags()  # ComfyUI does not tone-map components
+    return replace(frames, color=tags) if tags.hdr else frames
 
 
 def stream_of(video: Any) -> Union[str, os.PathLike, io.BytesIO, None]:

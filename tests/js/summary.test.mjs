@@ -26,6 +26,12 @@ test('a paid run says what it paid, in amber', () => {
     { text: `Paid now: 70 credits ($0.35, estimate) · 2m 41s · ${FILE}`, tone: 'paid' })
 })
 
+test("the run's upload notes follow what it paid (an HDR reference made SDR)", () => {
+  const note = 'HDR reference converted to SDR for upload (HLG to BT.709)'
+  assert.equal(reportSummary(report({ notes: [note] }), NOW).text,
+    `Paid now: 70 credits ($0.35, estimate) · ${note} · 2m 41s · ${FILE}`)
+})
+
 test('estimate, reported and unknown costs', () => {
   assert.equal(reportCost(report()), '70 credits ($0.35, estimate)')
   assert.equal(reportCost(report({ cost_credits: 104.5, cost_usd: 0.5225, cost_kind: 'reported' })),

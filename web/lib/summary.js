@@ -69,6 +69,7 @@ export function reportSummary(report, nowS) {
   const state = statePhrase(report)
   const money = moneyPhrase(report, nowS, !state)
   const parts = [state, money ?? (state ? null : `Task ${shortTaskId(report.task_id)}: ${report.state}`)]
+  parts.push(...(Array.isArray(report.notes) ? report.notes : [])) // the core's words, e.g. an HDR reference made SDR
   if (report.api === 'simulator') parts.push('simulator — no real credits')
   if (Number.isFinite(report.elapsed_s)) parts.push(formatDuration(report.elapsed_s))
   parts.push(resultName(report))
