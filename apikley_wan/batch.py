@@ -2,9 +2,10 @@
 loop through the same core, journal and pacing as ``v2v``.
 
 check every line (nothing paid while any is bad, unless --skip-invalid) -> plan (fingerprint each
-job and ask the journal's verdict: re-use, attach, wait for creator, uncertain or new; the budget) -> run (``--concurrency``
-jobs preparing/uploading/creating at once, every create paced to the account's window, waiting
-holds no slot) -> each job's result copied to its ``out`` -> summary table and ``--report``.
+job and ask the journal's verdict: re-use, attach, wait for creator, uncertain or new; the budget)
+-> run (``--concurrency`` jobs preparing/uploading/creating at once, every create paced to the
+account's window, waiting holds no slot) -> each job's result copied to its ``out`` -> summary table
+and ``--report``.
 Run it again after any interruption: identical inputs re-use or attach to their task, never pay twice.
 """
 
@@ -81,8 +82,8 @@ def plan(jobs: list, journal: Journal, api_identity: str, max_usd: Optional[floa
          overwrite: bool = False) -> tuple[list, list]:
     """``(planned, problems)``: each job's fingerprint and what the journal says of it (no network),
     and the budget: a job that may pay (new, or waiting for another run's create) whose estimate would take
-    the batch past ``max_usd`` is not run. A job whose
-    ``out`` holds a file that is not its task's result is a problem, unless ``overwrite`` (outputs.py)."""
+    the batch past ``max_usd`` is not run. A job whose ``out`` holds a file that is not its task's result
+    is a problem, unless ``overwrite`` (outputs.py)."""
     planned, problems, seen = [], [], {}
     spent_usd = 0.0
     for job in jobs:

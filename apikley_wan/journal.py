@@ -203,6 +203,8 @@ _PAYS = {Decision.REUSE: False, Decision.ATTACH: False, Decision.CREATE: True,
 
 @dataclass(frozen=True)
 class Verdict:
+    """A decision with what its callers need: the entry, and for REUSE whether the result is fetched again."""
+
     decision: Decision
     entry: Optional[JournalEntry]  # the entry it was read from (None: the journal has none)
     download: bool = False         # REUSE: the caller's copy of the result is missing, so it is fetched again
