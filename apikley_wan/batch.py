@@ -2,9 +2,10 @@
 loop through the same core, journal and pacing as ``v2v``.
 
 check every line (nothing paid while any is bad, unless --skip-invalid) -> plan (fingerprint each
-job and look it up in the journal: re-use, attach or new; the budget) -> run (``--concurrency``
-jobs preparing/uploading/creating at once, every create paced to the account's window, waiting
-holds no slot) -> each job's result copied to its ``out`` -> summary table and ``--report``.
+job and ask the journal's verdict: re-use, attach, wait for creator, uncertain or new; the budget)
+-> run (``--concurrency`` jobs preparing/uploading/creating at once, every create paced to the
+account's window, waiting holds no slot) -> each job's result copied to its ``out`` -> summary table
+and ``--report``.
 Run it again after any interruption: identical inputs re-use or attach to their task, never pay twice.
 """
 
@@ -38,8 +39,13 @@ DEFAULT_CONCURRENCY = 8
 # tasks waiting at the provider at once (kie: "typically 100+ concurrent tasks" per account, §7)
 MAX_IN_FLIGHT = 100
 
-# what the plan expects of a job
-NEW, REUSE, ATTACH, UNCERTAIN, DUPLICATE = "new", "re-use", "attach", "uncertain", "duplicate"
+# what the plan expects of a job: the journal's verdict in the plan's words, or a repeat of an earlier line
+NEW, REUSE, ATTACH, WAIT, UNCERTAIN, DUPLICATE = "new", "re-use", "attach", "wait for creator", "uncertain", "duplicate"
+_KIND_OF = {jr.Decision.CREATE: NEW, jr.Decision.REUSE: REUSE, jr.Decision.ATTACH: ATTACH,
+            jr.Decision.WAIT_FOR_CREATOR: WAIT, jr.Decision.UNCERTAIN: UNCERTAIN}
+# what may send a paid create in this run, so counts against --max-usd: a new task, and the wait for another
+# run's create (it creates if that one is refused); an uncertain job stops without sending
+_MAY_PAY = (NEW, WAIT)
 # a job's state in the summary and the report
 DONE, FAILED, INTERRUPTED, SKIPPED_BUDGET, INVALID = "done", "failed", "interrupted", "skipped (budget)", "invalid"
 
@@ -48,8 +54,8 @@ DONE, FAILED, INTERRUPTED, SKIPPED_BUDGET, INVALID = "done", "failed", "interrup
 class Planned:
     job: Job
     fingerprint: str
-    kind: str                       # NEW, REUSE, ATTACH, UNCERTAIN or DUPLICATE
-    estimate_credits: float         # what this run would pay for it (0 unless NEW)
+    kind: str                       # NEW, REUSE, ATTACH, WAIT, UNCERTAIN or DUPLICATE
+    estimate_credits: float         # what this run may pay for it (0 unless NEW or WAIT)
     task_id: Optional[str] = None   # the journal's task for it, if any
     same_as: Optional[int] = None   # DUPLICATE: the line whose task it shares
     over_budget: bool = False
@@ -75,8 +81,9 @@ class JobResult:
 def plan(jobs: list, journal: Journal, api_identity: str, max_usd: Optional[float] = None,
          overwrite: bool = False) -> tuple[list, list]:
     """``(planned, problems)``: each job's fingerprint and what the journal says of it (no network),
-    and the budget: a new job whose estimate would take the batch past ``max_usd`` is not run. A job whose
-    ``out`` holds a file that is not its task's result is a problem, unless ``overwrite`` (outputs.py)."""
+    and the budget: a job that may pay (new, or waiting for another run's create) whose estimate would take
+    the batch past ``max_usd`` is not run. A job whose ``out`` holds a file that is not its task's result
+    is a problem, unless ``overwrite`` (outputs.py)."""
     planned, problems, seen = [], [], {}
     spent_usd = 0.0
     for job in jobs:
@@ -92,15 +99,11 @@ def plan(jobs: list, journal: Journal, api_identity: str, max_usd: Optional[floa
             continue
         if fp in seen:
             p = Planned(job, fp, DUPLICATE, 0.0, entry.task_id if entry else None, same_as=seen[fp])
-        elif entry is None or entry.state in jr.REPLACEABLE:
-            p = Planned(job, fp, NEW, pricing.estimate_credits(job.request.duration, job.request.resolution))
-        elif entry.state == jr.SUCCESS:
-            p = Planned(job, fp, REUSE, 0.0, entry.task_id)
-        elif entry.abandonable:  # a create whose answer was lost: never sent again
-            p = Planned(job, fp, UNCERTAIN, 0.0, entry.task_id)
         else:
-            p = Planned(job, fp, ATTACH, 0.0, entry.task_id)
-        if p.kind == NEW and max_usd is not None:
+            kind = _KIND_OF[jr.verdict(entry, jr.clock()).decision]
+            credits = pricing.estimate_credits(job.request.duration, job.request.resolution) if kind in _MAY_PAY else 0.0
+            p = Planned(job, fp, kind, credits, None if kind == NEW or entry is None else entry.task_id)
+        if p.kind in _MAY_PAY and max_usd is not None:
             cost = pricing.credits_to_usd(p.estimate_credits)
             if spent_usd + cost > max_usd + 1e-9:
                 p.over_budget = True
@@ -120,7 +123,9 @@ def describe_plan(planned: list, out: TextIO) -> dict:
     for p in planned:
         what = {NEW: f"new task, ~{_money(p.estimate_credits)}",
                 REUSE: f"re-use task {p.task_id} (no new charge)",
-                ATTACH: f"attach to running task {p.task_id or '(being created)'} (no new charge)",
+                ATTACH: f"attach to running task {p.task_id} (no new charge)",
+                WAIT: ("another run is creating this task now: waits for it (no new charge unless that create is "
+                       f"refused, then a new task, ~{_money(p.estimate_credits)})"),
                 UNCERTAIN: "an earlier create's answer was lost: will not be re-sent (see `tasks` / `abandon`)",
                 DUPLICATE: f"same inputs as line {p.same_as} (shares its task, no new charge)"}[p.kind]
         if p.over_budget:
@@ -129,7 +134,7 @@ def describe_plan(planned: list, out: TextIO) -> dict:
     new = [p for p in planned if p.kind == NEW and not p.over_budget]
     totals = {"jobs": len(planned), "new": len(new), "estimate_credits": sum(p.estimate_credits for p in new),
               "reused": sum(p.kind == REUSE for p in planned), "attach": sum(p.kind == ATTACH for p in planned),
-              "duplicate": sum(p.kind == DUPLICATE for p in planned),
+              "duplicate": sum(p.kind == DUPLICATE for p in planned), "waiting": sum(p.kind == WAIT for p in planned),
               "uncertain": sum(p.kind == UNCERTAIN for p in planned),
               "over_budget": sum(p.over_budget for p in planned)}
     totals["estimate_usd"] = pricing.credits_to_usd(totals["estimate_credits"])
@@ -139,6 +144,8 @@ def describe_plan(planned: list, out: TextIO) -> dict:
 def totals_line(t: dict) -> str:
     text = (f"{t['jobs']} job(s): {t['new']} new task(s) ~{_money(t['estimate_credits'])}, estimate from the "
             f"price table; {t['reused']} re-used and {t['attach'] + t['duplicate']} attached (no new charge)")
+    if t["waiting"]:
+        text += f"; {t['waiting']} being created by another run (waited for)"
     if t["uncertain"]:
         text += f"; {t['uncertain']} with a lost create answer (not re-sent)"
     if t["over_budget"]:

@@ -19,15 +19,12 @@ _CACHED_FINGERPRINTS = 256
 
 
 def reuse(journal, request: GenerationRequest, api_base: str) -> Optional[bool]:
-    """True when a run would re-use or attach to a recorded task (no new charge), False when it
-    would create one (pay), None when the journal cannot tell (a create whose answer was lost:
-    the run would stop and say so rather than pay)."""
-    entry = journal.by_fingerprint(_cached_fingerprint(request, api_base))
-    if entry is None or entry.state in jr.REPLACEABLE:
-        return False
-    if entry.state in (jr.CREATING, jr.UNCERTAIN):
-        return None
-    return True
+    """The journal's verdict (``journal.verdict``) in the estimate's words: True when a run would re-use
+    or attach to a recorded task (no new charge), False when it would create one (pay), None when it
+    cannot be told before running (another run is creating the task right now, or a create's answer was
+    lost and the run would stop and say so rather than pay); the page counts None as paid."""
+    pays = jr.verdict(journal.by_fingerprint(_cached_fingerprint(request, api_base)), jr.clock()).pays
+    return None if pays is None else not pays
 
 
 def _cached_fingerprint(request: GenerationRequest, api_base: str) -> str:

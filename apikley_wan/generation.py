@@ -156,14 +156,15 @@ class Generations:
         return replace(await self._create(fp, params, request, urls, credits, on_status), notes=tuple(notes))
 
     async def _reusable(self, fp: str) -> Optional[Submission]:
-        """The task to attach to, or None when a new task may be created."""
-        entry = await self._step(self.journal.by_fingerprint, fp)
-        while entry is not None and entry.state == jr.CREATING and entry.owner_alive():
+        """The task to attach to, or None when a new task may be created (the journal's verdict)."""
+        found = jr.verdict(await self._step(self.journal.by_fingerprint, fp), jr.clock())
+        while found.decision is jr.Decision.WAIT_FOR_CREATOR:
             # another live process is creating this very task: wait for its id instead of paying again
-            entry = await self._await_task_id(entry)
-        if entry is None or entry.state in jr.REPLACEABLE:
+            found = await self._await_creator(found.entry)
+        if found.decision is jr.Decision.CREATE:
             return None
-        if entry.state in (jr.CREATING, jr.UNCERTAIN):
+        entry = found.entry
+        if found.decision is jr.Decision.UNCERTAIN:
             since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.updated_at))
             refused = entry.params.get(CREATES_REFUSED)
             raise CreateUncertainError(
@@ -174,16 +175,16 @@ class Generations:
                     "It was NOT sent again, to avoid paying twice. Look for that task in your apikley task log. "
                     f"{link_hint(entry.id)} Or give it up with `python -m apikley_wan abandon {entry.id}` (or change "
                     "'take') to deliberately create a new one."))
-        return Submission(entry, REUSED if entry.state == jr.SUCCESS else REATTACHED)
+        return Submission(entry, REUSED if found.decision is jr.Decision.REUSE else REATTACHED)
 
-    async def _await_task_id(self, entry: JournalEntry) -> Optional[JournalEntry]:
-        """The entry once its creator records the id, or once that creator is seen to be gone."""
+    async def _await_creator(self, entry: JournalEntry) -> jr.Verdict:
+        """The entry's verdict once its creator records the id, is refused, or is seen to be gone."""
         deadline = self.clock.now() + self.timings.creating_grace_s
         while self.clock.now() < deadline:
             await pause(0.5, self.cancel, timings=self.timings, clock=self.clock)
-            fresh = await self._step(self.journal.by_id, entry.id)
-            if fresh.state != jr.CREATING or not fresh.owner_alive():
-                return fresh
+            found = jr.verdict(await self._step(self.journal.by_id, entry.id), jr.clock())
+            if found.decision is not jr.Decision.WAIT_FOR_CREATOR:
+                return found
         raise CreateUncertainError("another process has been creating a task for these inputs for "
                                    f"{int(self.timings.creating_grace_s)} s without recording its id")
 

@@ -5,6 +5,9 @@ row keyed by the inputs' fingerprint exists before the create POST, then gains t
 task id, states, the result URL and the local result path. Safe across threads and
 processes (WAL, short transactions, ``BEGIN IMMEDIATE`` for the claim and migrations).
 
+What an entry means for a run of its inputs (re-use, attach, wait for its creator, uncertain or create) is
+decided once, by ``verdict``: the claim, the pipeline, the estimate, the batch plan and the tasks panel ask it.
+
 Liveness of a 'creating' row is a heartbeat (``heartbeat_at``), not a process id: it works on every
 OS and across machines sharing the file (given clocks agree within a few seconds).
 
@@ -16,6 +19,7 @@ below (``_SqlJournal``): the queries, the state rules, the heartbeat and the sch
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
 import logging
 import os
@@ -174,17 +178,71 @@ class JournalEntry:
 
     @property
     def abandonable(self) -> bool:
-        """A create whose answer was lost, or whose writer is gone: what ``abandon`` and ``link_task`` accept."""
-        return self.state == UNCERTAIN or (self.state == CREATING and not self.owner_alive())
+        """What ``abandon`` and ``link_task`` accept: the verdict is UNCERTAIN (a lost create answer, or a gone writer)."""
+        return verdict(self, clock()).decision is Decision.UNCERTAIN
 
-    def owner_alive(self) -> bool:
-        """Whether the writer of a 'creating' row still runs: its heartbeat is fresh (any OS, any host).
+    def owner_alive(self, now: Optional[float] = None) -> bool:
+        """Whether the writer of a 'creating' row still runs at ``now`` (default ``clock()``): its heartbeat
+        is fresh (any OS, any host).
 
         A row without a heartbeat was written by a release before heartbeats: its writer is taken
         as gone (an upgrade restarts it). Were it taken as alive, nothing could ever resolve it.
         Taking it as gone never re-sends: the run says "an earlier run sent the create" instead.
         """
-        return self.heartbeat_at is not None and clock() - self.heartbeat_at < STALE_S
+        now = clock() if now is None else now
+        return self.heartbeat_at is not None and now - self.heartbeat_at < STALE_S
+
+
+# -- the verdict: what a run of some inputs does, from the newest entry of their fingerprint ----------
+class Decision(enum.Enum):
+    """The one reading of a journal entry that the pipeline, the claim, the estimate route, the batch
+    plan and the tasks panel share (each maps it to its own words; see ``verdict``)."""
+
+    REUSE = "re-use"                    # finished: its result is re-used (fetched again if missing), free
+    ATTACH = "attach"                   # a task with an id: wait for it and fetch its result, free
+    WAIT_FOR_CREATOR = "wait for creator"  # a live run is creating it: wait for its id, then decide again
+    UNCERTAIN = "uncertain"             # a create sent whose answer was lost (or whose writer is gone): never re-sent
+    CREATE = "create"                   # no task, or one the API refused, failed or the user abandoned: pay anew
+
+
+# would the run send a paid create? None: it cannot be told before running (see Verdict.pays)
+_PAYS = {Decision.REUSE: False, Decision.ATTACH: False, Decision.CREATE: True,
+         Decision.WAIT_FOR_CREATOR: None, Decision.UNCERTAIN: None}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A decision with what its callers need: the entry, and for REUSE whether the result is fetched again."""
+
+    decision: Decision
+    entry: Optional[JournalEntry]  # the entry it was read from (None: the journal has none)
+    download: bool = False         # REUSE: the caller's copy of the result is missing, so it is fetched again
+
+    @property
+    def pays(self) -> Optional[bool]:
+        """True: the run creates a paid task. False: no new charge. None: cannot be told before running
+        (WAIT_FOR_CREATOR is free unless that other create is refused; UNCERTAIN stops the run without
+        sending, and only an abandon lets a later run pay)."""
+        return _PAYS[self.decision]
+
+
+def verdict(entry: Optional[JournalEntry], now: float, result_on_disk: bool = False) -> Verdict:
+    """What a run does with the newest entry of its inputs' fingerprint, at ``now`` (``clock()`` time),
+    given whether the caller's copy of the result file is on disk. Pure: it reads only its arguments.
+
+    Create only over no entry or a REPLACEABLE one (the claim asks the same). A row with a task id is
+    never replaced: a state this release does not know is attached to (its task is polled), and one
+    without an id that is not a live create is UNCERTAIN: never paid for twice.
+    """
+    if entry is None or entry.state in REPLACEABLE:
+        return Verdict(Decision.CREATE, entry)
+    if entry.state == CREATING:
+        return Verdict(Decision.WAIT_FOR_CREATOR if entry.owner_alive(now) else Decision.UNCERTAIN, entry)
+    if entry.state == UNCERTAIN or entry.task_id is None:
+        return Verdict(Decision.UNCERTAIN, entry)
+    if entry.state == SUCCESS:
+        return Verdict(Decision.REUSE, entry, download=not result_on_disk)
+    return Verdict(Decision.ATTACH, entry)  # waiting, queuing, generating; 'not found' is polled again
 
 
 def check_linkable(entry_id: int, entry: Optional[JournalEntry]) -> None:
@@ -280,6 +338,12 @@ class _SqlJournal:
     def _transaction(self):
         """One short connection inside one transaction (committed at the end, rolled back on an error)."""
         raise NotImplementedError
+
+    @staticmethod
+    def _holder(row) -> Optional[JournalEntry]:
+        """The newest row of a fingerprint when it stops a new create (its verdict is not CREATE), else None."""
+        entry = _row_to_entry(row) if row is not None else None
+        return entry if verdict(entry, clock()).decision is not Decision.CREATE else None
 
     def _sql(self, sql: str) -> str:
         return sql if self._PLACEHOLDER == "?" else sql.replace("?", self._PLACEHOLDER)
@@ -535,9 +599,10 @@ class Journal(_SqlJournal):
             db.execute("BEGIN IMMEDIATE")
             row = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM tasks WHERE fingerprint = ? "
                              "ORDER BY id DESC LIMIT 1", (fingerprint,)).fetchone()
-            if row is not None and row[2] not in REPLACEABLE:
+            holder = self._holder(row)
+            if holder is not None:
                 db.execute("COMMIT")
-                return _row_to_entry(row), False
+                return holder, False
             cur = db.execute("INSERT INTO tasks (fingerprint, state, params, owner, created_at, updated_at, "
                              "heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                              (fingerprint, CREATING, params, owner, now, now, clock()))

@@ -6,7 +6,7 @@ another store:
 
 - the claim is atomic across processes and machines: one transaction takes a transaction-level
   advisory lock keyed by the fingerprint, reads the newest row for it, and inserts a 'creating' row
-  only when none may be attached to. Claimers of the same inputs queue on the lock; each one reads
+  only when that row's verdict (``journal.verdict``) is CREATE. Claimers of the same inputs queue on the lock; each one reads
   after the previous one committed, so exactly one of them gets ``is_new``;
 - schema versions: the same ordered migrations as the SQLite file (``_MIGRATIONS`` below is their
   PostgreSQL twin, index by index), the version in the table ``apikley_journal_schema``, applied in
@@ -29,7 +29,7 @@ from urllib.parse import unquote
 
 from . import journal as jr
 from .errors import JournalError
-from .journal import _COLUMNS, CREATING, REPLACEABLE, SCHEMA_VERSION, _row_to_entry
+from .journal import _COLUMNS, CREATING, SCHEMA_VERSION, _row_to_entry
 
 try:
     import psycopg
@@ -231,8 +231,9 @@ class PgJournal(jr._SqlJournal):
                 db.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(fingerprint),))
                 row = db.execute(f"SELECT {columns} FROM tasks WHERE fingerprint = %s ORDER BY id DESC LIMIT 1",
                                  (fingerprint,)).fetchone()
-                if row is not None and row[2] not in REPLACEABLE:
-                    return _row_to_entry(row), False
+                holder = self._holder(row)
+                if holder is not None:
+                    return holder, False
                 row = db.execute("INSERT INTO tasks (fingerprint, state, params, owner, created_at, updated_at, "
                                  f"heartbeat_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {columns}",
                                  (fingerprint, CREATING, params, owner, now, now, jr.clock())).fetchone()

@@ -20,13 +20,16 @@ from .generation import Generations
 from .journal import Journal, JournalEntry
 
 MAX_ROWS = 200
-COLLECTABLE = (*jr.PENDING, jr.SUCCESS)
 MAX_ENTRY_DIGITS = 18  # the journal's row ids are 64-bit integers: a longer number is none of them
 
 
 def task_row(entry: JournalEntry) -> dict:
+    """One row. ``verdict`` is the journal's (``journal.verdict``) for the file the entry records: Collect is
+    offered for a task to attach to, or a finished one whose file is gone; Abandon for an uncertain create."""
     params = entry.params or {}
     path = entry.result_path
+    exists = bool(path) and Path(path).is_file()
+    found = jr.verdict(entry, jr.clock(), result_on_disk=exists)
     return {
         "entry_id": entry.id, "task_id": entry.task_id, "state": entry.state,
         "created_at": entry.task_created_at or entry.created_at, "finished_at": entry.finished_at,
@@ -37,10 +40,11 @@ def task_row(entry: JournalEntry) -> dict:
         "cost_usd": pricing.credits_to_usd(entry.cost_credits) if entry.cost_credits is not None else None,
         "result_path": path, "result_file": Path(path).name if path else None,
         "result_folder": str(Path(path).parent) if path else None,
-        "result_exists": bool(path) and Path(path).is_file(),
+        "result_exists": exists,
         "error": entry.error,
-        "collectable": entry.task_id is not None and entry.state in COLLECTABLE,
-        "abandonable": entry.abandonable,
+        "verdict": found.decision.value,
+        "collectable": found.decision is jr.Decision.ATTACH or found.download,
+        "abandonable": found.decision is jr.Decision.UNCERTAIN,
     }
 
 

@@ -22,6 +22,7 @@ from apikley_wan.client import ApikleyClient, Cancel
 from apikley_wan.errors import CancelledError
 from apikley_wan.jobs import load_jobs
 from apikley_wan.journal import Journal
+from apikley_wan.request import fingerprint
 from apikley_wan.settings import Timings
 from apikley_wan.simulator import Simulator
 
@@ -190,6 +191,23 @@ def test_max_usd_starts_no_paid_work_past_the_budget(fast_sim, tmp_path, referen
     assert rows[1]["outcome"] == "reused" and rows[1]["charged"] is False
     assert rows[4]["task_id"] is None and "--max-usd" in rows[4]["error"]
     assert "2 paid now (140 credits ($0.70), " in out and "2 skipped for budget" in out
+
+
+def test_a_job_another_run_is_creating_is_waited_for_and_counts_against_max_usd(fast_sim, tmp_path, reference_clip,
+                                                                               fresh_heartbeat):
+    """The journal's verdict WAIT_FOR_CREATOR: no new charge unless that other create is refused, and then this
+    run creates, so --max-usd keeps room for it."""
+    journal = Journal(tmp_path / "journal.sqlite")
+    jobs_file = _url_jobs(fast_sim, tmp_path, reference_clip, 3)
+    jobs, _ = load_jobs(jobs_file, fast_sim.base_url)
+    journal.claim(fingerprint(jobs[0].request, fast_sim.base_url)[0], {})  # a live run is creating line 1's task
+    rc, out, err = _run(fast_sim, journal, jobs_file, "--dry-run", "--max-usd", "0.70")
+    assert rc == 0, err
+    assert ("line 1: another run is creating this task now: waits for it (no new charge unless that create is "
+            "refused, then a new task, ~70 credits ($0.35))") in out
+    assert "line 2: new task, ~70 credits ($0.35)" in out and "line 3: skipped for budget" in out
+    assert "1 new task(s) ~70 credits ($0.35)" in out and "1 being created by another run (waited for)" in out
+    assert fast_sim.create_requests == 0
 
 
 def test_report_has_every_job_with_task_outcome_cost_and_output(fast_sim, tmp_path, reference_clip):

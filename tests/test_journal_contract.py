@@ -297,6 +297,24 @@ def test_only_refused_failed_and_abandoned_entries_are_replaced(store):
         assert not new and same.id == entry.id and same.state == state
 
 
+def test_a_claim_creates_exactly_when_the_verdict_of_the_newest_row_is_create(store):
+    """The claim asks ``journal.verdict``, as the pipeline, estimate, batch plan and panel do: on both stores,
+    a new row exactly over no row or a CREATE verdict, and every worker reads the same verdict."""
+    first, second = store.open(), store.open()
+    states = (jr.CREATING, jr.UNCERTAIN, *jr.REPLACEABLE, jr.SUCCESS, *jr.PENDING, jr.NOT_FOUND, "a later state")
+    for state in states:
+        for task_id in (None, f"t-{state.replace(' ', '-')}"):
+            fp = f"fp-{state}-{task_id}"
+            entry, _ = first.claim(fp, {})
+            first.release(entry.id)  # no heartbeat: a 'creating' row's writer is gone
+            first.update(entry.id, state=state, task_id=task_id, heartbeat_at=time.time() - jr.STALE_S - 60)
+            verdicts = {jr.verdict(worker.by_fingerprint(fp), jr.clock()).decision for worker in (first, second)}
+            assert len(verdicts) == 1, (state, task_id, verdicts)
+            claimed, new = second.claim(fp, {})
+            assert new is (verdicts == {jr.Decision.CREATE}), (state, task_id)
+            assert new or claimed.id == entry.id
+
+
 def test_an_uncertain_create_stays_uncertain_for_everyone_until_abandoned(store):
     first, second = store.open(), store.open()
     entry, _ = first.claim("fp", {})

@@ -138,3 +138,26 @@ def test_a_result_goes_to_the_top_of_the_input_folder_without_overwriting(routes
     assert (input_dir / other).read_bytes() == reference_clip.read_bytes()
     assert sorted(p.name for p in input_dir.iterdir()) == [name, other], "no partial files left"
     assert answers["not json"][0] == 415 and answers["unknown"][0] == 404
+
+
+def test_a_row_carries_the_journal_verdict_and_offers_what_it_allows(tmp_path, reference_clip, fresh_heartbeat):
+    """Collect for a task to attach to (a 'not found' id is asked again) or a finished one whose file is gone,
+    Abandon for an uncertain create only: read from ``journal.verdict``, with the row's own result file."""
+    from apikley_wan import journal as jr, task_rows
+    journal = jr.Journal(tmp_path / "journal.sqlite")
+    kept = _finished(journal, tmp_path / "kept", reference_clip, "t-kept")
+    gone = _finished(journal, tmp_path / "gone", reference_clip, "t-gone")
+    (tmp_path / "gone" / "wan26_v2v_t-gone.mp4").unlink()
+    running = journal.adopt("t-running")
+    unknown = journal.update(journal.adopt("t-unknown").id, state=jr.NOT_FOUND)
+    live, _ = journal.claim("fp-live", {})
+    dead, _ = journal.claim("fp-dead", {})
+    journal.release(dead.id)
+    dead = journal.update(dead.id, heartbeat_at=0.0)
+    lost = _uncertain(journal)
+    rows = {row["entry_id"]: (row["verdict"], row["collectable"], row["abandonable"])
+            for row in task_rows.recent(journal)["tasks"]}
+    assert rows == {kept.id: ("re-use", False, False), gone.id: ("re-use", True, False),
+                    running.id: ("attach", True, False), unknown.id: ("attach", True, False),
+                    live.id: ("wait for creator", False, False), dead.id: ("uncertain", False, True),
+                    lost.id: ("uncertain", False, True)}
