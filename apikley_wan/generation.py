@@ -68,13 +68,16 @@ class Generations:
                  deadline_s: Optional[float] = None, callbacks: Optional[CallbackBoard] = None,
                  callback_base: Optional[str] = None, file_prefix: str = "wan26_v2v",
                  api_identity: Optional[str] = None, timings: Timings = TIMINGS, clock: Clock = CLOCK,
-                 run: Callable[..., Awaitable] = workers.run, budget: Optional[budget_guard.BudgetGuard] = None):
+                 run: Callable[..., Awaitable] = workers.run, budget: Optional[budget_guard.BudgetGuard] = None,
+                 pacer: Optional[pacing.Pacer] = None):
         self.client = client
         # every paid create goes through the guard (the process's own unless given one); a re-use never does
         self.budget = budget_guard.GUARD if budget is None else budget
         # which API the journal's results belong to (the embedded simulator's port changes per run)
         self.api_identity = api_identity or client.base_url
         self.journal = journal
+        # the account's create window, kept in the journal: shared with every process and worker on it
+        self.pacer = pacer or pacing.Pacer(journal)
         self.results_dir = Path(results_dir)
         self.deadline_s = default_deadline_s() if deadline_s is None else deadline_s
         self.callbacks = callbacks
@@ -187,9 +190,10 @@ class Generations:
         on_retry = self._retries(on_status, "creating the task", params)
         while True:
             # the account's create window (pacing.py), awaited on the loop before the row is claimed
-            async with pacing.pacer_for(self.client).slot(self.cancel, self.timings.slice_s) as slot:
+            async with self.pacer.slot(self.api_identity, self.cancel, self._run, self.timings.slice_s) as slot:
                 try:
-                    entry, created = await self._step(self._claim_and_create, fp, params, body, credits, on_retry)
+                    entry, created = await self._step(self._claim_and_create, fp, params, body, credits, slot,
+                                                      on_retry)
                 except BudgetError:
                     slot.used = False  # refused by the guard: no request was sent
                     raise
@@ -200,7 +204,8 @@ class Generations:
             if attached is not None:
                 return attached
 
-    def _claim_and_create(self, fp: str, params: dict, body: dict, credits: float, on_retry=None) -> tuple:
+    def _claim_and_create(self, fp: str, params: dict, body: dict, credits: float, slot: pacing.Slot,
+                          on_retry=None) -> tuple:
         """One step: the budget is reserved, the journal row written before the POST, and the row gets
         the task id right after it.
 
@@ -223,9 +228,12 @@ class Generations:
                         exc, ApikleyError) else f"stopped before the create was sent ({type(exc).__name__})")
                     raise
                 may_exist = True  # from the POST on, unless the answer proves otherwise
+
+                def refused(sent: int) -> None:  # kept before any re-send; the window is full for everyone
+                    self.journal.update(entry.id, params={**params, CREATES_REFUSED: sent})
+                    self.pacer.refused(slot)
                 try:
-                    task_id = self.client.create_task(body, on_retry=on_retry, on_refused=lambda sent: self.journal.update(
-                        entry.id, params={**params, CREATES_REFUSED: sent}))  # kept before any re-send
+                    task_id = self.client.create_task(body, on_retry=on_retry, on_refused=refused)
                 except CreateUncertainError as exc:
                     held.spend()  # a task may exist: it counts
                     self.journal.update(entry.id, state=jr.UNCERTAIN, error=exc.user_message())
