@@ -334,7 +334,7 @@ class Generations:
 
     def _record_success(self, entry: JournalEntry, info: TaskInfo, ticket: metering.Ticket) -> JournalEntry:
         """Success, its result link and what it cost: the API's own figure when it gives one, else the
-        balance it took while it was this process's only task (metering.py), else the price of the task's
+        balance it took while it was the account's only task (metering.py), else the price of the task's
         real settings (from the journal, or from the task's own record), else unknown. A callback never
         sets the cost: anyone who learns its URL could post one."""
         params = dict(entry.params)
@@ -346,7 +346,7 @@ class Generations:
             if info.consumed_credits is not None:
                 cost, kind = info.consumed_credits, REPORTED
             else:
-                measured = self._measured(ticket, estimate)
+                measured = self._measured(entry, ticket, estimate)
                 cost, kind = (measured, MEASURED) if measured is not None else (
                     estimate, ESTIMATE if estimate is not None else UNKNOWN)
         finally:
@@ -354,9 +354,10 @@ class Generations:
         return self.journal.update(entry.id, state=jr.SUCCESS, result_url=info.result_urls[0], error=None,
                                    params=params, cost_credits=cost, cost_kind=kind)
 
-    def _measured(self, ticket: metering.Ticket, estimate: Optional[float]) -> Optional[float]:
+    def _measured(self, entry: JournalEntry, ticket: metering.Ticket, estimate: Optional[float]) -> Optional[float]:
         """The balance before the create less the balance now, when the task was alone from before its
-        create until after this read and the difference is plausible; else None (the estimate stands)."""
+        create until after this read (in this process, and in the journal every process on the account
+        writes) and the difference is plausible; else None (the estimate stands)."""
         if ticket.balance_before is None or not ticket.alone:
             return None
         try:
@@ -364,7 +365,8 @@ class Generations:
         except ApikleyError:  # Cancel included: the success must be recorded all the same
             return None
         difference = round(ticket.balance_before - after, 4)
-        if ticket.alone and metering.plausible(difference, estimate):
+        busy = self.journal.busy_between(self.api_identity, entry.id, ticket.opened_at, time.time())
+        if ticket.alone and not busy and metering.plausible(difference, estimate):
             return difference
         log.info("apikley task %s: balance moved by %g credits (estimate %s): not taken as its cost",
                  ticket.task_id, difference, estimate)

@@ -154,6 +154,8 @@ _COLUMNS = ("id", "fingerprint", "state", "task_id", "params", "result_url", "re
             "cost_kind")
 
 
+# an entry left unfinished (its end never seen) may move its account's balance this long after its claim
+UNFINISHED_COUNTS_S = 24 * 3600.0
 # a create slot older than this is history nobody counts any more: the next slot taken deletes it
 CREATE_SLOTS_KEPT_S = 3600.0
 
@@ -337,6 +339,25 @@ class _SqlJournal:
         marks = ",".join("?" * len(states))
         rows = self._many(f"WHERE created_at >= ? AND state IN ({marks}) ORDER BY id", (float(since), *states))
         return [e for e in rows if not e.fingerprint.startswith(ADOPTED_PREFIX)]
+
+    def busy_between(self, account: str, entry_id: int, since: float, until: float) -> bool:
+        """Whether an entry other than ``entry_id`` may have moved ``account``'s balance between ``since``
+        and ``until`` (metering.py): claimed by ``until`` and not finished before ``since``, from any process
+        or worker on this journal. A create the API refused, or an id it does not know, never did; an entry
+        of unknown account (adopted by id) may have; one left unfinished counts for a day after its claim."""
+        states = (REFUSED, NOT_FOUND)
+        with self._session() as db:
+            rows = db.execute(self._sql(
+                "SELECT params, state, finished_at, updated_at FROM tasks WHERE id <> ? AND created_at <= ? AND "
+                "created_at >= ? AND state NOT IN (?, ?)"), (entry_id, until, since - UNFINISHED_COUNTS_S,
+                                                             *states)).fetchall()
+        for params, state, finished_at, updated_at in rows:
+            ended = finished_at if finished_at is not None else updated_at if state in (SUCCESS, FAIL) else None
+            if ended is not None and ended < since:
+                continue
+            if json.loads(params or "{}").get("api", account) == account:
+                return True
+        return False
 
     # -- liveness ------------------------------------------------------------------------
     def _beat(self, ids: set) -> set:
