@@ -79,6 +79,8 @@ class Pacer:
 
     def release(self, slot: Slot) -> None:
         self.journal.end_create_slot(slot.id, self._clock() if slot.used else None)
+        if not slot.used:
+            self._next_look = 0.0  # a slot given back: this process's waiters may look at once
 
     def refused(self, slot: Slot) -> None:
         """The API refused the slot's create (429/455): the account's window is full for every process."""
