@@ -28,6 +28,7 @@ from .errors import ApikleyError, BudgetError, CancelledError
 from .generation import Generations
 from .jobs import Job, JobsFileError, Problem, batch_inputs, load_jobs
 from .journal import Journal
+from .pacing import Pacer
 from .report import PAID, REATTACHED, REUSED
 from .request import fingerprint
 from .settings import TIMINGS, Timings
@@ -220,6 +221,7 @@ class Batch:
         self.concurrency = max(1, int(concurrency))
         self.overwrite = overwrite  # an out holding another file is replaced (outputs.py)
         self.cancel = Cancel()
+        self.pacer = Pacer(journal)  # one window per account, in the journal: other processes' creates count
         runnable = [p for p in planned if not p.over_budget]
         self.progress = progress or Progress(len(runnable), sum(p.kind == NEW for p in runnable), out, False)
         self.results: dict[int, JobResult] = {}
@@ -231,7 +233,7 @@ class Batch:
     def _generations(self) -> Generations:
         client = ApikleyClient(api_key=self.api_key, base_url=self.base_url, cancel=self.cancel)
         return Generations(client, self.journal, self.results_dir, deadline_s=self.deadline_s,
-                           api_identity=self.api_identity, timings=self.timings)
+                           api_identity=self.api_identity, timings=self.timings, pacer=self.pacer)
 
     async def run(self) -> list:
         gate = asyncio.Semaphore(self.concurrency)     # preparing, uploading, creating

@@ -71,13 +71,16 @@ class Generations:
                  deadline_s: Optional[float] = None, callbacks: Optional[CallbackBoard] = None,
                  callback_base: Optional[str] = None, file_prefix: str = "wan26_v2v",
                  api_identity: Optional[str] = None, timings: Timings = TIMINGS, clock: Clock = CLOCK,
-                 lanes: Lanes = workers, budget: Optional[budget_guard.BudgetGuard] = None):
+                 lanes: Lanes = workers, budget: Optional[budget_guard.BudgetGuard] = None,
+                 pacer: Optional[pacing.Pacer] = None):
         self.client = client
         # every paid create goes through the guard (the process's own unless given one); a re-use never does
         self.budget = budget_guard.GUARD if budget is None else budget
         # which API the journal's results belong to (the embedded simulator's port changes per run)
         self.api_identity = api_identity or client.base_url
         self.journal = journal
+        # the account's create window, kept in the journal: shared with every process and worker on it
+        self.pacer = pacer or pacing.Pacer(journal)
         self.results_dir = Path(results_dir)
         self.deadline_s = default_deadline_s() if deadline_s is None else deadline_s
         self.callbacks = callbacks
@@ -202,10 +205,10 @@ class Generations:
         on_retry = self._retries(on_status, "creating the task", params)
         while True:
             # the account's create window (pacing.py), awaited on the loop before the row is claimed
-            async with pacing.pacer_for(self.client).slot(self.cancel, self.timings.slice_s) as slot:
+            async with self.pacer.slot(self.api_identity, self.cancel, self._lanes.files.run, self.timings.slice_s) as slot:
                 try:
                     entry, created = await self._on(self._lanes.creates, self._claim_and_create, fp, params, body,
-                                                    credits, on_retry)
+                                                    credits, slot, on_retry)
                 except BudgetError:
                     slot.used = False  # refused by the guard: no request was sent
                     raise
@@ -216,7 +219,8 @@ class Generations:
             if attached is not None:
                 return attached
 
-    def _claim_and_create(self, fp: str, params: dict, body: dict, credits: float, on_retry=None) -> tuple:
+    def _claim_and_create(self, fp: str, params: dict, body: dict, credits: float, slot: pacing.Slot,
+                          on_retry=None) -> tuple:
         """One step: the budget is reserved, the journal row written before the POST, and the row gets
         the task id right after it.
 
@@ -239,9 +243,12 @@ class Generations:
                         exc, ApikleyError) else f"stopped before the create was sent ({type(exc).__name__})")
                     raise
                 may_exist = True  # from the POST on, unless the answer proves otherwise
+
+                def refused(sent: int) -> None:  # kept before any re-send; the window is full for everyone
+                    self.journal.update(entry.id, params={**params, CREATES_REFUSED: sent})
+                    self.pacer.refused(slot)
                 try:
-                    task_id = self.client.create_task(body, on_retry=on_retry, on_refused=lambda sent: self.journal.update(
-                        entry.id, params={**params, CREATES_REFUSED: sent}))  # kept before any re-send
+                    task_id = self.client.create_task(body, on_retry=on_retry, on_refused=refused)
                 except CreateUncertainError as exc:
                     held.spend()  # a task may exist: it counts
                     self.journal.update(entry.id, state=jr.UNCERTAIN, error=exc.user_message())
@@ -353,7 +360,7 @@ class Generations:
 
     def _record_success(self, entry: JournalEntry, info: TaskInfo, ticket: metering.Ticket) -> JournalEntry:
         """Success, its result link and what it cost: the API's own figure when it gives one, else the
-        balance it took while it was this process's only task (metering.py), else the price of the task's
+        balance it took while it was the account's only task (metering.py), else the price of the task's
         real settings (from the journal, or from the task's own record), else unknown. A callback never
         sets the cost: anyone who learns its URL could post one."""
         params = dict(entry.params)
@@ -365,7 +372,7 @@ class Generations:
             if info.consumed_credits is not None:
                 cost, kind = info.consumed_credits, REPORTED
             else:
-                measured = self._measured(ticket, estimate)
+                measured = self._measured(entry, ticket, estimate)
                 cost, kind = (measured, MEASURED) if measured is not None else (
                     estimate, ESTIMATE if estimate is not None else UNKNOWN)
         finally:
@@ -373,9 +380,10 @@ class Generations:
         return self.journal.update(entry.id, state=jr.SUCCESS, result_url=info.result_urls[0], error=None,
                                    params=params, cost_credits=cost, cost_kind=kind)
 
-    def _measured(self, ticket: metering.Ticket, estimate: Optional[float]) -> Optional[float]:
+    def _measured(self, entry: JournalEntry, ticket: metering.Ticket, estimate: Optional[float]) -> Optional[float]:
         """The balance before the create less the balance now, when the task was alone from before its
-        create until after this read and the difference is plausible; else None (the estimate stands)."""
+        create until after this read (in this process, and in the journal every process on the account
+        writes) and the difference is plausible; else None (the estimate stands)."""
         if ticket.balance_before is None or not ticket.alone:
             return None
         try:
@@ -383,7 +391,8 @@ class Generations:
         except ApikleyError:  # Cancel included: the success must be recorded all the same
             return None
         difference = round(ticket.balance_before - after, 4)
-        if ticket.alone and metering.plausible(difference, estimate):
+        busy = self.journal.busy_between(self.api_identity, entry.id, ticket.opened_at, time.time())
+        if ticket.alone and not busy and metering.plausible(difference, estimate):
             return difference
         log.info("apikley task %s: balance moved by %g credits (estimate %s): not taken as its cost",
                  ticket.task_id, difference, estimate)

@@ -30,7 +30,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from .errors import InputError, JournalError, TaskIdTakenError
 
@@ -136,6 +136,19 @@ _REBUILD_V3 = (
     "CREATE INDEX tasks_state ON tasks (state)",
 )
 
+# 4: the account's create window (pacing.py): one row per create request in flight or lately answered,
+# shared by every process and worker on the journal; the tasks table is left as it was
+_CREATE_SLOTS_V4 = (
+    """CREATE TABLE create_slots (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    answered_at REAL,
+    refused_at REAL
+)""",
+    "CREATE INDEX create_slots_account ON create_slots (account, started_at)",
+)
+
 # _MIGRATIONS[n - 1] takes a file from version n - 1 to n, inside the opener's transaction (so no
 # executescript, which commits). Never edit a released migration: append the next one, and its
 # PostgreSQL twin to journal_pg._MIGRATIONS (same index, same version; a test holds them in step).
@@ -143,6 +156,7 @@ _MIGRATIONS = (
     tuple(sql.strip() for sql in _SCHEMA_V1.split(";") if sql.strip()),  # 1: IF NOT EXISTS adopts 0-files
     ("ALTER TABLE tasks ADD COLUMN heartbeat_at REAL",),                   # 2: liveness of 'creating' rows
     _REBUILD_V3,                                                            # 3: cost_kind replaces cost_reported
+    _CREATE_SLOTS_V4,                                                       # 4: the accounts' create windows
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -151,6 +165,21 @@ _COLUMNS = ("id", "fingerprint", "state", "task_id", "params", "result_url", "re
             "cost_kind")
 # what a task collected by id brings to the entry it is linked to (link_task): all it knows of the task
 _LINKED_COLUMNS = ("state", "result_url", "result_path", "cost_credits", "cost_kind", "error", "finished_at")
+
+
+# an entry left unfinished (its end never seen) may move its account's balance this long after its claim
+UNFINISHED_COUNTS_S = 24 * 3600.0
+# a create slot older than this is history nobody counts any more: the next slot taken deletes it
+CREATE_SLOTS_KEPT_S = 3600.0
+
+
+@dataclass(frozen=True)
+class CreateSlot:
+    """One create request of an account, as the window sees it (pacing.py)."""
+
+    started_at: float              # when its slot was taken, just before the request
+    answered_at: Optional[float]   # when its answer came back; None while in flight
+    refused_at: Optional[float]    # when the API last answered it 429/455 (the window was full)
 
 
 @dataclass
@@ -345,6 +374,14 @@ class _SqlJournal:
         entry = _row_to_entry(row) if row is not None else None
         return entry if verdict(entry, clock()).decision is not Decision.CREATE else None
 
+    def _window_transaction(self, db, account: str):
+        """A context: one transaction that no other taker of ``account``'s create window runs beside."""
+        raise NotImplementedError
+
+    def _insert_id(self, db, sql: str, args: tuple) -> int:
+        """Run one INSERT; the new row's id."""
+        raise NotImplementedError
+
     def _sql(self, sql: str) -> str:
         return sql if self._PLACEHOLDER == "?" else sql.replace("?", self._PLACEHOLDER)
 
@@ -393,6 +430,25 @@ class _SqlJournal:
         rows = self._many(f"WHERE created_at >= ? AND state IN ({marks}) ORDER BY id", (float(since), *states))
         return [e for e in rows if not e.fingerprint.startswith(ADOPTED_PREFIX)]
 
+    def busy_between(self, account: str, entry_id: int, since: float, until: float) -> bool:
+        """Whether an entry other than ``entry_id`` may have moved ``account``'s balance between ``since``
+        and ``until`` (metering.py): claimed by ``until`` and not finished before ``since``, from any process
+        or worker on this journal. A create the API refused, or an id it does not know, never did; an entry
+        of unknown account (adopted by id) may have; one left unfinished counts for a day after its claim."""
+        states = (REFUSED, NOT_FOUND)
+        with self._session() as db:
+            rows = db.execute(self._sql(
+                "SELECT params, state, finished_at, updated_at FROM tasks WHERE id <> ? AND created_at <= ? AND "
+                "created_at >= ? AND state NOT IN (?, ?)"), (entry_id, until, since - UNFINISHED_COUNTS_S,
+                                                             *states)).fetchall()
+        for params, state, finished_at, updated_at in rows:
+            ended = finished_at if finished_at is not None else updated_at if state in (SUCCESS, FAIL) else None
+            if ended is not None and ended < since:
+                continue
+            if json.loads(params or "{}").get("api", account) == account:
+                return True
+        return False
+
     # -- liveness ------------------------------------------------------------------------
     def _beat(self, ids: set) -> set:
         """Refresh the heartbeat of these rows while 'creating'; return those still 'creating'."""
@@ -406,6 +462,36 @@ class _SqlJournal:
         rows = db.execute(self._sql(f"SELECT id FROM tasks WHERE state = ? AND id IN ({marks})"),
                           (CREATING, *ids)).fetchall()
         return {row[0] for row in rows}
+
+    # -- the account's create window (pacing.py) ---------------------------------------------
+    def take_create_slot(self, account: str, now: float,
+                         wait_for: Callable[[list], float]) -> tuple[Optional[int], float]:
+        """One atomic step for every process and worker on this journal: read the account's create slots,
+        ask ``wait_for(slots)`` how long until a create may start, and write a slot only when that is 0.
+        ``(slot id, 0.0)``, or ``(None, seconds to wait)``."""
+        with self._session() as db, self._window_transaction(db, account):
+            db.execute(self._sql("DELETE FROM create_slots WHERE account = ? AND started_at < ?"),
+                       (account, now - CREATE_SLOTS_KEPT_S))
+            rows = db.execute(self._sql("SELECT started_at, answered_at, refused_at FROM create_slots "
+                                        "WHERE account = ?"), (account,)).fetchall()
+            wait = wait_for([CreateSlot(*row) for row in rows])
+            if wait > 0:
+                return None, wait
+            return self._insert_id(db, "INSERT INTO create_slots (account, started_at) VALUES (?, ?)",
+                                   (account, now)), 0.0
+
+    def end_create_slot(self, slot_id: int, now: Optional[float]) -> None:
+        """The create's answer came back at ``now``; None: no request was sent after all (the slot goes)."""
+        with self._session() as db:
+            if now is None:
+                db.execute(self._sql("DELETE FROM create_slots WHERE id = ?"), (slot_id,))
+            else:
+                db.execute(self._sql("UPDATE create_slots SET answered_at = ? WHERE id = ?"), (now, slot_id))
+
+    def refuse_create_slot(self, slot_id: int, now: float) -> None:
+        """The API answered this slot's create with a refusal: its window is full for everyone."""
+        with self._session() as db:
+            db.execute(self._sql("UPDATE create_slots SET refused_at = ? WHERE id = ?"), (now, slot_id))
 
     def release(self, entry_id: int) -> None:
         """Stop this process's heartbeat of one row (done by every move out of 'creating')."""
@@ -579,6 +665,16 @@ class Journal(_SqlJournal):
         finally:
             if db is not None:
                 db.close()
+
+    @contextlib.contextmanager
+    def _window_transaction(self, db: sqlite3.Connection, account: str) -> Iterator[None]:
+        """``BEGIN IMMEDIATE``: the file's write lock, so one taker at a time reads, then writes."""
+        db.execute("BEGIN IMMEDIATE")
+        yield
+        db.execute("COMMIT")
+
+    def _insert_id(self, db: sqlite3.Connection, sql: str, args: tuple) -> int:
+        return db.execute(sql, args).lastrowid  # no RETURNING: SQLite has it only since 3.35
 
     def _beat(self, ids: set) -> set:
         if not self.path.exists():  # moved aside: never recreate it

@@ -70,6 +70,14 @@ _MIGRATIONS = (
     ("ALTER TABLE tasks ADD COLUMN cost_kind TEXT NOT NULL DEFAULT 'unknown'",  # 3: cost_kind replaces cost_reported
      f"UPDATE tasks SET cost_kind = {jr._COST_KIND_OF_OLD_ROW}",
      "ALTER TABLE tasks DROP COLUMN cost_reported"),
+    ("""CREATE TABLE create_slots (
+    id BIGSERIAL PRIMARY KEY,
+    account TEXT NOT NULL,
+    started_at DOUBLE PRECISION NOT NULL,
+    answered_at DOUBLE PRECISION,
+    refused_at DOUBLE PRECISION
+)""",                                                                      # 4: the accounts' create windows
+     "CREATE INDEX create_slots_account ON create_slots (account, started_at)"),
 )
 if len(_MIGRATIONS) != SCHEMA_VERSION:  # a migration appended to one backend only: refuse to run at all
     raise RuntimeError(f"journal_pg has {len(_MIGRATIONS)} migrations, journal.py {SCHEMA_VERSION}")
@@ -219,6 +227,18 @@ class PgJournal(jr._SqlJournal):
             if db.execute("SELECT to_regclass('tasks')").fetchone()[0] is None:
                 return set()  # the journal was dropped: never recreate it
             return self._beat_rows(db, ids)
+
+    @contextlib.contextmanager
+    def _window_transaction(self, db, account: str) -> Iterator[None]:
+        """One transaction holding the account's advisory lock: takers of its window queue, each reading
+        after the one before committed."""
+        with db.transaction():
+            db.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+            db.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key("\0create-window\0" + account),))
+            yield
+
+    def _insert_id(self, db, sql: str, args: tuple) -> int:
+        return db.execute(self._sql(sql) + " RETURNING id", args).fetchone()[0]
 
     def _claim_row(self, fingerprint: str, params: str, owner: str, now: float) -> tuple:
         """Read the newest row and insert a 'creating' one in one transaction, holding the fingerprint's

@@ -2,21 +2,25 @@
 
 recordInfo (and a callback, which may never set a cost) often carries no ``consumeCredits``. Then the
 balance read before the create, less the balance read after success, is the task's cost, but only if
-nothing else of this process could have moved the balance in between. So every create and every
+nothing else on the account could have moved the balance in between. So every create and every
 wait on a pending task holds a *ticket* for its account from before the create (or from when the wait
 begins) until the process sees the task finish. A ticket is *alone* while no other ticket of its account
 existed at any moment of its life; only a ticket that is still alone after the second balance read is
 measured. A task whose wait stopped early (Cancel, deadline) keeps its ticket until some run sees it
 finish: it may be billed meanwhile.
 
-What this cannot see: other processes or machines on the same account. The caller keeps a measurement
-only when it is plausible (``plausible``), else the price-table estimate stands.
+Other processes and farm workers are seen through the journal they share: after the second balance read,
+the journal is asked whether another entry of the account was in flight between the ticket's opening and
+that read (``journal.busy_between``). What this cannot see: spending outside the journal (another tool on
+the same key, a top-up). The caller keeps a measurement only when it is plausible (``plausible``), else the
+price-table estimate stands.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from typing import Optional
 
 # a difference above this many times the estimate is someone else's spending, not this task's
@@ -43,6 +47,7 @@ class Ticket:
         self.alone = True
         self.balance_before: Optional[float] = None
         self.task_id: Optional[str] = None
+        self.opened_at = time.time()  # before any balance read of its create: where the journal is asked from
 
     def spoil(self) -> None:
         """This ticket cannot be measured (e.g. the balance could not be read)."""

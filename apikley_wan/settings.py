@@ -30,7 +30,8 @@ PRICE_CREDITS = {
 TYPICAL_SECONDS = {"5": 150.0, "10": 270.0}
 
 # the API's documented create limit, per account: at most 20 createTask in any 10 s (api-reference §7);
-# every create of the process is paced to it on the client side (pacing.py), read at each use
+# every create of the account is paced to it on the client side, in a window every process on the journal
+# shares (pacing.py); read at each use
 CREATES_PER_WINDOW = 20
 CREATE_WINDOW_S = 10.0
 # create requests one journal entry may send that the API answers 429/455 ("refused, no task made"): that

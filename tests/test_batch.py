@@ -2,7 +2,8 @@
 without paying twice, checked line by line before anything is paid, within a budget, with a report.
 
 In-process against a ``Simulator`` with its real rate limiter on (20 creates per window); the window
-is shrunk to 1 s on both sides (simulator and pacer) so the suite stays fast.
+is shrunk to 1 s on both sides (simulator and pacer) so the suite stays fast. The pacer itself, and
+several processes on one account: test_pacing.py.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from apikley_wan import batch, pacing, settings
+from apikley_wan import batch, settings
 from apikley_wan.__main__ import _parser
-from apikley_wan.client import ApikleyClient, Cancel
-from apikley_wan.errors import CancelledError
+from apikley_wan.client import ApikleyClient
 from apikley_wan.jobs import load_jobs
 from apikley_wan.journal import Journal
 from apikley_wan.request import fingerprint
@@ -258,42 +258,6 @@ def test_csv_jobs_with_a_local_clip(fast_sim, tmp_path, reference_clip):
     sniffed.write_text(jobs.read_text())
     rc, out, err = _run(fast_sim, journal, sniffed)
     assert rc == 0 and fast_sim.create_count == 2 and "2 re-used" in out
-
-
-def test_the_pacer_keeps_the_window_and_feels_cancel_while_waiting():
-    now = [0.0]
-    pacer = pacing.Pacer(limit=2, window_s=10.0, clock=lambda: now[0])
-    a, _ = pacer.try_acquire()
-    b, _ = pacer.try_acquire()
-    assert pacer.try_acquire()[0] is None  # both in flight
-    now[0] = 1.0
-    pacer.release(a)
-    now[0] = 3.0
-    pacer.release(b)
-    slot, wait = pacer.try_acquire()
-    assert slot is None and wait == pytest.approx(8.0)  # counted from the first answer, not its start
-    now[0] = 11.0
-    assert pacer.try_acquire()[0] is not None
-    unused, _ = pacer.try_acquire() if pacer.in_window() < 2 else (None, 0)
-    assert unused is None  # full again
-
-    real = pacing.Pacer(limit=1, window_s=60.0)
-    real.release(real.try_acquire()[0])
-    cancel = Cancel()
-
-    async def blocked():  # the form the pipeline uses: waiting on the loop for a slot
-        async with real.slot(cancel):
-            raise AssertionError("the window is full: no slot for a minute")
-
-    async def cancel_while_waiting() -> float:
-        waiting = asyncio.ensure_future(blocked())
-        await asyncio.sleep(0.3)
-        started = time.monotonic()
-        cancel.set()
-        with pytest.raises(CancelledError):
-            await asyncio.wait_for(waiting, 2)
-        return time.monotonic() - started
-    assert asyncio.run(cancel_while_waiting()) < 1.0
 
 
 def test_ctrl_c_on_the_real_command_then_run_again_pays_each_task_once(sim, state_dir, tmp_path, reference_clip):

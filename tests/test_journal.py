@@ -190,7 +190,7 @@ def test_dead_owner_is_detected(tmp_path, fast_beat):
 # -- schema versions -------------------------------------------------------------------------
 def test_fresh_file_is_at_the_latest_version(tmp_path):
     store = Journal(tmp_path / "j.sqlite")
-    assert _pragma(store.path, "user_version") == jr.SCHEMA_VERSION == 3
+    assert _pragma(store.path, "user_version") == jr.SCHEMA_VERSION == 4
     entry, _ = store.claim("fp", {})
     assert entry.heartbeat_at is not None and entry.cost_kind == "unknown"
 

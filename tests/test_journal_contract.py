@@ -541,7 +541,7 @@ def test_time_travel_past_stale_makes_a_silent_row_dead(store, monkeypatch):
 # -- schema versions ---------------------------------------------------------------------------
 def test_a_new_store_is_at_the_latest_version_with_the_same_columns(store):
     store.open()
-    assert store.version() == jr.SCHEMA_VERSION == 3
+    assert store.version() == jr.SCHEMA_VERSION == 4
     assert store.columns() == list(jr._COLUMNS)
 
 

@@ -1,5 +1,6 @@
-"""Measured cost: a task's balance difference becomes its cost only when it was this process's one task in
-flight from before its create until after success, and the difference is plausible; the API's own figure
+"""Measured cost: a task's balance difference becomes its cost only when it was the account's one task in
+flight (in this process, and in the journal every process shares) from before its create until after
+success, and the difference is plausible; the API's own figure
 wins; the journal's cost_kind (migration 3) replaces the old cost_reported flag on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,7 @@ from apikley_wan.report import ESTIMATE, MEASURED, REPORTED
 from apikley_wan.request import GenerationRequest, Reference
 from conftest import FAST, wait_until
 from test_journal import V0_SCHEMA
-from test_journal_contract import PgStore, pg_url
+from test_journal_contract import PgStore, pg_url, store  # noqa: F401 - store: the fixture of both journals
 
 
 @pytest.fixture(autouse=True)
@@ -93,6 +95,50 @@ def test_a_task_left_pending_by_a_stopped_wait_still_counts_as_in_flight(sim, tm
     assert asyncio.run(gens.wait(left)).cost_kind == "estimate"  # never alone either
 
 
+@pytest.mark.parametrize("account", ["same", "other"])
+def test_a_task_another_process_has_in_flight_on_the_account_keeps_the_estimate(sim, tmp_path, clip_url, account):
+    """Another process (or farm worker) on the journal creates while this task runs: its own meter cannot see
+    it, the journal can. A task of another account on the journal changes nothing."""
+    sim.task_seconds = 60
+    gens = _gens(sim, tmp_path)
+    entry = asyncio.run(gens.submit(_request(clip_url))).entry
+    elsewhere = Journal(tmp_path / "journal.sqlite")  # the other process's own journal object
+    api = sim.base_url if account == "same" else "https://api.apikley.ru"
+    other, _ = elsewhere.claim("fp-elsewhere", {"api": api, "duration": "5", "resolution": "720p"})
+    elsewhere.record_task_id(other.id, "t-elsewhere")
+    sim.finish_task(entry.task_id)
+    done = asyncio.run(gens.wait(entry))
+    assert (done.cost_credits, done.cost_kind) == (70, "estimate" if account == "same" else "measured")
+
+
+def test_a_refused_or_long_finished_entry_of_the_account_does_not_count(sim, tmp_path, clip_url):
+    journal = Journal(tmp_path / "journal.sqlite")
+    refused, _ = journal.claim("fp-refused", {"api": sim.base_url})
+    journal.update(refused.id, state=jr.REFUSED)
+    finished, _ = journal.claim("fp-finished", {"api": sim.base_url})
+    journal.update(finished.id, state=jr.SUCCESS, task_id="t-old")
+    report = asyncio.run(_gens(sim, tmp_path).run(_request(clip_url)))
+    assert (report.cost_credits, report.cost_kind) == (70, MEASURED)
+
+
+def test_every_worker_on_the_store_sees_another_entry_of_the_account_in_flight(store):  # noqa: F811
+    mine, elsewhere = store.open(), store.open()
+    entry, _ = mine.claim("fp-mine", {"api": "A"})
+    since = time.time()
+    other, _ = elsewhere.claim("fp-other", {"api": "A"})
+    assert mine.busy_between("A", entry.id, since, time.time())
+    assert not mine.busy_between("B", entry.id, since, time.time())  # another account; its own entry never counts
+    elsewhere.update(other.id, state=jr.SUCCESS, task_id="t-other")
+    after = time.time() + 0.001
+    assert mine.busy_between("A", entry.id, since, after) and not mine.busy_between("A", entry.id, after, after + 1)
+    refused, _ = elsewhere.claim("fp-refused", {"api": "A"})
+    elsewhere.update(refused.id, state=jr.REFUSED)
+    adopted = elsewhere.adopt("t-typed-in")  # whose account is unknown: it may be this one
+    assert mine.busy_between("A", entry.id, after, time.time())
+    elsewhere.update(adopted.id, state=jr.NOT_FOUND)
+    assert not mine.busy_between("A", entry.id, after, time.time())
+
+
 def test_the_apis_own_figure_wins_over_a_measurement(sim, tmp_path, clip_url):
     sim.record_credits = True  # recordInfo carries consumeCredits once the task is done
     report = asyncio.run(_gens(sim, tmp_path).run(_request(clip_url)))
@@ -163,7 +209,7 @@ def test_a_version_2_sqlite_journal_gets_cost_kind_from_cost_reported(tmp_path):
     path = _version_2_sqlite(tmp_path / "j.sqlite")
     journal = Journal(path)
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == jr.SCHEMA_VERSION == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == jr.SCHEMA_VERSION == 4
     assert [row[1] for row in db.execute("PRAGMA table_info(tasks)")] == list(jr._COLUMNS)
     assert {row[1] for row in db.execute("PRAGMA index_list(tasks)")} >= {"tasks_fingerprint", "tasks_state"}
     db.close()
@@ -179,7 +225,7 @@ def test_a_version_2_sqlite_journal_gets_cost_kind_from_cost_reported(tmp_path):
 
 def test_a_version_2_postgresql_journal_gets_cost_kind_from_cost_reported():
     from apikley_wan import journal_pg
-    store = PgStore(pg_url())
+    store = PgStore(pg_url())  # noqa: F811 - a store of its own, not the fixture
     try:
         store.execute("CREATE TABLE apikley_journal_schema (version INTEGER NOT NULL)")
         store.execute("INSERT INTO apikley_journal_schema VALUES (2)")
