@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from . import config, pricing
-from .report import api_kind
-from .client import ApikleyClient, scrub
+from .client import ApikleyClient, api_kind, scrub
 from .errors import (ApikleyError, ConfigError, KeyInvalidError, KeyNotRemovedError, KeyNotStoredError,
                      KeyRefusedError, KeyUncheckedError, NetworkError)
 
@@ -144,7 +143,7 @@ def remove_key(folder: Path) -> dict:
 
 def price_table() -> dict:
     """The one price table, as ``"duration/resolution" -> credits`` plus the dollar rate, and whether
-    the pack talks to the real API (``api``: "apikley") or a simulator (no real credits)."""
+    the API said it is the simulator (``api``: "simulator", no real credits; simulated.py). Blocking."""
     credits = {f"{d}/{r}": c for (d, r), c in pricing.CREDITS.items()}
     return {"credits": credits, "usd_per_credit": pricing.USD_PER_CREDIT, "estimate": True,
             "note": "Estimate from kie.ai's public price table; apikley's own prices may differ.",

@@ -32,7 +32,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from . import config
+from . import config, simulated
 from .errors import (ApikleyError, BadResponseError, CancelledError, ConfigError, CreateUncertainError,
                      BalanceUnreadableError, DownloadError, InputError, MaintenanceError, NetworkError,
                      RateLimitError, ServerError, ApiValidationError, StorageError, error_for_code)
@@ -338,6 +338,11 @@ def _sendable(text: str, what: str) -> None:
                          f"position {exc.start + 1}, half of a character pair); delete or retype it") from None
 
 
+def api_kind(base_url: str) -> str:
+    """``simulated.SIMULATOR`` when the API at ``base_url`` says it is the simulator, else ``REAL``. Blocking."""
+    return simulated.api_kind(ApikleyClient(api_key="", base_url=base_url).announces_simulator())
+
+
 class ApikleyClient:
     """Blocking client; run it off ComfyUI's event loop (on ``workers``)."""
 
@@ -355,6 +360,8 @@ class ApikleyClient:
         self.backoff_start_s = backoff_start_s
         self.create_backoff_start_s = max(0.5, create_backoff_start_s)
         self.download_backoff_s = download_backoff_s  # a failed download waits this much longer each time
+        # whether the API said it is the simulator (simulated.py), from its latest answer; None before one
+        self.simulator: Optional[bool] = None
         self._session = self._new_session()
 
     # -- transport -----------------------------------------------------------------------
@@ -389,12 +396,32 @@ class ApikleyClient:
         headers = {**kw.pop("headers", {}), **self._auth_headers(url)}
         try:
             # never follow a redirect: it would re-send the body (and the key) to another address
-            return (session or self._session).request(method, url, headers=headers, allow_redirects=False,
+            resp = (session or self._session).request(method, url, headers=headers, allow_redirects=False,
                                                       timeout=kw.pop("timeout", self.timeout), **kw)
         except requests.exceptions.RequestException as exc:
             err = NetworkError(network_cause(exc), host=_host(url))  # a few words, never the library's text
             err.nothing_sent = _nothing_was_sent(exc)
             raise err from None
+        self._learn(url, resp)
+        return resp
+
+    def _learn(self, url: str, resp: requests.Response) -> None:
+        """Whether the API is the simulator, from an answer of the API host (not the result host)."""
+        base, target = urlsplit(self.base_url), urlsplit(url)
+        if (base.scheme, base.netloc) == (target.scheme, target.netloc):
+            self.simulator = simulated.announced(self.base_url, resp.headers)
+
+    def announces_simulator(self) -> bool:
+        """Whether the API said it is the simulator; before any answer, one quick look (without the key)
+        at an API on a loopback address. A remote API is never asked: it is not the simulator. Blocking."""
+        if self.simulator is None and simulated.may_be_simulator(self.base_url):
+            try:
+                resp = self._session.get(self.base_url + "/api/v1/chat/credit", allow_redirects=False,
+                                         timeout=(2.0, 2.0))
+            except requests.exceptions.RequestException:
+                return False  # no answer: unknown, which counts as real credits
+            self._learn(self.base_url, resp)
+        return bool(self.simulator)
 
     def _envelope(self, resp: requests.Response, task_id: Optional[str] = None):
         """Return ``data`` of a {code,msg,data} answer or raise the typed error for its code.

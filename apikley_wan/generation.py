@@ -107,7 +107,7 @@ class Generations:
         return self.report(await self.wait(entry, on_status), COLLECTED, started)
 
     def report(self, entry: JournalEntry, outcome: str, started: float) -> RunReport:
-        return report_for(entry, outcome, started, self.client.base_url, now=self.clock.now())
+        return report_for(entry, outcome, started, bool(self.client.simulator), now=self.clock.now())
 
     def _known_or_adopted(self, task_id: str) -> JournalEntry:
         return self.journal.by_task_id(task_id) or self.journal.adopt(task_id)
@@ -120,6 +120,7 @@ class Generations:
         fp, params = await self._step(fingerprint, request, self.api_identity)
         existing = await self._reusable(fp)
         if existing is not None:
+            await self._step(self.client.announces_simulator)  # a re-use may ask the API nothing else
             return existing
         credits = pricing.estimate_credits(request.duration, request.resolution)
         await self._step(self.budget.check, self.journal, self.client, credits)  # before any upload
@@ -289,6 +290,7 @@ class Generations:
         """Wait for the task and download its result at once; return the finished entry."""
         entry = await self._step(self.journal.by_id, entry.id) or entry
         if entry.state == jr.SUCCESS:
+            await self._step(self.client.announces_simulator)  # for the report: nothing else asks the API
             return await self._step(self._ensure_file, entry, on_status)
         if entry.state == jr.FAIL:
             raise GenerationFailedError(entry.error or "", task_id=entry.task_id)

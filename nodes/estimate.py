@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Optional
 
 from ..apikley_wan import config, estimate, pricing
+from ..apikley_wan.client import api_kind
 from ..apikley_wan.errors import ApikleyError
-from ..apikley_wan.report import api_kind
 from . import folder, host
 from .inputs import to_request
 

@@ -51,7 +51,7 @@ export function describePrices() {
     `Estimated cost per run (duration/resolution), from ${source}:`,
     ...priceRows(table).map((row) => `  ${row.key}: ${formatCredits(row.credits)} credits (${formatUsd(row.usd)})`),
     table.note,
-    apiKind() === 'simulator' ? 'Simulator — no real credits are spent (APIKLEY_BASE_URL is not the real API).' : null,
+    apiKind() === 'simulator' ? 'Simulator — no real credits are spent (the API at APIKLEY_BASE_URL says it is the pack\'s simulator).' : null,
     `The pack's table as an override: ${formatTable(server)}`
   ].filter(Boolean)
   const errors = table.errors.map((error) => `Override entry left out: ${error}.`)
