@@ -416,8 +416,8 @@ class ApikleyClient:
         at an API on a loopback address. A remote API is never asked: it is not the simulator. Blocking."""
         if self.simulator is None and simulated.may_be_simulator(self.base_url):
             try:
-                resp = self._session.get(self.base_url + "/api/v1/chat/credit", allow_redirects=False,
-                                         timeout=(2.0, 2.0))
+                # the API's root: no route, so nothing is read or changed (the simulator answers 404, saying so)
+                resp = self._session.head(self.base_url + "/", allow_redirects=False, timeout=(2.0, 2.0))
             except requests.exceptions.RequestException:
                 return False  # no answer: unknown, which counts as real credits
             self._learn(self.base_url, resp)

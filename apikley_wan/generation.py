@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable, Optional
 
-from . import archive, budget as budget_guard, journal as jr, media, metering, pacing, pricing, provenance
+from . import archive, budget as budget_guard, journal as jr, media, metering, pacing, provenance
 from .callbacks import CallbackBoard
 from .client import ApikleyClient, Cancel, TaskInfo
 from .errors import (ApikleyError, BudgetError, CancelledError, CreateUncertainError, GenerationFailedError,
@@ -107,7 +107,7 @@ class Generations:
         return self.report(await self.wait(entry, on_status), COLLECTED, started)
 
     def report(self, entry: JournalEntry, outcome: str, started: float) -> RunReport:
-        return report_for(entry, outcome, started, bool(self.client.simulator), now=self.clock.now())
+        return report_for(entry, outcome, started, bool(self.client.simulator), self.budget.prices, now=self.clock.now())
 
     def _known_or_adopted(self, task_id: str) -> JournalEntry:
         return self.journal.by_task_id(task_id) or self.journal.adopt(task_id)
@@ -122,7 +122,7 @@ class Generations:
         if existing is not None:
             await self._step(self.client.announces_simulator)  # a re-use may ask the API nothing else
             return existing
-        credits = pricing.estimate_credits(request.duration, request.resolution)
+        credits = self.budget.prices.estimate_credits(request.duration, request.resolution)  # the table in force
         await self._step(self.budget.check, self.journal, self.client, credits)  # before any upload
         with tempfile.TemporaryDirectory(prefix="apikley_wan_") as work:
             clips = {}  # every clip is checked and prepared before the first upload
@@ -335,7 +335,7 @@ class Generations:
         for name in ("duration", "resolution"):
             if params.get(name) is None and getattr(info, name) is not None:
                 params[name] = getattr(info, name)
-        estimate = pricing.price_of(params)
+        estimate = self.budget.prices.price_of(params)
         try:
             if info.consumed_credits is not None:
                 cost, kind = info.consumed_credits, REPORTED
@@ -400,16 +400,14 @@ class Generations:
         return self.journal.update(entry.id, result_path=str(dest), error=None)
 
     # -- helpers ---------------------------------------------------------------------------
-    @staticmethod
-    def _status(on_status: OnStatus, task_id, state, params, created=None, note=None) -> None:
+    def _status(self, on_status: OnStatus, task_id, state, params, created=None, note=None) -> None:
         if on_status is not None:
-            on_status(status_for(task_id, state, params, created, note=note))
+            on_status(status_for(task_id, state, params, created, note=note, prices=self.budget.prices))
 
-    @classmethod
-    def _retries(cls, on_status: OnStatus, state: str, params: dict, task_id: Optional[str] = None):
+    def _retries(self, on_status: OnStatus, state: str, params: dict, task_id: Optional[str] = None):
         """The client's retry hook for one step: the step's status again, with the retry in words
         ("uploading reference 1… connection refused, retry 2 of 4")."""
         if on_status is None:
             return None
-        return lambda note: cls._status(on_status, task_id, state, params, note=note)
+        return lambda note: self._status(on_status, task_id, state, params, note=note)
 

@@ -57,12 +57,12 @@ _KIND_NOTE = {ESTIMATE: ", estimate)", MEASURED: ", measured from the balance)"}
 
 
 def report_for(entry, outcome: str, started_at: float, simulator: bool,
-               now: Optional[float] = None) -> RunReport:
+               prices: pricing.PriceTable = pricing.DEFAULT, now: Optional[float] = None) -> RunReport:
     """The report of a run that ends with ``entry`` (a journal entry); ``simulator``: the API said it is one."""
     credits = entry.cost_credits
     kind = entry.cost_kind if credits is not None else UNKNOWN
     return RunReport(task_id=entry.task_id, state=entry.state, outcome=outcome, charged=outcome == PAID,
-                     cost_credits=credits, cost_usd=pricing.credits_to_usd(credits) if credits is not None else None,
+                     cost_credits=credits, cost_usd=prices.to_usd(credits) if credits is not None else None,
                      cost_kind=kind, elapsed_s=round((now or time.time()) - started_at, 3),
                      result_path=entry.result_path, task_created_at=entry.task_created_at,
                      finished_at=entry.finished_at, api=api_kind(simulator))
