@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable, Optional
 
-from . import archive, budget as budget_guard, journal as jr, media, metering, pacing, provenance
+from . import archive, budget as budget_guard, journal as jr, media, metering, pacing, pricing, provenance
 from .callbacks import CallbackBoard
 from .client import ApikleyClient, Cancel, TaskInfo
-from .errors import (ApikleyError, BudgetError, CancelledError, CreateUncertainError, GenerationFailedError,
+from .errors import (ApikleyError, BudgetError, CancelledError, ConfigError, CreateUncertainError, GenerationFailedError,
                      JournalError, NotFoundError, ResultInvalidError, TaskIdTakenError, TaskStillPendingError)
 from .journal import Journal, JournalEntry
 from .report import (COLLECTED, ESTIMATE, MEASURED, PAID, REATTACHED, REPORTED, REUSED, UNKNOWN, RunReport,
@@ -107,7 +107,7 @@ class Generations:
         return self.report(await self.wait(entry, on_status), COLLECTED, started)
 
     def report(self, entry: JournalEntry, outcome: str, started: float) -> RunReport:
-        return report_for(entry, outcome, started, bool(self.client.simulator), self.budget.prices, now=self.clock.now())
+        return report_for(entry, outcome, started, bool(self.client.simulator), self._prices(), now=self.clock.now())
 
     def _known_or_adopted(self, task_id: str) -> JournalEntry:
         return self.journal.by_task_id(task_id) or self.journal.adopt(task_id)
@@ -335,7 +335,7 @@ class Generations:
         for name in ("duration", "resolution"):
             if params.get(name) is None and getattr(info, name) is not None:
                 params[name] = getattr(info, name)
-        estimate = self.budget.prices.price_of(params)
+        estimate = self._prices().price_of(params)
         try:
             if info.consumed_credits is not None:
                 cost, kind = info.consumed_credits, REPORTED
@@ -400,9 +400,17 @@ class Generations:
         return self.journal.update(entry.id, result_path=str(dest), error=None)
 
     # -- helpers ---------------------------------------------------------------------------
+    def _prices(self) -> pricing.PriceTable:
+        """The price table in force, for what is shown and recorded. Once a task may exist nothing may fail
+        for it: a damaged override file prices by the pack's own table (and refuses the next create)."""
+        try:
+            return self.budget.prices
+        except ConfigError:
+            return pricing.DEFAULT
+
     def _status(self, on_status: OnStatus, task_id, state, params, created=None, note=None) -> None:
         if on_status is not None:
-            on_status(status_for(task_id, state, params, created, note=note, prices=self.budget.prices))
+            on_status(status_for(task_id, state, params, created, note=note, prices=self._prices()))
 
     def _retries(self, on_status: OnStatus, state: str, params: dict, task_id: Optional[str] = None):
         """The client's retry hook for one step: the step's status again, with the retry in words

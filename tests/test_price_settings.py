@@ -110,6 +110,20 @@ def test_the_status_line_the_journal_and_the_report_use_the_override(tmp_path, f
     assert (report.cost_credits, report.cost_usd) == (100, 1.0) and "100 credits ($1.00, estimate)" in report.line()
 
 
+def test_an_override_file_damaged_after_the_create_loses_nothing_paid_and_refuses_the_next_create(sim, tmp_path, folder):
+    guard = BudgetGuard()
+    guard.caps_folder = folder
+    price_settings.save({"override": "5/720p=100"}, folder)
+    gens = _gens(sim.base_url, tmp_path, guard)
+    submitted = asyncio.run(gens.submit(_request()))
+    (folder / "prices.json").write_text("{not json")
+    entry = asyncio.run(gens.wait(submitted.entry, on_status=lambda s: s.line()))
+    assert entry.state == "success" and entry.result_path and gens.report(entry, "paid", 0).charged
+    with pytest.raises(ConfigError, match="prices.json cannot be read"):
+        asyncio.run(gens.submit(GenerationRequest(PROMPT, "5", "720p", [Reference(source=str(SAMPLE))], take=1)))
+    assert sim.create_count == 1
+
+
 def test_the_command_line_honours_the_override_saved_in_its_state_folder(tmp_path, state_dir, monkeypatch, capsys):
     price_settings.save({"override": "5/720p=90"}, state_dir)
     with HostileApi("sim-key") as api:

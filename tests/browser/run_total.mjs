@@ -144,12 +144,10 @@ await withComfyPage(async ({ page, seen, shot, inPage }) => {
   seen.keyEntry = await page.locator('.apikley-entry').first().innerText()
   await page.locator('.apikley-entry').first().scrollIntoViewIfNeeded()
   await shot('run_total_4_settings_key_and_prices.png')
-  await page.keyboard.press('Escape')
-  await setWidget(ids.a, 'duration', '5')
+  await setWidget(ids.a, 'duration', '5') // the badge under the open dialog: the saved table prices it
   await setWidget(ids.a, 'resolution', '720p')
   seen.badgeOverride = await inPage((id) => window.comfyAPI.app.app.graph.getNodeById(id).badges
     .map((b) => (typeof b === 'function' ? b() : b)?.text).find((t) => t?.startsWith('est.')), ids.a)
-  await openSettings()
 
   // 7. The budget guard in Settings: a per-session cap below this run's cost refuses it before upload.
   seen.budgetRoute = (await inPage(async () => (await window.comfyAPI.api.api.fetchApi('/apikley_wan/budget')).status)) === 200
