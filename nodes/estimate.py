@@ -5,7 +5,9 @@ re-use a recorded result (``apikley_wan.estimate``) — only where the pack can 
 It can tell when every clip comes straight from a Load Video node (a file of the input folder, as
 Load Video reads it) or from Load Videos from Folder, and every other input is a plain value; the
 request is then built by the node's own ``to_request`` and fingerprinted as the run would.
-Anything else is ``None``: unknown, which the page counts as paid.
+Anything else is ``None``: unknown, which the total counts as paid. The answer also carries the run's
+total (priced by the table in force, batch copies included) and what the budget guard itself would
+refuse of it (a dry run of ``BudgetGuard.check``), so the page re-computes neither.
 """
 
 from __future__ import annotations
