@@ -416,7 +416,7 @@ class ApikleyClient:
         at an API on a loopback address. A remote API is never asked: it is not the simulator. Blocking."""
         if self.simulator is None and simulated.may_be_simulator(self.base_url):
             try:
-                # the API's root: no route, so nothing is read or changed (the simulator answers 404, saying so)
+                # HEAD of the API's root: no route, nothing is read or changed (the simulator refuses it, saying so)
                 resp = self._session.head(self.base_url + "/", allow_redirects=False, timeout=(2.0, 2.0))
             except requests.exceptions.RequestException:
                 return False  # no answer: unknown, which counts as real credits
