@@ -15,9 +15,8 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import config, pricing
-from .report import api_kind
-from .client import ApikleyClient, scrub
+from . import config, price_settings, pricing
+from .client import ApikleyClient, api_kind, scrub
 from .errors import (ApikleyError, ConfigError, KeyInvalidError, KeyNotRemovedError, KeyNotStoredError,
                      KeyRefusedError, KeyUncheckedError, NetworkError)
 
@@ -142,10 +141,7 @@ def remove_key(folder: Path) -> dict:
     return {"ok": True, "removed": removed, "msg": msg, **status}
 
 
-def price_table() -> dict:
-    """The one price table, as ``"duration/resolution" -> credits`` plus the dollar rate, and whether
-    the pack talks to the real API (``api``: "apikley") or a simulator (no real credits)."""
-    credits = {f"{d}/{r}": c for (d, r), c in pricing.CREDITS.items()}
-    return {"credits": credits, "usd_per_credit": pricing.USD_PER_CREDIT, "estimate": True,
-            "note": "Estimate from kie.ai's public price table; apikley's own prices may differ.",
-            "api": api_kind(config.base_url())}
+def price_table(folder: Optional[Path]) -> dict:
+    """The price table in force (the pack's, with the override saved in Settings: price_settings.py) and
+    whether the API said it is the simulator (``api``: "simulator", no real credits; simulated.py). Blocking."""
+    return {**price_settings.status(folder), "api": api_kind(config.base_url())}

@@ -28,20 +28,18 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from . import budget_settings, pricing, settings
+from . import budget_settings, price_settings, settings
 from .errors import ApikleyError, BudgetError, CancelledError
+from .pricing import DEFAULT, PriceTable
 from .settings import Budget
 
-# a row whose settings have no price (never written by this pack) counts at the dearest price
-_DEAREST = max(settings.PRICE_CREDITS.values())
+
+def _usd(credits: float, prices: PriceTable) -> str:
+    return f"${credits * prices.usd_per_credit:,.2f}"
 
 
-def _usd(credits: float) -> str:
-    return f"${credits * settings.USD_PER_CREDIT:,.2f}"
-
-
-def _run_cost(credits: float) -> str:
-    return f"this run would cost about {_usd(credits)} ({credits:g} credits, price-table estimate)"
+def _run_cost(credits: float, prices: PriceTable) -> str:
+    return f"this run would cost about {_usd(credits, prices)} ({credits:g} credits, price-table estimate)"
 
 
 def _cap(budget: Budget, name: str) -> tuple:
@@ -57,12 +55,13 @@ def local_midnight(now: float) -> float:
     return datetime.datetime.fromtimestamp(now).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
-def row_credits(entry) -> float:
-    """What a journal row's task costs: its recorded figure, else the price of its settings."""
+def row_credits(entry, prices: PriceTable = DEFAULT) -> float:
+    """What a journal row's task costs: its recorded figure, else the price of its settings (a row whose
+    settings have no price, never written by this pack, counts at the dearest)."""
     if entry.cost_credits is not None:
         return float(entry.cost_credits)
-    price = pricing.price_of(entry.params)
-    return _DEAREST if price is None else price
+    price = prices.price_of(entry.params)
+    return prices.dearest if price is None else price
 
 
 def _journal_key(journal) -> str:
@@ -99,10 +98,12 @@ class Reservation:
 class BudgetGuard:
     """The caps of one process. ``budget`` fixes them (tests); None reads the environment and the caps
     saved in ``caps_folder`` (the state folder, set by whoever opens it; None: the environment only) at
-    each use."""
+    each use. The prices it counts in are the table in force there (price_settings.py) unless ``prices``."""
 
-    def __init__(self, budget: Optional[Budget] = None, *, now: Callable[[], float] = time.time):
+    def __init__(self, budget: Optional[Budget] = None, *, now: Callable[[], float] = time.time,
+                 prices: Optional[PriceTable] = None):
         self._budget = budget
+        self._prices = prices
         self.caps_folder = None
         self._now = now
         self._lock = threading.Lock()
@@ -112,6 +113,11 @@ class BudgetGuard:
     @property
     def budget(self) -> Budget:
         return self._budget if self._budget is not None else budget_settings.in_force(self.caps_folder)[0]
+
+    @property
+    def prices(self) -> PriceTable:
+        """The price table in force: every estimate of a run, its status line and its journal row use it."""
+        return self._prices if self._prices is not None else price_settings.in_force(self.caps_folder)
 
     @property
     def session_spent_credits(self) -> float:
@@ -125,11 +131,11 @@ class BudgetGuard:
 
     def spent_usd(self, journal) -> dict:
         """What the session and day caps count now, in USD (creates in flight included)."""
+        prices = self.prices
         with self._lock:
             session = self._spent + sum(r.credits for r in self._held)
-            day = self._day_credits(journal)
-        return {"session_usd": round(session * settings.USD_PER_CREDIT, 4),
-                "day_usd": round(day * settings.USD_PER_CREDIT, 4)}
+            day = self._day_credits(journal, prices)
+        return {"session_usd": prices.to_usd(session), "day_usd": prices.to_usd(day)}
 
     # -- the two checks --------------------------------------------------------------------
     def check(self, journal, client, credits: float) -> None:
@@ -138,17 +144,17 @@ class BudgetGuard:
         budget = self.budget
         if not budget.active:
             return
-        balance = self._balance(budget, client)
+        prices, balance = self.prices, self._balance(budget, client)
         with self._lock:
-            self._refuse_if_over(budget, journal, credits, balance)
+            self._refuse_if_over(budget, prices, journal, credits, balance)
 
     def reserve(self, journal, client, credits: float) -> Reservation:
         """Hold ``credits`` for one create, atomically with every other create of the process."""
-        budget = self.budget
+        budget, prices = self.budget, self.prices
         balance = self._balance(budget, client) if budget.min_balance is not None else None
         with self._lock:
             if budget.active:
-                self._refuse_if_over(budget, journal, credits, balance)
+                self._refuse_if_over(budget, prices, journal, credits, balance)
             held = Reservation(self, _journal_key(journal), float(credits), balance=balance)
             self._held.append(held)
         return held
@@ -165,10 +171,11 @@ class BudgetGuard:
         budget = self.budget
         if budget.day_usd is None:
             return
+        prices = self.prices
         with self._lock:
-            day = self._day_credits(journal, exclude=held)
-            if (day + held.credits) * settings.USD_PER_CREDIT > budget.day_usd + 1e-9:
-                raise self._day_error(budget, day, held.credits, extra=(
+            day = self._day_credits(journal, prices, exclude=held)
+            if (day + held.credits) * prices.usd_per_credit > budget.day_usd + 1e-9:
+                raise self._day_error(budget, prices, day, held.credits, extra=(
                     " (another worker of this shared journal claimed the room first)"))
 
     def _settle(self, held: Reservation, spent: bool) -> None:
@@ -179,23 +186,24 @@ class BudgetGuard:
                     self._spent += held.credits
 
     # -- the caps --------------------------------------------------------------------------
-    def _refuse_if_over(self, budget: Budget, journal, credits: float, balance: Optional[float]) -> None:
+    def _refuse_if_over(self, budget: Budget, prices: PriceTable, journal, credits: float,
+                        balance: Optional[float]) -> None:
         """Called under the lock."""
         reserved = sum(r.credits for r in self._held)
         if budget.session_usd is not None:
             spent = self._spent + reserved
-            if (spent + credits) * settings.USD_PER_CREDIT > budget.session_usd + 1e-9:
+            if (spent + credits) * prices.usd_per_credit > budget.session_usd + 1e-9:
                 name, change = _cap(budget, "session_usd")
                 raise BudgetError(
                     f"the per-session cap {name} is ${budget.session_usd:,.2f}; this process "
-                    f"has spent {_usd(spent)} (price-table estimates, creates in flight included) and "
-                    f"{_run_cost(credits)}", cap=settings.BUDGET_SESSION_ENV,
+                    f"has spent {_usd(spent, prices)} (price-table estimates, creates in flight included) and "
+                    f"{_run_cost(credits, prices)}", cap=settings.BUDGET_SESSION_ENV,
                     hint=f"Raise or {change}, or restart to begin a new session. "
                          "Re-using or collecting an existing task is never blocked.")
         if budget.day_usd is not None:
-            day = self._day_credits(journal)
-            if (day + credits) * settings.USD_PER_CREDIT > budget.day_usd + 1e-9:
-                raise self._day_error(budget, day, credits)
+            day = self._day_credits(journal, prices)
+            if (day + credits) * prices.usd_per_credit > budget.day_usd + 1e-9:
+                raise self._day_error(budget, prices, day, credits)
         if budget.min_balance is not None and balance is not None:
             after = balance - reserved - credits
             if after < budget.min_balance - 1e-9:
@@ -203,27 +211,27 @@ class BudgetGuard:
                 name, change = _cap(budget, "min_balance")
                 raise BudgetError(
                     f"the minimum balance {name} is {budget.min_balance:g} credits; the account "
-                    f"has {balance:g} credits{pending} and {_run_cost(credits)}, leaving {after:g}",
+                    f"has {balance:g} credits{pending} and {_run_cost(credits, prices)}, leaving {after:g}",
                     cap=settings.MIN_BALANCE_ENV,
                     hint=f"Top up the account, or lower or {change}. "
                          "Re-using or collecting an existing task is never blocked.")
 
-    def _day_credits(self, journal, exclude: Optional[Reservation] = None) -> float:
+    def _day_credits(self, journal, prices: PriceTable, exclude: Optional[Reservation] = None) -> float:
         """Today's tasks of ``journal`` plus this process's creates in flight on it (under the lock). A
         reservation whose row is written is counted once, as the reservation."""
         key = _journal_key(journal)
         mine = [r for r in self._held if r.journal_key == key and r is not exclude]
         claimed = {r.entry_id for r in self._held if r.journal_key == key and r.entry_id is not None}
         rows = journal.created_since(local_midnight(self._now()))
-        return sum(row_credits(e) for e in rows if e.id not in claimed) + sum(r.credits for r in mine)
+        return sum(row_credits(e, prices) for e in rows if e.id not in claimed) + sum(r.credits for r in mine)
 
     @staticmethod
-    def _day_error(budget: Budget, day: float, credits: float, extra: str = "") -> BudgetError:
+    def _day_error(budget: Budget, prices: PriceTable, day: float, credits: float, extra: str = "") -> BudgetError:
         name, change = _cap(budget, "day_usd")
         return BudgetError(
             f"the per-day cap {name} is ${budget.day_usd:,.2f}; the tasks this journal created "
-            f"today come to {_usd(day)} (recorded costs, else price-table estimates, creates in flight included)"
-            f"{extra} and {_run_cost(credits)}", cap=settings.BUDGET_DAY_ENV,
+            f"today come to {_usd(day, prices)} (recorded costs, else price-table estimates, creates in flight "
+            f"included){extra} and {_run_cost(credits, prices)}", cap=settings.BUDGET_DAY_ENV,
             hint=f"Raise or {change}, or wait until tomorrow (local time). "
                  "Re-using or collecting an existing task is never blocked.")
 

@@ -102,7 +102,7 @@ def save(payload, folder: Path, guard, journal) -> dict:
     except ConfigError:  # an unreadable file is replaced by what is posted now
         caps = dict.fromkeys(ENV_VARS)
     caps.update({name: value for name, value in posted.items() if sources[name] != "env"})
-    _write(caps_file(folder), caps)
+    write_json(caps_file(folder), caps)
     answer = status(folder, guard, journal)
     answer["msg"] = "Budget caps saved." + "".join(
         f" {ENV_VARS[name]} is set in ComfyUI's environment and wins: change or unset it there to change "
@@ -110,12 +110,12 @@ def save(payload, folder: Path, guard, journal) -> dict:
     return answer
 
 
-def _write(path: Path, caps: dict) -> None:
-    """Atomically: a reader never sees half a file."""
+def write_json(path: Path, data: dict) -> None:
+    """A settings file (caps, price override), atomically: a reader never sees half a file."""
     tmp = path.with_name(path.name + ".tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(caps, indent=2) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:
         raise ConfigError(f"{path} could not be written ({exc.strerror or type(exc).__name__}); nothing was saved",

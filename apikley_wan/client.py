@@ -34,7 +34,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from . import config
+from . import config, simulated
 from .errors import (ApikleyError, BadResponseError, CancelledError, ConfigError, CreateUncertainError,
                      BalanceUnreadableError, DownloadError, InputError, MaintenanceError, NetworkError,
                      RateLimitError, ServerError, ApiValidationError, StorageError, error_for_code)
@@ -433,6 +433,11 @@ class _Within(io.RawIOBase):
         super().close()
 
 
+def api_kind(base_url: str) -> str:
+    """``simulated.SIMULATOR`` when the API at ``base_url`` says it is the simulator, else ``REAL``. Blocking."""
+    return simulated.api_kind(ApikleyClient(api_key="", base_url=base_url).announces_simulator())
+
+
 class ApikleyClient:
     """Blocking client; run it off ComfyUI's event loop (on ``workers``)."""
 
@@ -452,6 +457,8 @@ class ApikleyClient:
         self.create_backoff_start_s = max(0.5, create_backoff_start_s)
         self.download_backoff_s = download_backoff_s  # a failed download waits this much longer each time
         self.call_deadline_s = call_deadline_s  # one API call, its whole answer read, takes at most this
+        # whether the API said it is the simulator (simulated.py), from its latest answer; None before one
+        self.simulator: Optional[bool] = None
 
     # -- transport -----------------------------------------------------------------------
     @staticmethod
@@ -492,7 +499,7 @@ class ApikleyClient:
                 stack.enter_context(self.cancel.closing(call.shut))
             try:
                 # never follow a redirect: it would re-send the body (and the key) to another address
-                return session.request(method, url, headers=headers, allow_redirects=False,
+                resp = session.request(method, url, headers=headers, allow_redirects=False,
                                        timeout=kw.pop("timeout", self.timeout), **kw)
             except requests.exceptions.RequestException as exc:
                 late = time.monotonic() >= call.deadline_at
@@ -501,6 +508,27 @@ class ApikleyClient:
                                    else network_cause(exc), host=_host(url))
                 err.nothing_sent = _nothing_was_sent(exc)
                 raise err from None
+        self._learn(url, resp)
+        return resp
+
+    def _learn(self, url: str, resp: requests.Response) -> None:
+        """Whether the API is the simulator, from an answer of the API host (not the result host)."""
+        base, target = urlsplit(self.base_url), urlsplit(url)
+        if (base.scheme, base.netloc) == (target.scheme, target.netloc):
+            self.simulator = simulated.announced(self.base_url, resp.headers)
+
+    def announces_simulator(self) -> bool:
+        """Whether the API said it is the simulator; before any answer, one quick look (without the key)
+        at an API on a loopback address. A remote API is never asked: it is not the simulator. Blocking."""
+        if self.simulator is None and simulated.may_be_simulator(self.base_url):
+            try:
+                # HEAD of the API's root: no route, nothing is read or changed (the simulator refuses it, saying so)
+                with self._new_session() as session:
+                    resp = session.head(self.base_url + "/", allow_redirects=False, timeout=(2.0, 2.0))
+            except requests.exceptions.RequestException:
+                return False  # no answer: unknown, which counts as real credits
+            self._learn(self.base_url, resp)
+        return bool(self.simulator)
 
     def _envelope(self, resp: requests.Response, task_id: Optional[str] = None):
         """Return ``data`` of a {code,msg,data} answer or raise the typed error for its code.

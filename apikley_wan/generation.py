@@ -27,9 +27,9 @@ from typing import Callable, Optional
 from . import archive, budget as budget_guard, journal as jr, media, metering, pacing, pricing, provenance
 from .callbacks import CallbackBoard
 from .client import ApikleyClient, Cancel, TaskInfo
-from .errors import (ApikleyError, BudgetError, CancelledError, CreateUncertainError, GenerationFailedError,
-                     JournalError, NotFoundError, ResultInvalidError, TaskIdTakenError, TaskStillPendingError,
-                     link_hint)
+from .errors import (ApikleyError, BudgetError, CancelledError, ConfigError, CreateUncertainError,
+                     GenerationFailedError, JournalError, NotFoundError, ResultInvalidError, TaskIdTakenError,
+                     TaskStillPendingError, link_hint)
 from .journal import Journal, JournalEntry
 from .report import (COLLECTED, ESTIMATE, MEASURED, PAID, REATTACHED, REPORTED, REUSED, UNKNOWN, RunReport,
                      report_for)
@@ -120,7 +120,8 @@ class Generations:
         return self.report(await self.wait(entry, on_status), COLLECTED, started)
 
     def report(self, entry: JournalEntry, outcome: str, started: float, notes: tuple = ()) -> RunReport:
-        return report_for(entry, outcome, started, self.client.base_url, now=self.clock.now(), notes=notes)
+        return report_for(entry, outcome, started, bool(self.client.simulator), self._prices(), now=self.clock.now(),
+                          notes=notes)
 
     def _known_or_adopted(self, task_id: str) -> JournalEntry:
         return self.journal.by_task_id(task_id) or self.journal.adopt(task_id)
@@ -133,8 +134,9 @@ class Generations:
         fp, params = await self._step(fingerprint, request, self.api_identity)
         existing = await self._reusable(fp)
         if existing is not None:
+            await self._step(self.client.announces_simulator)  # a re-use may ask the API nothing else
             return existing
-        credits = pricing.estimate_credits(request.duration, request.resolution)
+        credits = self.budget.prices.estimate_credits(request.duration, request.resolution)  # the table in force
         await self._call(self.budget.check, self.journal, self.client, credits)  # before any upload
         with tempfile.TemporaryDirectory(prefix="apikley_wan_") as work:
             clips, notes = {}, []  # every clip is checked and prepared before the first upload
@@ -319,6 +321,7 @@ class Generations:
         """Wait for the task and download its result at once; return the finished entry."""
         entry = await self._step(self.journal.by_id, entry.id) or entry
         if entry.state == jr.SUCCESS:
+            await self._call(self.client.announces_simulator)  # for the report: nothing else asks the API
             return await self._result_file(entry, on_status)
         if entry.state == jr.FAIL:
             raise GenerationFailedError(entry.error or "", task_id=entry.task_id)
@@ -367,7 +370,7 @@ class Generations:
         for name in ("duration", "resolution"):
             if params.get(name) is None and getattr(info, name) is not None:
                 params[name] = getattr(info, name)
-        estimate = pricing.price_of(params)
+        estimate = self._prices().price_of(params)
         try:
             if info.consumed_credits is not None:
                 cost, kind = info.consumed_credits, REPORTED
@@ -442,16 +445,22 @@ class Generations:
         return self.journal.update(entry.id, result_path=str(dest), error=None)
 
     # -- helpers ---------------------------------------------------------------------------
-    @staticmethod
-    def _status(on_status: OnStatus, task_id, state, params, created=None, note=None) -> None:
-        if on_status is not None:
-            on_status(status_for(task_id, state, params, created, note=note))
+    def _prices(self) -> pricing.PriceTable:
+        """The price table in force, for what is shown and recorded. Once a task may exist nothing may fail
+        for it: a damaged override file prices by the pack's own table (and refuses the next create)."""
+        try:
+            return self.budget.prices
+        except ConfigError:
+            return pricing.DEFAULT
 
-    @classmethod
-    def _retries(cls, on_status: OnStatus, state: str, params: dict, task_id: Optional[str] = None):
+    def _status(self, on_status: OnStatus, task_id, state, params, created=None, note=None) -> None:
+        if on_status is not None:
+            on_status(status_for(task_id, state, params, created, note=note, prices=self._prices()))
+
+    def _retries(self, on_status: OnStatus, state: str, params: dict, task_id: Optional[str] = None):
         """The client's retry hook for one step: the step's status again, with the retry in words
         ("uploading reference 1… connection refused, retry 2 of 4")."""
         if on_status is None:
             return None
-        return lambda note: cls._status(on_status, task_id, state, params, note=note)
+        return lambda note: self._status(on_status, task_id, state, params, note=note)
 

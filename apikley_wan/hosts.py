@@ -25,6 +25,17 @@ def is_local(host: str) -> bool:
     return not ip.is_global
 
 
+def is_loopback(host: str) -> bool:
+    """localhost or a loopback IP literal (127.0.0.0/8, ::1): this machine only, not its LAN."""
+    host = host.strip("[]").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def refused_host(url: str, api_base: str) -> Optional[str]:
     """The host of ``url`` when it is local or private and the API is not (then it is not to be used);
     None when it may be used."""

@@ -7,7 +7,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Optional
 
-from . import config, pricing
+from . import pricing
+from .simulated import SIMULATOR, api_kind
 
 # how a run came by its task
 PAID = "paid"              # this run created the task: it is charged for it
@@ -35,7 +36,7 @@ class RunReport:
     result_path: Optional[str]
     task_created_at: Optional[float]
     finished_at: Optional[float]
-    api: str                        # "apikley" (real credits) or "simulator" (no real credits)
+    api: str                        # "simulator" only when the API said it is (simulated.py), else "apikley"
     notes: tuple = ()               # what this run's upload changed, e.g. "HDR reference converted to SDR for upload"
 
     def as_dict(self) -> dict:
@@ -50,24 +51,22 @@ class RunReport:
                 COLLECTED: "Collected: no new charge"}[self.outcome]
         text = f"{what} · task {self.task_id} ({self.state}) · {self.elapsed_s:.0f}s"
         text += "".join(f" · {note}" for note in self.notes)
-        return text + (" · simulator — no real credits" if self.api != "apikley" else "")
+        return text + (" · simulator — no real credits" if self.api == SIMULATOR else "")
 
 
 # how the one-line report qualifies a cost; the API's own figure needs no note
 _KIND_NOTE = {ESTIMATE: ", estimate)", MEASURED: ", measured from the balance)"}
 
 
-def api_kind(base_url: str) -> str:
-    return "apikley" if base_url.rstrip("/") == config.DEFAULT_BASE_URL else "simulator"
-
-
-def report_for(entry, outcome: str, started_at: float, base_url: str,
-               now: Optional[float] = None, notes: tuple = ()) -> RunReport:
-    """The report of a run that ends with ``entry`` (a journal entry); ``notes`` from its Submission."""
+def report_for(entry, outcome: str, started_at: float, simulator: bool,
+                prices: pricing.PriceTable = pricing.DEFAULT, now: Optional[float] = None,
+                notes: tuple = ()) -> RunReport:
+    """The report of a run that ends with ``entry`` (a journal entry); ``simulator``: the API said it is one;
+    ``notes`` from its Submission."""
     credits = entry.cost_credits
     kind = entry.cost_kind if credits is not None else UNKNOWN
     return RunReport(task_id=entry.task_id, state=entry.state, outcome=outcome, charged=outcome == PAID,
-                     cost_credits=credits, cost_usd=pricing.credits_to_usd(credits) if credits is not None else None,
+                     cost_credits=credits, cost_usd=prices.to_usd(credits) if credits is not None else None,
                      cost_kind=kind, elapsed_s=round((now or time.time()) - started_at, 3),
                      result_path=entry.result_path, task_created_at=entry.task_created_at,
-                     finished_at=entry.finished_at, api=api_kind(base_url), notes=tuple(notes))
+                     finished_at=entry.finished_at, api=api_kind(simulator), notes=tuple(notes))

@@ -7,7 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from . import journal as jr, pricing
+from . import journal as jr
+from .pricing import DEFAULT, PriceTable
 from .settings import TYPICAL_SECONDS
 
 # the progress a pending task may show: the estimate of its time can be wrong, its end cannot
@@ -28,6 +29,7 @@ class Status:
     typical_s: float
     credits: Optional[float]
     note: Optional[str] = None  # what went wrong meanwhile, e.g. "connection refused, retry 2 of 4"
+    prices: PriceTable = DEFAULT  # the table in force, for the dollar figure
 
     def line(self, now: Optional[float] = None) -> str:
         text = f"Wan 2.6 V2V: {self.state}" + (f"… {self.note}" if self.note else "")
@@ -41,7 +43,7 @@ class Status:
                 text += f" (~{int(left)}s left, estimate)" if left > 0 else " (any moment now)"
         if self.credits is None:
             return text + " | cost unknown"
-        return text + f" | ~{self.credits:g} credits (${pricing.credits_to_usd(self.credits):.2f}, estimate)"
+        return text + f" | ~{self.credits:g} credits (${self.prices.to_usd(self.credits):.2f}, estimate)"
 
     def progress(self, now: Optional[float] = None) -> float:
         """0 until the task exists, then elapsed / expected time, held at ``PROGRESS_CAP`` until success
@@ -53,8 +55,9 @@ class Status:
 
 
 def status_for(task_id: Optional[str], state: str, params: dict, created: Optional[float] = None,
-               note: Optional[str] = None) -> Status:
-    """The status of a task with these journal params; an unknown duration/resolution has an unknown cost."""
+               note: Optional[str] = None, prices: PriceTable = DEFAULT) -> Status:
+    """The status of a task with these journal params, priced by the table in force; an unknown
+    duration/resolution has an unknown cost."""
     return Status(task_id=task_id, state=state, started_at=created,
                   typical_s=TYPICAL_SECONDS.get(str(params.get("duration")), TYPICAL_SECONDS["5"]),
-                  credits=pricing.price_of(params), note=note)
+                  credits=prices.price_of(params), note=note, prices=prices)

@@ -5,17 +5,19 @@ re-use a recorded result (``apikley_wan.estimate``) — only where the pack can 
 It can tell when every clip comes straight from a Load Video node (a file of the input folder, as
 Load Video reads it) or from Load Videos from Folder, and every other input is a plain value; the
 request is then built by the node's own ``to_request`` and fingerprinted as the run would.
-Anything else is ``None``: unknown, which the page counts as paid.
+Anything else is ``None``: unknown, which the total counts as paid. The answer also carries the run's
+total (priced by the table in force, batch copies included) and what the budget guard itself would
+refuse of it (a dry run of ``BudgetGuard.check``), so the page re-computes neither.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from ..apikley_wan import config, estimate, pricing
-from ..apikley_wan.errors import ApikleyError
-from ..apikley_wan.report import api_kind
+from ..apikley_wan.client import api_kind
+from ..apikley_wan.errors import ApikleyError, BudgetError
 from . import folder, host
 from .inputs import to_request
 
@@ -115,30 +117,75 @@ def _reuse(journal, api_base: str, inputs: dict, clips: dict) -> Optional[bool]:
         return None
 
 
-def node_estimate(prompt: dict, node_id: str, journal, api_base: str) -> dict:
-    """``{"credits", "usd"}`` of one run (None when duration or resolution is wired), ``"runs"`` (None: a
-    list of unknown length, at least one), ``"reused_runs"`` (None: unknown) and ``"reuse"`` (one run:
-    True re-used, False paid, None unknown)."""
+def node_estimate(prompt: dict, node_id: str, journal, api_base: str,
+                  prices: pricing.PriceTable = pricing.DEFAULT) -> dict:
+    """``{"credits", "usd"}`` of one run by the table in force (None when duration or resolution is wired),
+    ``"runs"`` (None: a list of unknown length, at least one), ``"reused_runs"`` (None: unknown) and
+    ``"reuse"`` (one run: True re-used, False paid, None unknown)."""
     inputs = prompt[node_id].get("inputs", {})
     try:
-        credits = pricing.estimate_credits(inputs.get("duration"), inputs.get("resolution"))
+        credits = prices.estimate_credits(inputs.get("duration"), inputs.get("resolution"))
     except (ValueError, TypeError):
         credits = None
     runs, picks = _runs(prompt, node_id, _clip_sources(prompt, inputs))
     verdicts = [_reuse(journal, api_base, inputs, clips) for clips in picks] if picks else [None]
     reused = None if None in verdicts else sum(verdicts)
-    return {"credits": credits, "usd": pricing.credits_to_usd(credits) if credits is not None else None,
+    return {"credits": credits, "usd": prices.to_usd(credits) if credits is not None else None,
             "runs": runs, "reused_runs": reused, "reuse": verdicts[0] if runs == 1 else None}
 
 
-def estimate_prompt(prompt: dict, journal, api_base: str) -> dict:
+def _paid(node: dict, estimate: dict, prices: pricing.PriceTable, batch_count: int) -> dict:
+    """What a node's runs pay in a queue of ``batch_count`` copies: a node whose runs the pack fingerprinted
+    has identical inputs in every copy, so it pays once (the copies re-use it); any other node pays once
+    per copy, and one whose settings are set at run time at the dearest price."""
+    each = estimate["credits"] if estimate["credits"] is not None else prices.dearest
+    fingerprinted = estimate["reused_runs"] is not None
+    per_copy = max(0, (estimate["runs"] or 1) - (estimate["reused_runs"] or 0))
+    paid_runs = per_copy if fingerprinted else per_copy * batch_count
+    inputs = node.get("inputs", {})
+    settings = {name: inputs.get(name) if isinstance(inputs.get(name), str) else None
+                for name in ("duration", "resolution")}
+    return {**estimate, **settings, "title": str((node.get("_meta") or {}).get("title") or node.get("class_type")),
+            "each": {"credits": each, "usd": prices.to_usd(each)}, "dearest": estimate["credits"] is None,
+            "fingerprinted": fingerprinted, "at_least": estimate["runs"] is None, "paid_runs": paid_runs,
+            "paid_credits": each * paid_runs, "paid_usd": prices.to_usd(each * paid_runs)}
+
+
+def estimate_prompt(prompt: dict, journal, api_base: str, prices: pricing.PriceTable = pricing.DEFAULT,
+                    batch_count: int = 1) -> dict:
     """Every generating node of an API prompt, by its id (a node in a subgraph as ``outer:inner``)."""
-    return {str(node_id): node_estimate(prompt, node_id, journal, api_base)
+    return {str(node_id): _paid(node, node_estimate(prompt, node_id, journal, api_base, prices), prices, batch_count)
             for node_id, node in prompt.items()
             if isinstance(node, dict) and node.get("class_type") in GENERATING and isinstance(node.get("inputs"), dict)}
 
 
-def answer(prompt: dict, journal) -> dict:
-    """The estimate route's answer: the API the runs would go to and every generating node's estimate."""
-    base = config.base_url()
-    return {"ok": True, "api": api_kind(base), "nodes": estimate_prompt(prompt, journal, base)}
+class _Balance:
+    """The balance the page's Settings shows (cached), where the guard reads ``client.credits()``."""
+
+    def __init__(self, read: Callable[[], float]):
+        self.credits = read
+
+
+def _refusal(guard, journal, credits: float, balance: Callable[[], float]) -> Optional[dict]:
+    """What the budget guard itself says of a create of ``credits`` now (a dry run: nothing is held)."""
+    if credits <= 0:
+        return None
+    try:
+        guard.check(journal, _Balance(balance), credits)
+    except BudgetError as exc:
+        return {"cap": exc.cap, "msg": exc.user_message()}
+    return None
+
+
+def answer(prompt: dict, journal, guard, balance: Callable[[], float], batch_count=1) -> dict:
+    """The estimate route's answer: the API the runs would go to, every generating node's estimate and
+    part of the total in a queue of ``batch_count`` copies, priced by the guard's table in force, the
+    total, and what the guard would refuse of it (``refusal``: None, or its cap and sentence)."""
+    base, prices = config.base_url(), guard.prices
+    batch = max(1, int(batch_count)) if isinstance(batch_count, int) and not isinstance(batch_count, bool) else 1
+    nodes = estimate_prompt(prompt, journal, base, prices, batch)
+    credits = sum(node["paid_credits"] for node in nodes.values())
+    total = {"credits": credits, "usd": prices.to_usd(credits), "batch_count": batch,
+             "at_least": any(node["at_least"] for node in nodes.values())}
+    return {"ok": True, "api": api_kind(base), "nodes": nodes, "total": total,
+            "refusal": _refusal(guard, journal, credits, balance)}

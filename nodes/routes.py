@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from ..apikley_wan import account, budget, budget_settings, config, task_files, task_rows
+from ..apikley_wan import account, budget, budget_settings, config, price_settings, task_files, task_rows
 from ..apikley_wan.callbacks import ROUTE_PREFIX
 from ..apikley_wan.client import Cancel
 from ..apikley_wan.journal import valid_task_id
@@ -201,11 +201,13 @@ def handlers(state: PackState, credits_cache: account.CreditsCache, collector: t
 
     @same_origin_json
     async def post_estimate(request):
-        """Per generating node of ``{"prompt": graphToPrompt().output}``: price, runs, re-use (nodes/estimate.py)."""
+        """``{"prompt": graphToPrompt().output, "batch_count": n}``: per generating node its price, runs and
+        re-use, the run's total and what the budget guard would refuse of it (nodes/estimate.py)."""
         payload = await _json_object(request) or {}
         if not isinstance(payload.get("prompt"), dict):
             return _refuse(400, 'Send {"prompt": <the API prompt>}.')
-        return await _answer(estimate.answer, payload["prompt"], state.journal)
+        return await _answer(estimate.answer, payload["prompt"], state.journal, budget.GUARD,
+                             lambda: credits_cache.get(state.folder)["credits"], payload.get("batch_count", 1))
 
     async def get_budget(request):
         return await _answer(budget_settings.status, state.folder, budget.GUARD, state.journal)
@@ -216,7 +218,14 @@ def handlers(state: PackState, credits_cache: account.CreditsCache, collector: t
         return await _answer(budget_settings.save, payload, state.folder, budget.GUARD, state.journal)
 
     async def get_prices(request):
-        return await _answer(account.price_table)
+        return await _answer(account.price_table, state.folder)
+
+    @same_origin_json
+    async def post_prices(request):
+        """``{"override": "10/1080p=200, usd_per_credit=0.005"}`` ("" clears it): saved for the guard and the page."""
+        payload = await _json_object(request)
+        return await _answer(lambda: {**price_settings.save(payload, state.folder),
+                                      "api": account.price_table(state.folder)["api"]})
 
     async def get_tasks(request):
         return await _answer(task_rows.recent, state.journal, request.query.get("limit", 50),
@@ -269,6 +278,7 @@ def handlers(state: PackState, credits_cache: account.CreditsCache, collector: t
             ("GET", API_PREFIX + "key"): get_key, ("POST", API_PREFIX + "key"): post_key,
             ("POST", API_PREFIX + "key/remove"): post_key_remove, ("POST", API_PREFIX + "estimate"): post_estimate,
             ("POST", API_PREFIX + "credits"): post_credits, ("GET", API_PREFIX + "prices"): get_prices,
+            ("POST", API_PREFIX + "prices"): post_prices,
             ("GET", API_PREFIX + "budget"): get_budget, ("POST", API_PREFIX + "budget"): post_budget,
             ("GET", API_PREFIX + "tasks"): get_tasks, ("POST", API_PREFIX + "tasks/from_file"): post_from_file,
             ("POST", API_PREFIX + "tasks/{task_id}/collect"): post_collect,

@@ -7,8 +7,8 @@ import { renderBudgetEntry } from './budget_entry.js'
 import { h } from './dom.js'
 import { renderKeyEntry } from './key_entry.js'
 import { addCostBadge } from './node_labels.js'
-import { renderPricesEntry } from './prices_entry.js'
-import { costFor, loadServerPrices, setOverride } from './prices_state.js'
+import { renderOverrideEntry, renderPricesEntry } from './prices_entry.js'
+import { costFor, loadServerPrices, migrateBrowserOverride } from './prices_state.js'
 import { confirmCostlyRuns, THRESHOLD_SETTING } from './run_confirm.js'
 import { showRunTotal } from './run_total.js'
 import { watchRuns } from './run_watch.js'
@@ -50,14 +50,15 @@ app.registerExtension({
       defaultValue: ''
     },
     {
+      // Like the caps: saved on the server (user/apikley_wan/prices.json), where the budget guard, the status
+      // line and the journal count in it too. A value this browser kept here before is moved there once.
       id: 'ApikleyWan.PriceOverride',
       category: [CATEGORY, 'Prices', 'Override'],
       name: 'Price override (credits per run)',
       tooltip: 'Leave empty to use the pack\'s table. Replace entries like: 10/1080p=200, usd_per_credit=0.005. ' +
-        'Costs shown on nodes are estimates.',
-      type: 'text',
-      defaultValue: '',
-      onChange: setOverride
+        'Costs shown on nodes, the run\'s total and the budget guard all use it; they are estimates.',
+      type: renderOverrideEntry,
+      defaultValue: ''
     },
     {
       id: 'ApikleyWan.PricesInForce',
@@ -93,6 +94,7 @@ app.registerExtension({
     watchRuns()
     confirmCostlyRuns()
     await loadServerPrices()
+    await migrateBrowserOverride()
     showRunTotal()
   },
   nodeCreated(node) {

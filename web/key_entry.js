@@ -23,7 +23,7 @@ export function renderKeyEntry({ openTasks }) {
   const remove = h('button', { className: 'apikley-button', textContent: 'Remove key' })
   const tasks = h('button', { className: 'apikley-link', textContent: 'Recent tasks…', onclick: openTasks })
   const simulator = h('div', { className: 'apikley-note apikley-simulator',
-    textContent: 'Simulator — no real credits: APIKLEY_BASE_URL points at a simulator, not the paid API.' })
+    textContent: 'Simulator — no real credits: the API at APIKLEY_BASE_URL says it is the pack\'s simulator, not the paid API.' })
   simulator.hidden = apiKind() !== 'simulator'
 
   async function showStatus() {

@@ -1,10 +1,9 @@
 // Asks before a run that would spend more than the "Ask before a run costing more than" setting, or
-// that the budget guard would obviously refuse: app.queuePrompt — what the Run button, its keyboard
+// that the budget guard would refuse (the estimate route asks the guard itself): app.queuePrompt — what the Run button, its keyboard
 // shortcut and Queue Front call on 1.27 and 1.58 — is wrapped, and Cancel queues nothing.
 import { app } from '../../scripts/app.js'
 import { h } from './dom.js'
-import { budgetRefusals, parseThreshold, partText, totalText, wantsConfirm } from './lib/run_total.js'
-import { getBalance, getJson } from './pack_api.js'
+import { parseThreshold, partText, totalText, wantsConfirm } from './lib/run_total.js'
 import { currentTotal } from './run_total.js'
 
 export const THRESHOLD_SETTING = 'ApikleyWan.AskAbove'
@@ -49,9 +48,7 @@ function ask(total, refusals) {
 async function mayQueue(batchCount) {
   const total = await currentTotal(Math.max(1, Number(batchCount) || 1))
   if (!total.parts.length) return true
-  const budget = await getJson('budget')
-  const balance = budget.ok && budget.caps?.min_balance != null ? await getBalance() : null
-  const refusals = budgetRefusals(total, budget.ok ? budget : null, balance)
+  const refusals = total.refusal ? [total.refusal] : []
   if (!wantsConfirm(total, threshold()) && !refusals.length) return true
   return ask(total, refusals)
 }

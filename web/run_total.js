@@ -1,14 +1,14 @@
 // The run's total where the Run button is: a chip under the queue button (1.27:
 // .comfyui-queue-button; 1.58: [data-testid="queue-button"]; else a corner of the page), redrawn when
 // the graph, the batch count or the prices change, or a run ends (a result the journal now holds
-// makes the same inputs free). The sum itself is lib/run_total.js; the estimate route says which
-// runs would re-use a recorded result.
+// makes the same inputs free). The estimate route works the total out (with the price table in force
+// and the budget guard's verdict); lib/run_total.js puts it in words.
 import { api } from '../../scripts/api.js'
 import { app } from '../../scripts/app.js'
 import { h } from './dom.js'
-import { runTotal, totalText } from './lib/run_total.js'
+import { fromAnswer, hasGenerating, totalText } from './lib/run_total.js'
 import { postJson } from './pack_api.js'
-import { apiKind, onPricesChanged, pricesInForce } from './prices_state.js'
+import { onPricesChanged } from './prices_state.js'
 
 const ANCHORS = ['[data-testid="queue-button"]', '.comfyui-queue-button']
 const TICK_MS = 700
@@ -20,13 +20,14 @@ export function batchCount() {
   return Number.isFinite(count) && count >= 1 ? Math.floor(count) : 1
 }
 
-/** The total of the graph as it would be queued now, re-uses included where the pack can tell. */
+/** The total of the graph as it would be queued now, re-uses included where the pack can tell, and the
+ *  budget guard's refusal if it would refuse it; throws when the estimate route does not answer. */
 export async function currentTotal(count = batchCount()) {
   const { output } = await app.graphToPrompt()
-  const base = { output, table: pricesInForce(), batchCount: count, api: apiKind() }
-  if (!runTotal(base).parts.length) return runTotal(base)
-  const answer = await postJson('estimate', { prompt: output })
-  return runTotal({ ...base, nodes: answer.ok ? answer.nodes : null, api: answer.api ?? base.api })
+  if (!hasGenerating(output)) return fromAnswer(null)
+  const answer = await postJson('estimate', { prompt: output, batch_count: count })
+  if (!answer.ok) throw new Error(answer.msg ?? 'the estimate route did not answer')
+  return fromAnswer(answer)
 }
 
 // what changes the total: nodes, their modes, widget values and links (subgraphs' too)

@@ -15,6 +15,7 @@ import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from apikley_wan.pricing import estimate_credits
+from apikley_wan.simulated import HEADER as ANNOUNCE, VALUE as SIMULATOR
 
 from . import multipart
 from .fetch import FetchError, fetch_to
@@ -52,6 +53,11 @@ class ApiHandler(Handler):
     @property
     def sim(self):
         return self.server.sim
+
+    def end_headers(self) -> None:
+        """Every answer, errors included, says it comes from the simulator (apikley_wan/simulated.py)."""
+        self.send_header(ANNOUNCE, SIMULATOR)
+        super().end_headers()
 
     # --- plumbing -------------------------------------------------------------------------
 

@@ -121,23 +121,33 @@ await withComfyPage(async ({ page, seen, shot, inPage }) => {
   seen.reused = await chipText()
   await shot('run_total_3_reused_total.png', WIDE)
 
-  // 6. Settings: a bad price-override entry is shown in place while the good one applies.
+  // 6. Settings: the price override is saved on the server; a bad entry is named in place and saves nothing.
   await page.getByText(/^apikley task \S+ finished$/).first().waitFor({ state: 'detached', timeout: 20000 })
     .catch(() => {}) // the paid runs' toasts would cover the entries in the screenshots
-  await inPage(() => window.comfyAPI.app.app.extensionManager.setting.set('ApikleyWan.PriceOverride', '5/720p=60, hd=5'))
-  await setWidget(ids.a, 'duration', '5')
-  await setWidget(ids.a, 'resolution', '720p')
-  seen.badgeOverride = await inPage((id) => window.comfyAPI.app.app.graph.getNodeById(id).badges
-    .map((b) => (typeof b === 'function' ? b() : b)?.text).find((t) => t?.startsWith('est.')), ids.a)
   await openSettings()
+  const override = page.locator('input.apikley-price-override')
+  await override.waitFor({ timeout: 30000 })
+  await override.scrollIntoViewIfNeeded()
+  const overrideEntry = override.locator('xpath=ancestor::div[contains(@class,"apikley-entry")][1]')
+  await override.fill('5/720p=60, hd=5')
+  await page.getByRole('button', { name: 'Save override' }).click()
+  const refusedOverride = overrideEntry.locator('.apikley-result[data-state="error"]')
+  await refusedOverride.waitFor({ timeout: 30000 })
+  seen.pricesError = await refusedOverride.innerText()
+  seen.pricesErrorColor = await refusedOverride.evaluate((e) => getComputedStyle(e).color)
+  await override.fill('5/720p=60')
+  await page.getByRole('button', { name: 'Save override' }).click()
+  await overrideEntry.locator('.apikley-result[data-state="ok"]').waitFor({ timeout: 30000 })
   const prices = page.locator('.apikley-prices')
   await prices.waitFor({ timeout: 30000 })
-  seen.pricesError = await prices.locator('.apikley-result[data-state="error"]').innerText()
-  seen.pricesErrorColor = await prices.locator('.apikley-result[data-state="error"]').evaluate((e) => getComputedStyle(e).color)
   seen.pricesText = await prices.innerText()
   seen.keyEntry = await page.locator('.apikley-entry').first().innerText()
   await page.locator('.apikley-entry').first().scrollIntoViewIfNeeded()
   await shot('run_total_4_settings_key_and_prices.png')
+  await setWidget(ids.a, 'duration', '5') // the badge under the open dialog: the saved table prices it
+  await setWidget(ids.a, 'resolution', '720p')
+  seen.badgeOverride = await inPage((id) => window.comfyAPI.app.app.graph.getNodeById(id).badges
+    .map((b) => (typeof b === 'function' ? b() : b)?.text).find((t) => t?.startsWith('est.')), ids.a)
 
   // 7. The budget guard in Settings: a per-session cap below this run's cost refuses it before upload.
   seen.budgetRoute = (await inPage(async () => (await window.comfyAPI.api.api.fetchApi('/apikley_wan/budget')).status)) === 200

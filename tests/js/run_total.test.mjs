@@ -1,77 +1,74 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import { effectiveTable, fromServer } from '../../web/lib/prices.js'
-import { budgetRefusals, parseThreshold, partText, runTotal, totalText, wantsConfirm } from '../../web/lib/run_total.js'
+import { fromAnswer, hasGenerating, parseThreshold, partText, totalText, wantsConfirm } from '../../web/lib/run_total.js'
 
-const TABLE = effectiveTable(fromServer({
-  credits: { '5/720p': 70, '5/1080p': 104.5, '10/720p': 140, '10/1080p': 209.5 }, usd_per_credit: 0.005
-}), '')
-
-// an API prompt as graphToPrompt().output gives it
-const wan = (duration, resolution, extra = {}) => ({
-  class_type: 'ApikleyWan26V2V', inputs: { duration, resolution, video: ['1', 0], ...extra }, _meta: { title: 'Wan 2.6' }
-})
-const OUTPUT = {
-  1: { class_type: 'LoadVideo', inputs: { file: 'a.mp4' } },
-  2: wan('5', '720p'),
-  3: { ...wan('10', '1080p'), class_type: 'ApikleyWan26V2VSubmit', _meta: { title: 'Submit' } },
-  4: { class_type: 'SaveVideo', inputs: { video: ['2', 0] } }
+// one node of POST /apikley_wan/estimate's answer (nodes/estimate.py), in the route's own shape
+const node = (id, { title = 'Wan 2.6', duration = '5', resolution = '720p', each = 70, runs = 1, reused = 0, paid = 1,
+  fingerprinted = true, dearest = false } = {}) => [id, {
+  title, duration, resolution, credits: dearest ? null : each, usd: dearest ? null : each * 0.005, runs,
+  reused_runs: fingerprinted ? reused : null, reuse: null, each: { credits: each, usd: each * 0.005 }, dearest,
+  fingerprinted, at_least: runs == null, paid_runs: paid, paid_credits: each * paid, paid_usd: each * paid * 0.005
+}]
+const answer = (nodes, { batch = 1, api = 'apikley', refusal = null } = {}) => {
+  const credits = nodes.reduce((sum, [, n]) => sum + n.paid_credits, 0)
+  return {
+    ok: true, api, nodes: Object.fromEntries(nodes), refusal,
+    total: { credits, usd: Math.round(credits * 0.005 * 1e4) / 1e4, batch_count: batch, at_least: nodes.some(([, n]) => n.at_least) }
+  }
 }
-const paid = { runs: 1, reused_runs: 0, reuse: false }
+const SUBMIT = { title: 'Submit', duration: '10', resolution: '1080p', each: 209.5 }
 
-test('the total sums every generating node by the table in force', () => {
-  const total = runTotal({ output: OUTPUT, table: TABLE })
+test('the route\'s total in words', () => {
+  const total = fromAnswer(answer([node('2'), node('3', SUBMIT)]))
   assert.deepEqual(total.parts.map((p) => [p.id, p.credits]), [['2', 70], ['3', 209.5]])
-  assert.equal(total.credits, 279.5)
-  assert.equal(total.usd, 1.3975)
   assert.equal(totalText(total), 'Run: ~$1.40 (279.5 credits)')
-  const override = runTotal({ output: OUTPUT, table: effectiveTable(fromServer({ ...TABLE, credits: TABLE.credits, usd_per_credit: 0.005 }), '5/720p=100') })
-  assert.equal(override.credits, 309.5)
-  assert.equal(runTotal({ output: { 1: OUTPUT[1] }, table: TABLE }).parts.length, 0)
-  assert.equal(totalText(runTotal({ output: {}, table: TABLE })), '')
+  assert.equal(partText(total.parts[1]), 'Submit (#3), 10 s 1080p: $1.05 (209.5 credits)')
+  assert.equal(totalText(fromAnswer(null)), '')
+  assert.equal(fromAnswer(null).parts.length, 0)
 })
 
-test('batch copies multiply what the pack cannot fingerprint; identical fingerprinted runs pay once', () => {
-  const unknown = runTotal({ output: OUTPUT, table: TABLE, batchCount: 2 })
-  assert.equal(unknown.credits, 559)
-  assert.equal(totalText(unknown), 'Run: ~$2.80 (559 credits) · batch ×2')
-  const known = runTotal({ output: OUTPUT, table: TABLE, batchCount: 2, nodes: { 2: paid, 3: paid } })
-  assert.equal(known.credits, 279.5)
+test('only a prompt with a generating node asks the route', () => {
+  assert.equal(hasGenerating({ 1: { class_type: 'LoadVideo' }, 2: { class_type: 'ApikleyWan26V2VSubmit' } }), true)
+  assert.equal(hasGenerating({ 1: { class_type: 'LoadVideo' } }), false)
+  assert.equal(hasGenerating(undefined), false)
+})
+
+test('batch copies: identical fingerprinted runs pay once, and the text says which', () => {
+  const known = fromAnswer(answer([node('2'), node('3', SUBMIT)], { batch: 2 }))
   assert.equal(totalText(known), 'Run: ~$1.40 (279.5 credits) · batch ×2: identical runs pay once')
-  const mixed = runTotal({ output: OUTPUT, table: TABLE, batchCount: 3, nodes: { 2: paid, 3: { runs: 1, reused_runs: null, reuse: null } } })
-  assert.equal(mixed.credits, 70 + 3 * 209.5)
-  assert.equal(runTotal({ output: OUTPUT, table: TABLE, batchCount: 'x' }).batchCount, 1)
+  const unknown = fromAnswer(answer([node('2', { fingerprinted: false, paid: 2 }), node('3', SUBMIT)], { batch: 2 }))
+  assert.equal(totalText(unknown), 'Run: ~$1.75 (349.5 credits) · batch ×2')
+  assert.equal(partText(unknown.parts[0]), 'Wan 2.6 (#2), 5 s 720p: $0.70 (140 credits) (2 × $0.35 (70 credits))')
 })
 
-test('a re-used result counts as 0 and says so', () => {
-  const total = runTotal({ output: OUTPUT, table: TABLE, nodes: { 2: { runs: 1, reused_runs: 1, reuse: true }, 3: paid } })
-  assert.equal(total.credits, 209.5)
+test('a re-used result counts as 0 and says so; the simulator is named', () => {
+  const total = fromAnswer(answer([node('2', { reused: 1, paid: 0 }), node('3', SUBMIT)]))
   assert.equal(totalText(total), 'Run: ~$1.05 (209.5 credits) · 1 re-used')
   assert.equal(partText(total.parts[0]), 'Wan 2.6 (#2), 5 s 720p: re-uses its recorded result, no charge')
-  assert.equal(partText(total.parts[1]), 'Submit (#3), 10 s 1080p: $1.05 (209.5 credits)')
-  const free = runTotal({ output: OUTPUT, table: TABLE, nodes: { 2: { runs: 1, reused_runs: 1 }, 3: { runs: 1, reused_runs: 1 } }, api: 'simulator' })
+  const free = fromAnswer(answer([node('2', { reused: 1, paid: 0 }), node('3', { ...SUBMIT, reused: 1, paid: 0 })], { api: 'simulator' }))
   assert.equal(totalText(free), 'Run: no new charge · 2 re-used · simulator — no real credits')
 })
 
-test('a folder of clips: one run per clip, the clips already paid left out; an unknown list is "at least"', () => {
-  const folder = runTotal({ output: { 2: wan('5', '720p') }, table: TABLE, nodes: { 2: { runs: 3, reused_runs: 1, reuse: null } } })
-  assert.equal(folder.credits, 140)
+test('a folder of clips and an unknown list ("at least")', () => {
+  const folder = fromAnswer(answer([node('2', { runs: 3, reused: 1, paid: 2 })]))
   assert.equal(partText(folder.parts[0]), 'Wan 2.6 (#2), 5 s 720p: $0.70 (140 credits) (3 clips, 1 re-used, 2 × $0.35 (70 credits))')
-  const list = runTotal({ output: { 2: wan('5', '720p') }, table: TABLE, nodes: { 2: { runs: null, reused_runs: null, reuse: null } } })
+  const list = fromAnswer(answer([node('2', { runs: null, fingerprinted: false })]))
   assert.equal(list.atLeast, true)
   assert.equal(totalText(list), 'Run: at least $0.35 (70 credits)')
   assert.match(partText(list.parts[0]), /at least one run/)
+  const wired = fromAnswer(answer([node('2', { dearest: true, each: 209.5, duration: null })]))
+  assert.match(partText(wired.parts[0]), /dearest price/)
 })
 
-test('settings wired to another node are counted at the dearest price', () => {
-  const total = runTotal({ output: { 2: wan(['9', 0], '720p') }, table: TABLE })
-  assert.equal(total.credits, 209.5)
-  assert.match(partText(total.parts[0]), /dearest price/)
+test('the guard\'s own refusal is carried as it said it', () => {
+  const msg = 'Budget cap reached: the per-session cap (saved in Settings) is $1.00; ...'
+  assert.equal(fromAnswer(answer([node('2')], { refusal: { cap: 'APIKLEY_BUDGET_SESSION_USD', msg } })).refusal, msg)
+  assert.equal(fromAnswer(answer([node('2')])).refusal, null)
 })
 
 test('the threshold: empty never asks, 0 always asks, otherwise above it', () => {
-  const total = runTotal({ output: OUTPUT, table: TABLE, batchCount: 2 }) // $2.80
+  const total = fromAnswer(answer([node('2', { fingerprinted: false, paid: 2 }), node('3', { ...SUBMIT, fingerprinted: false, paid: 2 })], { batch: 2 })) // $2.80
   assert.equal(parseThreshold(''), null)
   assert.equal(parseThreshold(' 0 '), 0)
   assert.equal(parseThreshold('2.5'), 2.5)
@@ -80,26 +77,8 @@ test('the threshold: empty never asks, 0 always asks, otherwise above it', () =>
   assert.equal(wantsConfirm(total, 2), true)
   assert.equal(wantsConfirm(total, 3), false)
   assert.equal(wantsConfirm(total, null), false)
-  const free = runTotal({ output: OUTPUT, table: TABLE, nodes: { 2: { runs: 1, reused_runs: 1 }, 3: { runs: 1, reused_runs: 1 } } })
+  const free = fromAnswer(answer([node('2', { reused: 1, paid: 0 })]))
   assert.equal(wantsConfirm(free, 0), true)
   assert.equal(wantsConfirm(free, 2), false)
-  assert.equal(wantsConfirm(runTotal({ output: {}, table: TABLE }), 0), false)
-})
-
-test('the budget guard\'s refusals are named before the run', () => {
-  const total = runTotal({ output: OUTPUT, table: TABLE }) // $1.3975, 279.5 credits
-  const budget = {
-    caps: { session_usd: 1, day_usd: 5, min_balance: 800 },
-    source: { session_usd: 'settings', day_usd: 'env', min_balance: 'settings' },
-    spent: { session_usd: 0, day_usd: 4 },
-    env_vars: { session_usd: 'APIKLEY_BUDGET_SESSION_USD', day_usd: 'APIKLEY_BUDGET_DAY_USD', min_balance: 'APIKLEY_MIN_BALANCE' }
-  }
-  const said = budgetRefusals(total, budget, { ok: true, credits: 1000 })
-  assert.equal(said.length, 3)
-  assert.equal(said[0], 'The per-session cap of $1.00 (Settings) would refuse it: $0.00 spent this session + this run\'s $1.40.')
-  assert.match(said[1], /per-day cap of \$5\.00 \(APIKLEY_BUDGET_DAY_USD\).*\$4\.00 spent today/)
-  assert.match(said[2], /minimum balance of 800 credits.*1000 credits.*279\.5/)
-  assert.deepEqual(budgetRefusals(total, { ...budget, caps: { session_usd: 2, day_usd: null, min_balance: null } }, null), [])
-  assert.deepEqual(budgetRefusals(total, null, null), [])
-  assert.equal(budgetRefusals(total, budget, { ok: false }).length, 2, 'an unread balance claims nothing')
+  assert.equal(wantsConfirm(fromAnswer(null), 0), false)
 })
