@@ -246,6 +246,11 @@ class _SqlJournal:
     _key: str
     _where: str
     _PLACEHOLDER = "?"
+
+    @property
+    def where(self) -> str:
+        """The journal's name for people: its file, or the shared URL without its password."""
+        return self._where
     _INSERT_ADOPTED = ("INSERT OR IGNORE INTO tasks (fingerprint, state, task_id, params, created_at, updated_at,"
                        " task_created_at) VALUES (?, 'waiting', ?, ?, ?, ?, ?)")
 
