@@ -126,6 +126,7 @@ def running(root: Path, env: dict):
 FRONTEND_ONLY = ("Note", "MarkdownNote")  # drawn by the page, never sent to the server
 VALUE_WIDGETS = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}  # the frontend's built-in value widgets
 DYNAMIC_COMBO = "COMFY_DYNAMICCOMBO_V3"  # a choice whose option brings its own inputs, sent as "name.sub" keys
+BYPASSED = 4  # a node's mode when its inputs are passed straight through to its outputs
 SECOND_WIDGET = ("control_after_generate", "image_upload", "video_upload", "audio_upload", "file_upload")
 
 
@@ -190,9 +191,11 @@ def ui_to_api(workflow: dict, object_info: dict) -> dict:
     links = {link[0]: link for link in workflow["links"]}
     prompt = {}
     for node in workflow["nodes"]:
-        if node.get("mode", 0) != 0 or node["type"] in FRONTEND_ONLY:
-            continue
         where = f"node {node['id']} ({node['type']})"
+        if node.get("mode", 0) == BYPASSED:
+            raise UnmappableWorkflow(f"{where}: bypassed (mode 4); ui_to_api does not reroute links around it")
+        if node.get("mode", 0) != 0 or node["type"] in FRONTEND_ONLY:
+            continue  # muted: the frontend leaves it out too
         if node["type"] not in object_info:
             raise UnmappableWorkflow(f"{where}: this ComfyUI has no such node")
         values = node.get("widgets_values") or []

@@ -96,3 +96,10 @@ def test_a_link_into_an_input_the_host_does_not_have_is_an_error():
 def test_a_node_the_host_does_not_have_is_an_error():
     with pytest.raises(UnmappableWorkflow, match=r"node 2 \(SaveVideo\): this ComfyUI has no such node"):
         ui_to_api(_workflow(["video/wan"]), {"LoadVideo": LOAD_VIDEO})
+
+
+def test_a_bypassed_node_is_an_error_not_a_drop():
+    workflow = _workflow(["video/wan", "auto", "auto"])
+    workflow["nodes"][0]["mode"] = 4
+    with pytest.raises(UnmappableWorkflow, match=r"node 1 \(LoadVideo\): bypassed"):
+        ui_to_api(workflow, {"LoadVideo": LOAD_VIDEO, "SaveVideo": SAVE_VIDEO_033})
