@@ -125,6 +125,20 @@ def _printer():
     return show
 
 
+def _tasks(args) -> int:
+    journal = _journal(args.simulator)
+    entries = journal.recent(args.limit)
+    if not entries:
+        other = "" if args.simulator else " (runs made with --simulator are listed by `tasks --simulator`)"
+        print(f"no tasks yet in {journal.where}{other}. Start one with `python -m apikley_wan v2v --video CLIP "
+              "--prompt TEXT --out FILE`; add --simulator to try it with no key and no cost.")
+    for e in entries:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.created_at))
+        print(f"{e.id:>5}  {when}  {e.state:<10} {e.task_id or '-':<34} {e.cost_credits or '':<7} "
+              f"{e.result_path or ''}")
+    return 0
+
+
 def _abandon(args) -> int:
     entry = task_rows.abandon(_journal(args.simulator), args.entry)["task"]["entry_id"]
     print(f"entry {entry} abandoned: if the lost create did make a task, it may still be billed (it keeps "
@@ -238,11 +252,7 @@ def main(argv=None) -> int:
     budget.GUARD.caps_folder = config.state_dir()  # caps saved in its budget.json hold too; the environment wins
     try:
         if args.command == "tasks":
-            for e in _journal(args.simulator).recent(args.limit):
-                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.created_at))
-                print(f"{e.id:>5}  {when}  {e.state:<10} {e.task_id or '-':<34} {e.cost_credits or '':<7} "
-                      f"{e.result_path or ''}")
-            return 0
+            return _tasks(args)
         if args.command == "abandon":
             return _abandon(args)
         if args.command == "batch":
@@ -250,7 +260,11 @@ def main(argv=None) -> int:
             return batch.command(args, journal=_journal(args.simulator), timings=settings.timings())
         if args.command == "credits":
             with _client(args.simulator) as client:
-                print(json.dumps({"credits": client.credits()}))
+                balance = client.credits()
+            print(json.dumps({"credits": balance}))
+            if args.simulator:  # each command embeds its own simulator
+                print(f"(the simulator's account is new for each command: it starts at {balance:g} credits "
+                      "every time, and what earlier --simulator runs paid is not taken off it)")
             return 0
         return _run(args)
     except ApikleyError as exc:

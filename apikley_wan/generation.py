@@ -272,7 +272,7 @@ class Generations:
         finally:
             if not may_exist:
                 ticket.close()
-        log.warning("apikley task %s created (journal entry %d)", task_id, entry.id)
+        log.info("apikley task %s created (journal entry %d)", task_id, entry.id)
         return self._record_task_id(entry, task_id), True
 
     def _balance_before(self, ticket: metering.Ticket, known: Optional[float]) -> None:

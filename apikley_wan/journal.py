@@ -403,6 +403,11 @@ class _SqlJournal:
         return [_row_to_entry(r) for r in rows]
 
     # -- queries -------------------------------------------------------------------------
+    @property
+    def where(self) -> str:
+        """The journal's name for people: its file, or the shared URL without its password."""
+        return self._where
+
     def by_fingerprint(self, fingerprint: str) -> Optional[JournalEntry]:
         """The newest entry for these inputs."""
         return self._one("WHERE fingerprint = ? ORDER BY id DESC LIMIT 1", (fingerprint,))

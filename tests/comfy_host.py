@@ -20,7 +20,6 @@ REPO = Path(__file__).resolve().parents[1]
 COMFYUI_DIR = os.environ.get("COMFYUI_DIR", "")
 COMFYUI_PYTHON = os.environ.get("COMFYUI_PYTHON", "python3")
 PACK_DIR_NAME = "ComfyUI-Apikley-Wan26"
-_WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 
 
 def available() -> bool:
@@ -125,30 +124,93 @@ def running(root: Path, env: dict):
 
 
 FRONTEND_ONLY = ("Note", "MarkdownNote")  # drawn by the page, never sent to the server
+VALUE_WIDGETS = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}  # the frontend's built-in value widgets
+DYNAMIC_COMBO = "COMFY_DYNAMICCOMBO_V3"  # a choice whose option brings its own inputs, sent as "name.sub" keys
+BYPASSED = 4  # a node's mode when its inputs are passed straight through to its outputs
+SECOND_WIDGET = ("control_after_generate", "image_upload", "video_upload", "audio_upload", "file_upload")
+
+
+class UnmappableWorkflow(ValueError):
+    """The workflow holds something ui_to_api cannot turn into the prompt the frontend would send."""
+
+
+def _ordered(inputs: dict) -> list:
+    """(name, spec) of an input group, required first, as the frontend adds them."""
+    return [*inputs.get("required", {}).items(), *inputs.get("optional", {}).items()]
+
+
+def _widget_kind(where: str, name: str, spec: list) -> str | None:
+    """The widget the frontend draws for an input (None: a socket only), from its /object_info spec."""
+    options = spec[1] if len(spec) > 1 else {}
+    if options.get("forceInput"):
+        return None
+    kind = options.get("widgetType") or ("COMBO" if isinstance(spec[0], list) else spec[0])
+    if kind in VALUE_WIDGETS or kind == DYNAMIC_COMBO:
+        return kind
+    if options.get("socketless") or options.get("widgetType"):
+        raise UnmappableWorkflow(f"{where}: input {name!r} is a {kind} widget, which ui_to_api cannot map")
+    return None
+
+
+def _default(where: str, name: str, spec: list):
+    """The value a widget takes when the saved workflow has none for it (saved before the input existed)."""
+    options = spec[1] if len(spec) > 1 else {}
+    if "default" in options:
+        return options["default"]
+    choices = spec[0] if isinstance(spec[0], list) else options.get("options") or []
+    if choices:
+        return choices[0]["key"] if isinstance(choices[0], dict) else choices[0]
+    raise UnmappableWorkflow(f"{where}: no saved value and no default for widget {name!r}")
+
+
+def _take_widgets(where: str, specs: list, values: list, prefix: str, inputs: dict, known: set) -> None:
+    """Give each widget input of ``specs`` the next saved value, in the frontend's order: an input's
+    widget, then (for a DynamicCombo) the inputs of the chosen option as "name.sub", then the next input."""
+    for name, spec in specs:
+        key = prefix + name
+        known.add(key)
+        kind = _widget_kind(where, key, spec)
+        if kind is None:
+            continue
+        value = values.pop(0) if values else _default(where, key, spec)
+        options = spec[1] if len(spec) > 1 else {}
+        if any(options.get(flag) for flag in SECOND_WIDGET) and values:
+            values.pop(0)  # the control/upload widget's own value, never sent
+        inputs[key] = value
+        if kind == DYNAMIC_COMBO:
+            chosen = next((o for o in options["options"] if o["key"] == value), None)
+            if chosen is None:
+                keys = [o["key"] for o in options["options"]]
+                raise UnmappableWorkflow(f"{where}: {key}={value!r} is none of the choices {keys}")
+            _take_widgets(where, _ordered(chosen["inputs"]), values, key + ".", inputs, known)
 
 
 def ui_to_api(workflow: dict, object_info: dict) -> dict:
-    """Turn a UI-format workflow into an API prompt, mapping widget values the way the frontend does."""
+    """Turn a UI-format workflow into the API prompt the frontend would send, reading which inputs are
+    widgets from the host's /object_info; anything it cannot map raises UnmappableWorkflow."""
     links = {link[0]: link for link in workflow["links"]}
     prompt = {}
     for node in workflow["nodes"]:
+        where = f"node {node['id']} ({node['type']})"
+        if node.get("mode", 0) == BYPASSED:
+            raise UnmappableWorkflow(f"{where}: bypassed (mode 4); ui_to_api does not reroute links around it")
         if node.get("mode", 0) != 0 or node["type"] in FRONTEND_ONLY:
-            continue
-        info = object_info[node["type"]]
-        linked = {i["name"]: links[i["link"]] for i in node.get("inputs", []) if i.get("link") is not None}
-        values = list(node.get("widgets_values") or [])
-        inputs = {}
-        for group in ("required", "optional"):
-            for name, spec in info["input"].get(group, {}).items():
-                options = spec[1] if len(spec) > 1 else {}
-                if isinstance(spec[0], list) or spec[0] in _WIDGET_TYPES:
-                    value = values.pop(0) if values else None
-                    if options.get("control_after_generate") or options.get("video_upload") \
-                            or options.get("image_upload"):
-                        values.pop(0) if values else None
-                    if name not in linked and value is not None:
-                        inputs[name] = value
-                if name in linked:
-                    inputs[name] = [str(linked[name][1]), linked[name][2]]
+            continue  # muted: the frontend leaves it out too
+        if node["type"] not in object_info:
+            raise UnmappableWorkflow(f"{where}: this ComfyUI has no such node")
+        values = node.get("widgets_values") or []
+        if not isinstance(values, list):
+            raise UnmappableWorkflow(f"{where}: widgets_values is not a list")
+        values, inputs, known = list(values), {}, set()
+        _take_widgets(where, _ordered(object_info[node["type"]]["input"]), values, "", inputs, known)
+        if values:
+            raise UnmappableWorkflow(f"{where}: {len(values)} saved widget value(s) left over: {values!r}")
+        for slot in node.get("inputs", []):
+            if slot.get("link") is None:
+                continue
+            if slot["name"] not in known:
+                raise UnmappableWorkflow(f"{where}: linked input {slot['name']!r} is not an input of it here")
+            link = links[slot["link"]]
+            inputs[slot["name"]] = [str(link[1]), link[2]]
         prompt[str(node["id"])] = {"class_type": node["type"], "inputs": inputs}
     return prompt

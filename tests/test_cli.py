@@ -6,6 +6,7 @@ waits, and the embedded simulator's task, compressed to fractions of a second.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -33,6 +34,7 @@ def test_readme_command_writes_a_playable_mp4_and_pays_once(tmp_path):
                            capture_output=True, text=True, timeout=180)
     assert first.returncode == 0, first.stderr
     assert "elapsed" in first.stdout and "done: Paid now: 70 credits" in first.stdout
+    assert "WARNING" not in first.stderr, "a normal create is no warning"
     with av.open(str(out)) as c:
         assert c.streams.video[0].codec_context.name == "h264" and c.streams.audio
         assert sum(1 for _ in c.decode(video=0)) == 120
@@ -44,6 +46,28 @@ def test_readme_command_writes_a_playable_mp4_and_pays_once(tmp_path):
     listing = subprocess.run([sys.executable, "-m", "apikley_wan", "tasks", "--simulator"], cwd=REPO,
                              env=_env(tmp_path / "state"), capture_output=True, text=True, timeout=60)
     assert task in listing.stdout and "success" in listing.stdout
+
+
+def _cli(state: Path, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "apikley_wan", *args], cwd=REPO, env=_env(state),
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_tasks_on_an_empty_journal_says_where_it_looked_and_how_to_start(tmp_path):
+    for args, journal in ((("tasks",), "journal.sqlite"), (("tasks", "--simulator"), "journal-simulator.sqlite")):
+        listing = _cli(tmp_path / "state", *args)
+        assert listing.returncode == 0, listing.stderr
+        assert listing.stdout.startswith(f"no tasks yet in {tmp_path / 'state' / journal}"), listing.stdout
+        assert "python -m apikley_wan v2v" in listing.stdout and "--simulator" in listing.stdout
+    assert "tasks --simulator" in _cli(tmp_path / "state", "tasks").stdout  # where a simulator run went
+
+
+def test_credits_from_the_simulator_says_it_is_a_fresh_account_each_time(tmp_path):
+    shown = _cli(tmp_path / "state", "credits", "--simulator")
+    assert shown.returncode == 0, shown.stderr
+    balance = next(json.loads(line) for line in shown.stdout.splitlines() if line.startswith("{"))
+    assert balance == {"credits": 1000.0}
+    assert "new for each command: it starts at 1000 credits every time" in shown.stdout
 
 
 def test_ctrl_c_leaves_the_task_recorded_and_says_how_to_collect(sim, tmp_path):

@@ -79,6 +79,18 @@ def test_pack_loads_with_every_node_and_template(host, object_info):
     assert "IMPORT FAILED" not in log and "Cannot import" not in log
 
 
+def test_every_template_maps_to_a_prompt_with_every_required_input(object_info):
+    """ui_to_api places every saved widget value by this host's /object_info (or raises): no required
+    input is left out, e.g. 0.33's Save Video `format` and its nested `format.codec`."""
+    for path in sorted(WORKFLOWS.glob("*.json")):
+        prompt = comfy_host.ui_to_api(json.loads(path.read_text()), object_info)
+        for node_id, node in prompt.items():
+            required = set(object_info[node["class_type"]]["input"].get("required", {}))
+            assert required <= set(node["inputs"]), (path.name, node_id, node["class_type"], required)
+        saves = [n["inputs"] for n in prompt.values() if n["class_type"] == "SaveVideo"]
+        print(f"{path.name}: {len(prompt)} nodes; Save Video sends {sorted(saves[0]) if saves else '-'}")
+
+
 ONE_CLIP, FAN_OUT = "Wan 2.6, one clip to a new video.json", "Wan 2.6, three prompts side by side.json"
 
 
