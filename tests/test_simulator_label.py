@@ -71,7 +71,7 @@ def test_a_remote_api_is_never_believed_nor_asked(monkeypatch):
 
     def no_request(*args, **kw):
         raise AssertionError("a remote API was asked whether it is the simulator")
-    monkeypatch.setattr(client._session, "get", no_request)
+    monkeypatch.setattr(client, "_new_session", no_request)
     assert client.announces_simulator() is False
 
 
