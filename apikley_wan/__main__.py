@@ -15,13 +15,15 @@ import shlex
 import sys
 import time
 
+from typing import Optional
+
 from . import config
 from .client import ApikleyClient
-from .errors import ApikleyError, CancelledError, link_hint
-from . import budget, outputs, provenance, settings, stopping, task_rows
+from .errors import ApikleyError, CancelledError, InputError, link_hint
+from . import budget, embedded, outputs, provenance, settings, stopping, task_rows
 from .archive import remove_stale_parts
 from .generation import Generations
-from .request import GenerationRequest, Reference, fingerprint
+from .request import CLIPS, GenerationRequest, build_request, fingerprint
 from .status import Status
 from .journal import Journal, open_journal
 
@@ -32,13 +34,16 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     v2v = sub.add_parser("v2v", help="generate a video from reference clips and a prompt")
-    v2v.add_argument("--video", action="append", default=[], help="local reference clip (repeat up to 3)")
-    v2v.add_argument("--video-url", action="append", default=[], help="public reference clip URL")
+    v2v.add_argument("--video", action="append", default=[], help="local reference clip, character1 (repeated: "
+                                                                  "character2 and character3 in turn)")
+    v2v.add_argument("--video-2", help="local reference clip, character2")
+    v2v.add_argument("--video-3", help="local reference clip, character3")
+    v2v.add_argument("--video-url", action="append", default=[], help="public reference clip URL (after the clips)")
     v2v.add_argument("--prompt", required=True)
-    v2v.add_argument("--duration", default=settings.DEFAULT_DURATION, choices=settings.DURATIONS)
-    v2v.add_argument("--resolution", default=settings.DEFAULT_RESOLUTION, choices=settings.RESOLUTIONS)
+    v2v.add_argument("--duration", default=settings.DEFAULT_DURATION, help=" or ".join(settings.DURATIONS) + " seconds")
+    v2v.add_argument("--resolution", default=settings.DEFAULT_RESOLUTION, help=" or ".join(settings.RESOLUTIONS))
     v2v.add_argument("--multi-shots", action="store_true")
-    v2v.add_argument("--take", type=int, default=0, help="change to ask for a new generation of the same inputs")
+    v2v.add_argument("--take", default=0, help="change to ask for a new generation of the same inputs")
     v2v.add_argument("--out", required=True, help="where to write the result mp4")
     _common(v2v)
 
@@ -107,11 +112,25 @@ def _client(simulator: bool, timings: settings.Timings = settings.TIMINGS):
     if not simulator:
         yield ApikleyClient()
         return
-    from .simulator import Simulator
-    with Simulator(api_key="sim-key", task_seconds=timings.simulator_task_s,
-                   null_seconds=timings.simulator_null_s) as sim:
-        print(f"simulator: {sim.base_url} (results on {sim.files_base_url})")
-        yield ApikleyClient(api_key="sim-key", base_url=sim.base_url)
+    with embedded.embedded_simulator(timings) as sim:
+        yield ApikleyClient(api_key=embedded.KEY, base_url=sim.base_url)
+
+
+def _request(args) -> GenerationRequest:
+    """``v2v``'s options through the one builder (the node's and a batch line's too): ``--video`` repeated
+    fills video, video_2, video_3 in turn; ``--video-2`` and ``--video-3`` name a place."""
+    given, clips = list(args.video), {}
+    for name, named in zip(CLIPS, (None, args.video_2, args.video_3)):
+        turn = given.pop(0) if given else None
+        if turn is not None and named is not None:
+            raise InputError(f"'{name}' is given twice (a repeated --video and --{name.replace('_', '-')}); "
+                             "give each clip once")
+        clips[name] = named if named is not None else turn
+    if given:
+        raise InputError(f"at most 3 reference videos are allowed (got {len(args.video)})")
+    return build_request(args.prompt, args.duration, args.resolution, **clips, video_url=args.video_url,
+                         multi_shots=args.multi_shots, take=args.take,
+                         api_base=embedded.CHECK_BASE if args.simulator else config.base_url())
 
 
 def _printer():
@@ -198,41 +217,37 @@ def _stopped_note(args, holder: dict, lost: list) -> str:
 
 
 async def _run_async(args, journal: Journal, holder: dict) -> int:
-    """The same pipeline the nodes use; ``holder`` learns the task id as soon as there is one. Ctrl-C waits
-    (a few seconds) for a create already sent, so its task id is recorded (stopping.py)."""
+    """The same pipeline the nodes and a batch use; ``holder`` learns the task id as soon as there is one.
+    Ctrl-C waits (a few seconds) for a create already sent, so its task id is recorded (stopping.py)."""
+    request = _request(args) if args.command == "v2v" else None  # bad input: one error, before anything starts
     results = config.state_dir() / "results"
     remove_stale_parts(results)
     timings = settings.timings()
     with _client(args.simulator, timings) as client:
         gens = Generations(client, journal, results, deadline_s=args.deadline_min * 60,
-                           api_identity="embedded-simulator" if args.simulator else None, timings=timings)
-        job = asyncio.ensure_future(_pipeline(args, gens, holder))
+                           api_identity=embedded.IDENTITY if args.simulator else None, timings=timings)
+        job = asyncio.ensure_future(_pipeline(args, request, gens, holder))
         await stopping.run_jobs([job], gens.cancel, timings.stop_grace_s)
         report = job.result()
-        out = outputs.copy(report.result_path, args.out, report.task_id, overwrite=args.overwrite)
-        print(f"done: {report.line()}; saved {out}")
+        print(f"done: {report.line()}; saved {report.output}")
         return 0
 
 
-async def _pipeline(args, gens: Generations, holder: dict):
+async def _pipeline(args, request: Optional[GenerationRequest], gens: Generations, holder: dict):
     show = _printer()
+
+    def submitted(found) -> None:
+        holder["task_id"] = found.entry.task_id
+        print(f"task {found.entry.task_id} ({found.entry.state})", flush=True)
     try:
-        if args.command == "v2v":
-            refs = [Reference(source=v) for v in args.video] + [Reference(url=u) for u in args.video_url]
-            request = GenerationRequest(args.prompt, args.duration, args.resolution, refs,
-                                        args.multi_shots, args.take)
-            _check_out(args, {v: f"the --video {v!r}" for v in args.video},
+        if request is not None:
+            _check_out(args, {ref.source: f"the --video {ref.source!r}" for ref in request.references if ref.source},
                        gens.journal.by_fingerprint(fingerprint(request, gens.api_identity)[0]))
-            started = time.time()
-            submitted = await gens.submit(request, show)
-            holder["task_id"] = submitted.entry.task_id
-            print(f"task {submitted.entry.task_id} ({submitted.entry.state})", flush=True)
-            entry = await gens.wait(submitted.entry, show)
-            return gens.report(entry, submitted.outcome, started, submitted.notes)
+            return await gens.run(request, show, on_submitted=submitted, out=args.out, overwrite=args.overwrite)
         holder["task_id"] = _task_to_collect(args, gens)
         _check_out(args, {args.from_file: "the --from-file video"} if args.from_file else {},
                    gens.journal.by_task_id(holder["task_id"]), holder["task_id"])
-        return await gens.collect(holder["task_id"], show)
+        return await gens.collect(holder["task_id"], show, out=args.out, overwrite=args.overwrite)
     except BaseException as exc:
         gens.cancel.set()  # any failure: a transfer still in flight on a worker stops
         holder["error"] = exc

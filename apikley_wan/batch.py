@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional, TextIO
 
-from . import archive, budget, config, journal as jr, outputs, pricing, settings, stopping
+from . import archive, budget, config, embedded, journal as jr, outputs, pricing, settings, stopping
 from .client import ApikleyClient, Cancel
 from .errors import ApikleyError, BudgetError, CancelledError
 from .generation import Generations
@@ -32,7 +32,6 @@ from .pacing import Pacer
 from .report import PAID, REATTACHED, REUSED
 from .request import fingerprint
 from .settings import TIMINGS, Timings
-from .workers import workers
 
 log = logging.getLogger("apikley_wan")
 
@@ -266,23 +265,29 @@ class Batch:
                     p.job.line, INTERRUPTED, task_id=entry.task_id if entry else None,
                     error="stopped before it finished; run the batch again to continue (nothing is paid twice)")
 
+    @contextlib.asynccontextmanager
+    async def _preparing(self, gate: asyncio.Semaphore):
+        """One of ``--concurrency`` slots, held while a job prepares, uploads and creates."""
+        async with gate:
+            self.cancel.raise_if_requested()
+            self.progress.running += 1
+            yield
+
     async def _one(self, p: Planned, gate: asyncio.Semaphore, in_flight: asyncio.Semaphore) -> None:
         line, started = p.job.line, time.time()
         submitted = None
+
+        def created(found) -> None:
+            nonlocal submitted
+            submitted = found
+            if found.outcome == PAID:
+                self.progress.event(f"line {line}: task {found.entry.task_id} created "
+                                    f"(~{_money(p.estimate_credits)}, estimate)")
         try:
-            async with in_flight:
-                async with gate:
-                    self.cancel.raise_if_requested()
-                    self.progress.running += 1
-                    gens = self._generations()
-                    submitted = await gens.submit(p.job.request)
-                if submitted.outcome == PAID:
-                    self.progress.event(f"line {line}: task {submitted.entry.task_id} created "
-                                        f"(~{_money(p.estimate_credits)}, estimate)")
-                entry = await gens.wait(submitted.entry)
-            report = gens.report(entry, submitted.outcome, started, submitted.notes)
-            out = await workers.run(outputs.copy, report.result_path, p.job.out, report.task_id,
-                                    overwrite=self.overwrite)
+            async with in_flight:  # the pipeline of the node and ``v2v``, with the batch's slots and lines
+                report = await self._generations().run(p.job.request, on_submitted=created,
+                                                       gate=self._preparing(gate), out=p.job.out,
+                                                       overwrite=self.overwrite)
         except asyncio.CancelledError:
             self._finished(line, JobResult(line, INTERRUPTED, **self._task_of(submitted), error=(
                 "stopped before it finished; run the batch again to continue (nothing is paid twice)")), started)
@@ -305,7 +310,7 @@ class Batch:
         if charged and report.cost_credits is not None:
             self.progress.credits += report.cost_credits
         self._finished(line, JobResult(line, DONE, report.task_id, report.outcome, charged, report.cost_credits,
-                                       report.cost_usd, report.cost_kind, str(out)), started, report.line())
+                                       report.cost_usd, report.cost_kind, report.output), started, report.line())
 
     @staticmethod
     def _task_of(submitted, exc: Optional[ApikleyError] = None) -> dict:
@@ -379,12 +384,10 @@ def write_report(path: str | Path, jobs_file: Path, api: str, rows: list, totals
 # -- the command ------------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def embedded_simulator(timings: Timings = TIMINGS):
-    """Like ``v2v --simulator``, with credits enough for a batch (they are not real)."""
-    from .simulator import Simulator
-    with Simulator(api_key="sim-key", task_seconds=getattr(timings, "simulator_task_s", 6.0),
-                   null_seconds=getattr(timings, "simulator_null_s", 1.0), credits=1_000_000.0) as sim:
-        yield sim.base_url, "sim-key"
+def _simulator_endpoint(timings: Timings, out: TextIO):
+    """The embedded simulator, like ``v2v --simulator``, with credits enough for a batch (they are not real)."""
+    with embedded.embedded_simulator(timings, credits=1_000_000.0, out=out) as sim:
+        yield sim.base_url, embedded.KEY
 
 
 def command(args, *, journal: Journal, timings: Timings = TIMINGS, out: Optional[TextIO] = None,
@@ -396,7 +399,7 @@ def command(args, *, journal: Journal, timings: Timings = TIMINGS, out: Optional
     jobs_file = Path(args.jobs)
     simulator = bool(getattr(args, "simulator", False))
     budget.GUARD.budget  # a malformed cap (environment or saved) is one clear error before anything
-    check_base = "http://127.0.0.1" if simulator else config.base_url()
+    check_base = embedded.CHECK_BASE if simulator else config.base_url()
     try:
         jobs, problems = load_jobs(jobs_file, check_base)
     except JobsFileError as exc:
@@ -409,7 +412,7 @@ def command(args, *, journal: Journal, timings: Timings = TIMINGS, out: Optional
         if taken:
             print(f"error: {taken}; nothing was sent or paid.", file=err)
             return 2
-    api_identity = "embedded-simulator" if simulator else None
+    api_identity = embedded.IDENTITY if simulator else None
     planned, more = plan(jobs, journal, api_identity or check_base, args.max_usd, args.overwrite)
     problems = sorted(problems + more, key=lambda p: p.line)
     for problem in problems:
@@ -433,19 +436,17 @@ def command(args, *, journal: Journal, timings: Timings = TIMINGS, out: Optional
         print("error: no valid job to run.", file=err)
         return 2
     if endpoint is None:
-        endpoint = (lambda: embedded_simulator(timings)) if simulator else _configured_endpoint
+        endpoint = (lambda: _simulator_endpoint(timings, out)) if simulator else _configured_endpoint
     started = time.time()
     results_dir = config.state_dir() / "results"
     archive.remove_stale_parts(results_dir)
     interrupted = False
     with endpoint() as (base_url, api_key):
-        if simulator:
-            print(f"simulator: {base_url}", file=out)
         if not api_key:
             ApikleyClient(api_key="", base_url=base_url).require_key()  # the one clear "no API key" error
         runnable = [p for p in planned if not p.over_budget]
         tty = bool(getattr(out, "isatty", lambda: False)())
-        typical = (getattr(timings, "simulator_task_s", 6.0) if simulator else
+        typical = (timings.simulator_task_s if simulator else
                    max(settings.TYPICAL_SECONDS[p.job.request.duration] for p in runnable))
         progress = Progress(len(runnable), sum(p.kind == NEW for p in runnable), out, tty, typical_s=typical)
         batch = Batch(planned, base_url=base_url, api_key=api_key, journal=journal, results_dir=results_dir,

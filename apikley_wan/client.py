@@ -340,6 +340,33 @@ def _sendable(text: str, what: str) -> None:
                          f"position {exc.start + 1}, half of a character pair); delete or retype it") from None
 
 
+def check_create_fields(prompt, references: int, duration, resolution) -> None:
+    """The create body's fields that are known before any upload (the prompt as ``sent_prompt`` makes it,
+    how many references, duration, resolution): checked for a request before any paid step, and again by
+    ``build_create_body``. One set of messages for the node, the command line and a batch."""
+    if not isinstance(prompt, str):
+        raise InputError(f"the prompt must be text (got {json.dumps(prompt)[:40]})")
+    sent = sent_prompt(prompt)
+    if not PROMPT_CHARS[0] <= len(sent) <= PROMPT_CHARS[1]:
+        raise InputError(f"the prompt must be {PROMPT_CHARS[0]} to {PROMPT_CHARS[1]} characters (got {len(sent)})")
+    _sendable(sent, "the prompt")
+    if references < 1:
+        raise InputError("no reference video: give 'video' (a clip) or 'video_url' (a public link)")
+    if references > 3:
+        raise InputError(f"at most 3 reference videos are allowed (got {references})")
+    if str(duration) not in DURATIONS:
+        raise InputError(f"unknown duration {str(duration)[:40]!r}; use {' or '.join(DURATIONS)} (seconds)")
+    if resolution not in RESOLUTIONS:
+        raise InputError(f"unknown resolution {str(resolution)[:40]!r}; use {' or '.join(RESOLUTIONS)}")
+
+
+def check_reference_url(url) -> None:
+    """A reference link the create body may carry: http(s), with a host, text UTF-8 can carry."""
+    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+        raise InputError(f"reference video URL must be http(s): {url!r}"[:300])
+    _sendable(url, "a reference video URL")
+
+
 class _Call(HTTPAdapter):
     """One API call's own connections: never retried by urllib3, every read of the answer waits at most
     until the call's deadline (a server dripping its answer a byte at a time cannot hold a worker longer
@@ -597,24 +624,14 @@ class ApikleyClient:
     @staticmethod
     def build_create_body(prompt: str, video_urls: list, duration: str, resolution: str,
                           multi_shots: bool = False, callback_url: Optional[str] = None) -> dict:
-        """Validate every field before any request and build the createTask body (what is checked is
-        what is sent: the prompt as ``sent_prompt`` makes it, text that UTF-8 can carry)."""
-        prompt = sent_prompt(prompt)
-        if not PROMPT_CHARS[0] <= len(prompt) <= PROMPT_CHARS[1]:
-            raise InputError(f"the prompt must be {PROMPT_CHARS[0]} to {PROMPT_CHARS[1]} characters "
-                             f"(got {len(prompt)})")
-        _sendable(prompt, "the prompt")
-        if not isinstance(video_urls, (list, tuple)) or not 1 <= len(video_urls) <= 3:
-            raise InputError(f"give 1 to 3 reference videos (got {len(video_urls or [])})")
+        """The createTask body, its fields checked first by the same ``check_create_fields`` a request is
+        checked with before any upload (what is checked is what is sent)."""
+        if not isinstance(video_urls, (list, tuple)):
+            raise InputError(f"the reference video URLs must be a list (got {type(video_urls).__name__})")
+        check_create_fields(prompt, len(video_urls), duration, resolution)
         for url in video_urls:
-            if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
-                raise InputError(f"reference video URL must be http(s): {url!r}")
-            _sendable(url, "a reference video URL")
-        duration = str(duration)
-        if duration not in DURATIONS:
-            raise InputError(f"duration must be one of {', '.join(DURATIONS)} seconds (got {duration!r})")
-        if resolution not in RESOLUTIONS:
-            raise InputError(f"resolution must be one of {', '.join(RESOLUTIONS)} (got {resolution!r})")
+            check_reference_url(url)
+        prompt, duration = sent_prompt(prompt), str(duration)
         body = {"model": MODEL, "input": {"prompt": prompt, "video_urls": list(video_urls),
                                           "duration": duration, "resolution": resolution}}
         if multi_shots:

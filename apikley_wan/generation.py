@@ -15,6 +15,7 @@ run as one step, so a Cancel between awaits can never lose a paid task id or res
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -24,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import archive, budget as budget_guard, journal as jr, media, metering, pacing, pricing, provenance
+from . import archive, budget as budget_guard, journal as jr, media, metering, outputs, pacing, pricing, provenance
 from .callbacks import CallbackBoard
 from .client import ApikleyClient, Cancel, TaskInfo
 from .errors import (ApikleyError, BudgetError, CancelledError, ConfigError, CreateUncertainError,
@@ -107,17 +108,34 @@ class Generations:
         return await lane.run(fn, *args, **kw)
 
     # -- whole runs ------------------------------------------------------------------------
-    async def run(self, request: GenerationRequest, on_status: OnStatus = None) -> RunReport:
+    async def run(self, request: GenerationRequest, on_status: OnStatus = None, *,
+                  on_submitted: Optional[Callable[[Submission], None]] = None, gate=None,
+                  out: Optional[str | os.PathLike] = None, overwrite: bool = False) -> RunReport:
+        """One whole generation, the same for the node, ``v2v`` and each job of a batch: submit -> wait ->
+        report (-> a copy at ``out``). ``on_submitted`` hears the task as soon as it is known (before the
+        wait); ``gate`` (an async context manager, e.g. a batch's semaphore) is held while submitting only."""
         started = self.clock.now()
-        submitted = await self.submit(request, on_status)
+        async with gate or contextlib.nullcontext():
+            submitted = await self.submit(request, on_status)
+        if on_submitted is not None:
+            on_submitted(submitted)
         entry = await self.wait(submitted.entry, on_status)
-        return self.report(entry, submitted.outcome, started, submitted.notes)
+        return await self._saved(self.report(entry, submitted.outcome, started, submitted.notes), out, overwrite)
 
-    async def collect(self, task_id: str, on_status: OnStatus = None) -> RunReport:
+    async def collect(self, task_id: str, on_status: OnStatus = None, *, out: Optional[str | os.PathLike] = None,
+                      overwrite: bool = False) -> RunReport:
         """Pick up a task by id (typed in, or left pending by a crash) without creating anything."""
         started = self.clock.now()
         entry = await self._step(self._known_or_adopted, task_id)
-        return self.report(await self.wait(entry, on_status), COLLECTED, started)
+        return await self._saved(self.report(await self.wait(entry, on_status), COLLECTED, started), out, overwrite)
+
+    async def _saved(self, report: RunReport, out, overwrite: bool) -> RunReport:
+        """The report, with the paid result copied to ``out`` first when one is asked for (outputs.py). A
+        Cancel does not stop it: the result is on disk and paid for."""
+        if out is None:
+            return report
+        saved = await self._lanes.files.run(outputs.copy, report.result_path, out, report.task_id, overwrite=overwrite)
+        return replace(report, output=str(saved))
 
     def report(self, entry: JournalEntry, outcome: str, started: float, notes: tuple = ()) -> RunReport:
         return report_for(entry, outcome, started, bool(self.client.simulator), self._prices(), now=self.clock.now(),

@@ -12,13 +12,11 @@ from pathlib import Path
 
 from . import outputs, settings
 from .errors import ApikleyError
-from .request import GenerationRequest, Reference, check_request
+from .request import CLIPS as LOCAL_VIDEOS, GenerationRequest, build_request
 
 COLUMNS = ("video", "video_2", "video_3", "video_url", "prompt", "duration", "resolution", "out", "multi_shots",
            "take")
 REQUIRED = ("prompt", "out")
-LOCAL_VIDEOS = ("video", "video_2", "video_3")
-_TRUE, _FALSE = ("true", "1", "yes", "y", "on"), ("false", "0", "no", "n", "off", "")
 
 
 @dataclass
@@ -121,15 +119,6 @@ def _csv_rows(text: str) -> tuple[list, list]:
     return rows, problems
 
 
-def _flag(name: str, value) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE or text in _FALSE:
-        return text in _TRUE
-    raise ValueError(f"{name} must be true or false (got {_fmt(value)!r})")
-
-
 def _text(name: str, value) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{name} must be text (got {_fmt(value)})")
@@ -137,45 +126,19 @@ def _text(name: str, value) -> str:
 
 
 def build_job(line: int, row: dict, base: Path, api_base: str) -> Job:
-    """One checked job; ValueError (or the core's InputError) says what is wrong with the row."""
+    """One checked job: the row's columns through the core's one builder (the node's and ``v2v``'s too),
+    its clips relative to the jobs file. ValueError (or the core's InputError) says what is wrong."""
     unknown = [k for k in row if k not in COLUMNS]
     if unknown:
         raise ValueError(f"unknown column(s) {', '.join(map(repr, unknown))}; the columns are {', '.join(COLUMNS)}")
     missing = [k for k in REQUIRED if row.get(k) in (None, "")]
     if missing:
         raise ValueError(f"missing {', '.join(missing)}")
-    duration = str(row.get("duration", settings.DEFAULT_DURATION)).strip()
-    if duration.endswith(".0"):
-        duration = duration[:-2]
-    if duration not in settings.DURATIONS:
-        raise ValueError(f"unknown duration {_fmt(row['duration'])!r}; use {' or '.join(settings.DURATIONS)}")
-    resolution = str(row.get("resolution", settings.DEFAULT_RESOLUTION)).strip()
-    if resolution not in settings.RESOLUTIONS:
-        raise ValueError(f"unknown resolution {_fmt(row['resolution'])!r}; use {' or '.join(settings.RESOLUTIONS)}")
-    refs = []
-    for i, name in enumerate(LOCAL_VIDEOS):
-        if row.get(name) in (None, ""):
-            continue
-        if i and row.get(LOCAL_VIDEOS[i - 1]) in (None, ""):
-            raise ValueError(f"{name} is given without {LOCAL_VIDEOS[i - 1]}")
-        path = base / _text(name, row[name])
-        if not path.is_file():
-            raise ValueError(f"{name}: the file {str(path)!r} does not exist")
-        refs.append(Reference(source=str(path)))
-    if row.get("video_url") not in (None, ""):
-        refs.append(Reference(url=_text("video_url", row["video_url"]).strip()))
-    if not refs:
-        raise ValueError("no reference: give video (a local clip) or video_url")
-    take = row.get("take", 0)
-    try:
-        if isinstance(take, bool) or (isinstance(take, float) and not take.is_integer()):
-            raise ValueError
-        take = int(take)
-    except (TypeError, ValueError):
-        raise ValueError(f"take must be a whole number (got {_fmt(take)!r})") from None
-    request = GenerationRequest(_text("prompt", row["prompt"]), duration, resolution, refs,
-                                _flag("multi_shots", row.get("multi_shots", False)), take)
-    check_request(request, api_base)  # prompt length, references, video_url: the core's own checks
+    clips = {name: str(base / _text(name, row[name])) for name in LOCAL_VIDEOS if row.get(name) not in (None, "")}
+    request = build_request(row["prompt"], row.get("duration", settings.DEFAULT_DURATION),
+                            row.get("resolution", settings.DEFAULT_RESOLUTION), **clips,
+                            video_url=row.get("video_url"), multi_shots=row.get("multi_shots", False),
+                            take=row.get("take", 0), api_base=api_base)
     out = (base / _text("out", row["out"]).strip()).resolve()
     if out.is_dir():
         raise ValueError(f"out {str(out)!r} is a folder; give a file name like result.mp4")

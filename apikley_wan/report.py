@@ -38,6 +38,7 @@ class RunReport:
     finished_at: Optional[float]
     api: str                        # "simulator" only when the API said it is (simulated.py), else "apikley"
     notes: tuple = ()               # what this run's upload changed, e.g. "HDR reference converted to SDR for upload"
+    output: Optional[str] = None    # the copy the user asked for (``--out``, a batch job's ``out``), once written
 
     def as_dict(self) -> dict:
         return asdict(self)

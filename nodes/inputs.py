@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from ..apikley_wan import pricing, settings
-from ..apikley_wan.errors import InputError
-from ..apikley_wan.request import GenerationRequest, Reference
+from ..apikley_wan.request import GenerationRequest, build_request
 
 CATEGORY = "video/Wan 2.6 (apikley)"
 
@@ -56,27 +55,9 @@ def generation_inputs() -> dict:
 
 def to_request(prompt, duration, resolution, video=None, images=None, fps=24.0, audio=None, video_url="",
                video_2=None, video_3=None, multi_shots=False, take=0) -> GenerationRequest:
-    """Map widget values to a request. References keep fixed places: video (or images) is
-    character1, video_2 character2, video_3 character3, and video_url comes after them."""
-    refs = []
-    if video is not None and images is not None:
-        raise InputError("connect either 'video' or 'images', not both")
-    if audio is not None and images is None:
-        raise InputError("'audio' goes with 'images'; a VIDEO brings its own sound")
-    if video is not None:
-        refs.append(Reference(source=video))
-    elif images is not None:
-        if getattr(images, "ndim", 0) != 4 or images.shape[0] == 0:
-            raise InputError("'images' must be a non-empty IMAGE batch")
-        refs.append(Reference(source=images, fps=float(fps), audio=audio))
-    if video_2 is not None and not refs:
-        raise InputError("'video_2' is character2, but nothing is connected as character1",
-                         hint="Connect the first clip to 'video' (or 'images'); nothing was sent to the API.")
-    if video_3 is not None and video_2 is None:
-        raise InputError("'video_3' is character3, but 'video_2' (character2) is not connected",
-                         hint="Connect clips in order: video, video_2, video_3; nothing was sent to the API.")
-    refs += [Reference(source=v) for v in (video_2, video_3) if v is not None]
-    if (video_url or "").strip():
-        refs.append(Reference(url=video_url.strip()))
-    return GenerationRequest(prompt=prompt, duration=str(duration), resolution=resolution, references=refs,
-                             multi_shots=bool(multi_shots), take=int(take))
+    """Widget values to a request, through the core's one builder (the command line's and a batch's too).
+    References keep fixed places: video (or images) is character1, video_2 character2, video_3
+    character3, and video_url comes after them."""
+    return build_request(prompt, duration, resolution, video=video, video_2=video_2, video_3=video_3,
+                         images=images, fps=fps, audio=audio, video_url=video_url, multi_shots=multi_shots,
+                         take=take)

@@ -297,9 +297,9 @@ def test_references_keep_their_character_places(pack, reference_clip):
     with pytest.raises(errors.InputError, match="audio"):
         inputs.to_request(PROMPT, "5", "720p", video=one, audio={"waveform": torch.zeros(1, 1, 10),
                                                                 "sample_rate": 8000})
-    with pytest.raises(errors.InputError, match="character2, but nothing is connected as character1"):
+    with pytest.raises(errors.InputError, match="'video_2' \\(character2\\) is given, but 'video' \\(character1\\) is not"):
         inputs.to_request(PROMPT, "5", "720p", video_2=two, video_url="https://x/y.mp4")
-    with pytest.raises(errors.InputError, match="'video_2' \\(character2\\) is not connected"):
+    with pytest.raises(errors.InputError, match="'video_2' \\(character2\\) is not"):
         inputs.to_request(PROMPT, "5", "720p", video=one, video_3=two)
     from_id = pack.NODE_CLASS_MAPPINGS["ApikleyTaskFromId"]
     assert from_id.VALIDATE_INPUTS(None) is True  # a wired id is checked when the node runs
