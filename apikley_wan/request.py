@@ -95,7 +95,7 @@ def build_request(prompt, duration, resolution, *, video=None, video_2=None, vid
         if isinstance(clips[name], (str, os.PathLike)) and not os.path.isfile(clips[name]):
             raise InputError(f"{name}: the file {os.fspath(clips[name])!r} does not exist")
         refs.append(Reference(source=clips[name]))
-    links = [video_url] if video_url is None or isinstance(video_url, str) else list(video_url)
+    links = list(video_url) if isinstance(video_url, (list, tuple)) else [video_url]
     for link in links:
         if link is not None and _text("video_url", link).strip():
             refs.append(Reference(url=link.strip()))

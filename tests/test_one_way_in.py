@@ -29,7 +29,7 @@ BAD = {
                                 {"video": "clip.mp4", "video_3": "clip.mp4"},
                                 "'video_3' (character3) is given, but 'video_2' (character2) is not"),
     "bad duration": ({"video": "CLIP", "duration": "7"}, ["--video", "CLIP", "--duration", "7"],
-                     {"video": "clip.mp4", "duration": "7"}, "unknown duration '7'; use 5 or 10 or 15 (seconds)"),
+                     {"video": "clip.mp4", "duration": "7"}, "unknown duration '7'; use 5 or 10 (seconds)"),
     "prompt too long": ({"video": "CLIP", "prompt": LONG}, ["--video", "CLIP", "--prompt", LONG],
                         {"video": "clip.mp4", "prompt": LONG}, "the prompt must be 2 to 5000 characters (got 5499)"),
     "no reference": ({}, [], {}, "no reference video: give 'video' (a clip) or 'video_url' (a public link)"),
