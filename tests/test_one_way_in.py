@@ -132,3 +132,32 @@ def test_raw_values_from_a_file_are_taken_as_the_widgets_are():
     with pytest.raises(InputError, match="local or private address"):
         build_request(PROMPT, "5", "720p", video_url="http://192.168.1.5/a.mp4", api_base="https://api.apikley.ru")
     assert core_request.CLIPS == ("video", "video_2", "video_3")
+
+
+def test_one_run_for_node_v2v_and_batch_hears_the_task_first_holds_the_gate_for_submit_only_and_copies(
+        sim, state_dir, reference_clip, tmp_path):
+    """Generations.run with the hooks v2v and a batch use: the task is heard before the wait ends, the gate is
+    held while submitting only, and the paid result is copied to ``out`` (re-used the second time)."""
+    from apikley_wan.generation import Generations
+    from conftest import FAST
+    sim.task_seconds = 0.5
+    gens = Generations(ApikleyClient(api_key="sim-key", base_url=sim.base_url), Journal(tmp_path / "j.sqlite"),
+                       tmp_path / "results", timings=FAST)
+    seen, held = [], []
+
+    class Gate:
+        async def __aenter__(self):
+            held.append("in")
+
+        async def __aexit__(self, *exc):
+            held.append("out")
+
+    def heard(submission):
+        seen.append((submission.outcome, submission.entry.state, list(held)))
+    request = build_request(PROMPT, "5", "720p", video=str(reference_clip))
+    report = asyncio.run(gens.run(request, on_submitted=heard, gate=Gate(), out=tmp_path / "copy.mp4"))
+    assert seen == [("paid", "waiting", ["in", "out"])] and report.outcome == "paid"
+    assert report.output == str(tmp_path / "copy.mp4") and (tmp_path / "copy.mp4").read_bytes() == \
+        open(report.result_path, "rb").read()
+    again = asyncio.run(gens.run(request, on_submitted=heard, out=tmp_path / "copy.mp4"))
+    assert again.outcome == "reused" and seen[-1][0] == "reused" and sim.create_count == 1
