@@ -29,14 +29,24 @@ export async function currentTotal(count = batchCount()) {
   return runTotal({ ...base, nodes: answer.ok ? answer.nodes : null, api: answer.api ?? base.api })
 }
 
+// a graph's links from its own link store (a Map on 1.27 and 1.58), never through the slots'
+// `input.link`, which 1.58 deprecates
+function linksOf(graph) {
+  const links = graph?.links
+  return links instanceof Map ? [...links.values()] : Object.values(links ?? {})
+}
+
 // what changes the total: nodes, their modes, widget values and links (subgraphs' too)
 function graphSignature() {
   const graphs = [app.graph, ...(app.graph?.subgraphs?.values?.() ?? [])]
   const parts = [batchCount()]
   for (const graph of graphs) {
     for (const node of graph?.nodes ?? graph?._nodes ?? []) {
-      parts.push(node.id, node.type, node.mode, ...(node.inputs ?? []).map((input) => input.link),
+      parts.push(node.id, node.type, node.mode,
         ...(node.widgets ?? []).map((widget) => (typeof widget.value === 'object' ? '' : widget.value)))
+    }
+    for (const link of linksOf(graph)) {
+      if (link) parts.push(`${link.origin_id}:${link.origin_slot}>${link.target_id}:${link.target_slot}`)
     }
   }
   return parts.join('|')
