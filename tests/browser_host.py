@@ -123,7 +123,8 @@ def assert_drawn_in_place(boxes: dict) -> None:
 
 
 def assert_chip_readable(seen: dict) -> None:
-    """The run-total chip shows, and no toast on screen covers it."""
+    """The run-total chip shows, on top of the page, and no toast on screen covers it."""
     assert seen["chip"] and seen["chipText"], seen
+    assert not seen["covering"], ("the run-total chip is under", seen)
     covering = [toast for toast in seen["toasts"] if overlap(toast, seen["chip"])]
     assert not covering, ("a toast covers the run-total chip", seen)

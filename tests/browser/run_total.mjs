@@ -66,8 +66,7 @@ await withComfyPage(async ({ page, seen, shot, inPage }) => {
   // placed again at every tick: the Run button may be re-rendered for a moment as the graph changes
   seen.anchored = await page.waitForFunction(() => document.querySelector('.apikley-run-total')?.dataset.anchored ===
     'queue-button', null, { timeout: 5000 }).then(() => 'queue-button', async () => chip.getAttribute('data-anchored'))
-  seen.badge = await inPage((id) => window.comfyAPI.app.app.graph.getNodeById(id).badges
-    .map((b) => (typeof b === 'function' ? b() : b)?.text).find((t) => t?.startsWith('est.')), ids.a)
+  seen.badge = await inPage((id) => window.__view.costText(id), ids.a) // as drawn (Nodes 2.0: the node's DOM)
   await shot('run_total_1_badge_by_run_button.png', WIDE)
 
   // 2. Batch count 2, typed where the frontend keeps it: identical inputs still pay once.
@@ -127,8 +126,8 @@ await withComfyPage(async ({ page, seen, shot, inPage }) => {
   await inPage(() => window.comfyAPI.app.app.extensionManager.setting.set('ApikleyWan.PriceOverride', '5/720p=60, hd=5'))
   await setWidget(ids.a, 'duration', '5')
   await setWidget(ids.a, 'resolution', '720p')
-  seen.badgeOverride = await inPage((id) => window.comfyAPI.app.app.graph.getNodeById(id).badges
-    .map((b) => (typeof b === 'function' ? b() : b)?.text).find((t) => t?.startsWith('est.')), ids.a)
+  await page.waitForFunction((id) => /60 credits/.test(window.__view.costText(id) ?? ''), ids.a, { timeout: 5000 }).catch(() => {})
+  seen.badgeOverride = await inPage((id) => window.__view.costText(id), ids.a)
   await openSettings()
   const prices = page.locator('.apikley-prices')
   await prices.waitFor({ timeout: 30000 })

@@ -37,11 +37,23 @@ const drawnBoxes = (ids) => inPage((ids) => {
   return { wan: v.nodeBox(ids.wan), wanVideo: v.videoBox(ids.wan), wanSummary: v.summaryBox(ids.wan),
     save: v.nodeBox(ids.save), saveVideo: v.videoBox(ids.save), load: v.nodeBox(ids.load) }
 }, ids)
-// the run-total chip and every toast on screen, while a toast shows
+// the run-total chip and every toast on screen, while a toast shows; `covering`: what the page shows
+// on top at points across the chip, where that is not the chip (hit-tested with its pointer events on)
 const chipAndToasts = () => inPage(() => {
   const box = (e) => { const r = e.getBoundingClientRect(); return { left: r.left, top: r.top, right: r.right, bottom: r.bottom } }
   const chip = document.querySelector('.apikley-run-total')
-  return { chip: chip && !chip.hidden ? box(chip) : null, chipText: chip?.textContent ?? '',
+  const shown = chip && !chip.hidden ? box(chip) : null
+  const covering = []
+  if (shown) {
+    chip.style.pointerEvents = 'auto'
+    const y = (shown.top + shown.bottom) / 2
+    for (const f of [0.1, 0.5, 0.9]) {
+      const top = document.elementFromPoint(shown.left + f * (shown.right - shown.left), y)
+      if (top && !chip.contains(top)) covering.push(`${top.tagName}.${[...top.classList].join('.')}`)
+    }
+    chip.style.pointerEvents = ''
+  }
+  return { chip: shown, chipText: chip?.textContent ?? '', covering,
     toasts: [...document.querySelectorAll('.p-toast-message')].map(box).filter((b) => b.right > b.left) }
 })
 // the pack's "task finished" toasts on screen, title and detail (found by their words: the toast
