@@ -92,7 +92,7 @@ def drive(comfy: Comfy, script: str, phase: str = "first", **env) -> dict:
                 "RIGHT_KEY": RIGHT_KEY, "PACK_WEB": PACK_WEB, "CLIP_NAME": "reference.mp4", "PHASE": phase,
                 "WORKFLOW_FILE": str(comfy.root / "workflow.json"), **{k: str(v) for k, v in env.items()}}
     run = subprocess.run(["node", script], cwd=BROWSER_DIR, env=full_env, capture_output=True, text=True,
-                         timeout=900)
+                         timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     seen = json.loads(run.stdout.strip().splitlines()[-1])
     assert "error" not in seen, f"{phase}: {seen['error']}\n{comfy.log.read_text()[-3000:]}"

@@ -1,6 +1,7 @@
 // What a playwright script needs to drive a real ComfyUI page with the pack: headless Chromium on a
 // throwaway profile, the page opened once the pack's extension is in, screenshots, and one JSON line
 // of what was seen (an error becomes `error` plus a screenshot). Environment: COMFY_URL, SHOTS_DIR, PHASE,
+// PACK_ABSENT (set: the page has no pack to wait for),
 // PACK_WEB (the URL path the pack's web/ files are served from): every console warning or error whose
 // stack or location points into it is kept in `packConsole`, for the tests to fail on.
 import fs from 'node:fs'
@@ -34,11 +35,11 @@ export async function withComfyPage(steps, { permissions = [] } = {}) {
     await page.goto(COMFY_URL)
     // ready: the pack's extension and node types are in, and the startup workflow is loaded (a graph
     // put in place before that would be replaced by it)
-    await page.waitForFunction(() => {
+    await page.waitForFunction((packAbsent) => {
       const app = window.comfyAPI?.app?.app
-      return app?.graph && app.extensions?.some((e) => e.name === 'apikley.wan26') &&
-        window.LiteGraph?.registered_node_types?.ApikleyWan26V2V && app.extensionManager?.workflow?.activeWorkflow
-    }, null, { timeout: 90000 })
+      return app?.graph && (packAbsent || (app.extensions?.some((e) => e.name === 'apikley.wan26') &&
+        window.LiteGraph?.registered_node_types?.ApikleyWan26V2V)) && app.extensionManager?.workflow?.activeWorkflow
+    }, !!process.env.PACK_ABSENT, { timeout: 90000 })
     // a deprecation the frontend already warned about once would stay silent for the pack's own call
     await page.evaluate(() => { window.LiteGraph.alwaysRepeatWarnings = true })
     await installNodeView(page)
