@@ -21,6 +21,7 @@ await withComfyPage(async ({ page, seen, shot, inPage }) => {
     await page.waitForTimeout(2000) // the pack list settles
     // the page's words (the canvas draws node titles, so what names the pack is the dialog or panel)
     seen.missingDialog = await page.locator('body').innerText()
+    seen.frontend = await inPage(() => window.__COMFYUI_FRONTEND_VERSION__ ?? null)
     await shot('export_2_missing_pack_dialog.png')
     return
   }
