@@ -4,7 +4,8 @@ scripts in tests/browser/ that print what they saw as one JSON line.
 
 Needs COMFYUI_DIR and COMFYUI_PYTHON, /usr/bin/chromium and playwright-core in tests/browser
 (``npm install --prefix tests/browser``); ``MISSING`` says what is absent. A newer frontend than
-the bundled one: COMFYUI_FRONTEND_ROOT=<comfyui_frontend_package/static>.
+the bundled one: COMFYUI_FRONTEND_ROOT=<comfyui_frontend_package/static>. NODES_2=1 runs the same tests in
+the frontend's Nodes 2.0 mode (Vue nodes: setting Comfy.VueNodes.Enabled; frontend 1.58 and later).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ SCREENS = BROWSER_DIR / "screens"
 CHROMIUM = Path("/usr/bin/chromium")
 RIGHT_KEY, WRONG_KEY = "sim-key", "sk-wrong-key-0000"
 FRONT_END = ["--front-end-root", os.environ["COMFYUI_FRONTEND_ROOT"]] if os.environ.get("COMFYUI_FRONTEND_ROOT") else []
+NODES_2 = os.environ.get("NODES_2", "") not in ("", "0")
+SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.VueNodes.Enabled": NODES_2}  # no template dialog; the mode
+PACK_WEB = f"/extensions/{PACK_FOLDER}/"  # where the page loads the pack's web/ files from
 AMBER, GREEN = "rgb(250, 188, 37)", "rgb(76, 175, 80)"  # the summary's colours (web/apikley_wan.css)
 
 
@@ -64,7 +68,7 @@ def comfy_running(root: Path, env: dict | None = None, key_saved: bool = False, 
     user, inputs = root / "user", root / "input"
     (user / "default").mkdir(parents=True, exist_ok=True)
     inputs.mkdir(parents=True, exist_ok=True)
-    (user / "default" / "comfy.settings.json").write_text('{"Comfy.TutorialCompleted": true}')  # no template dialog
+    (user / "default" / "comfy.settings.json").write_text(json.dumps(SETTINGS))
     shutil.copy(REPO / "samples" / "reference.mp4", inputs / "reference.mp4")
     if key_saved:
         (user / "apikley_wan").mkdir(parents=True, exist_ok=True)
@@ -85,12 +89,42 @@ def drive(comfy: Comfy, script: str, phase: str = "first", **env) -> dict:
     """Run one phase of tests/browser/<script>; what it saw (its last stdout line, as JSON)."""
     SCREENS.mkdir(parents=True, exist_ok=True)
     full_env = {**os.environ, "COMFY_URL": comfy.page_url, "SHOTS_DIR": str(SCREENS), "WRONG_KEY": WRONG_KEY,
-                "RIGHT_KEY": RIGHT_KEY, "CLIP_NAME": "reference.mp4", "PHASE": phase,
+                "RIGHT_KEY": RIGHT_KEY, "PACK_WEB": PACK_WEB, "CLIP_NAME": "reference.mp4", "PHASE": phase,
                 "WORKFLOW_FILE": str(comfy.root / "workflow.json"), **{k: str(v) for k, v in env.items()}}
     run = subprocess.run(["node", script], cwd=BROWSER_DIR, env=full_env, capture_output=True, text=True,
-                         timeout=900)
+                         timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     seen = json.loads(run.stdout.strip().splitlines()[-1])
     assert "error" not in seen, f"{phase}: {seen['error']}\n{comfy.log.read_text()[-3000:]}"
     assert not [e for e in seen.get("pageErrors", []) if PACK_FOLDER in e], seen["pageErrors"]
+    assert not seen.get("packConsole"), f"{phase}: console warnings/errors from the pack's web/ files: {seen['packConsole']}"
     return seen
+
+
+# boxes as the page measured them (tests/browser/node_view.mjs): {left, top, right, bottom} in screen pixels
+def overlap(a: dict, b: dict) -> bool:
+    """Whether two boxes overlap (touching edges do not)."""
+    return a["left"] < b["right"] and b["left"] < a["right"] and a["top"] < b["bottom"] and b["top"] < a["bottom"]
+
+
+def inside(inner: dict, outer: dict, slack: float = 1.0) -> bool:
+    """Whether ``inner`` lies within ``outer`` (``slack`` pixels of rounding allowed)."""
+    return (inner["left"] >= outer["left"] - slack and inner["top"] >= outer["top"] - slack
+            and inner["right"] <= outer["right"] + slack and inner["bottom"] <= outer["bottom"] + slack)
+
+
+def assert_drawn_in_place(boxes: dict) -> None:
+    """The Wan node's video and summary lie inside its frame and cover no other node."""
+    for part in ("wanVideo", "wanSummary"):
+        if boxes.get(part):
+            assert inside(boxes[part], boxes["wan"]), (part, boxes[part], "outside the Wan node", boxes["wan"])
+            for other in ("save", "saveVideo", "load"):
+                assert not (boxes.get(other) and overlap(boxes[part], boxes[other])), (part, "covers", other, boxes)
+
+
+def assert_chip_readable(seen: dict) -> None:
+    """The run-total chip shows, on top of the page, and no toast on screen covers it."""
+    assert seen["chip"] and seen["chipText"], seen
+    assert not seen["covering"], ("the run-total chip is under", seen)
+    covering = [toast for toast in seen["toasts"] if overlap(toast, seen["chip"])]
+    assert not covering, ("a toast covers the run-total chip", seen)

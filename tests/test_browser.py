@@ -15,7 +15,8 @@ import stat
 
 import pytest
 
-from browser_host import AMBER, GREEN, MISSING, RIGHT_KEY, SCREENS, WRONG_KEY, comfy_running, drive
+from browser_host import (AMBER, GREEN, MISSING, RIGHT_KEY, SCREENS, WRONG_KEY, assert_chip_readable,
+                          assert_drawn_in_place, comfy_running, drive)
 
 SHOTS = ("1_settings_key_refused.png", "2_settings_key_saved.png", "3_node_cost_and_live_status.png",
          "4_node_summary_after_run.png", "5_recent_tasks_panel.png", "6_recent_tasks_after_collect.png",
@@ -72,6 +73,11 @@ def test_key_cost_paid_run_tasks_panel_then_a_free_reuse_after_restart(comfy):
     assert comfy.sim.create_count == 1
     assert list((comfy.output / "apikley_wan").glob("wan26_v2v_*.mp4")) and list(comfy.output.rglob("ComfyUI_*.mp4"))
     assert seen["videoPreviews"]["save"] and seen["videoPreviews"]["wan"], "both nodes play their video"
+    # what the page draws: the Wan node's video and summary inside its frame, over no other node; the
+    # run-total chip readable while the cost toast shows
+    assert seen["boxes"]["wanSummary"] and seen["boxes"]["wanVideo"], seen["boxes"]
+    assert_drawn_in_place(seen["boxes"])
+    assert_chip_readable(seen["chipUnderToast"])
 
     # the panel lists the task; a deleted result is downloaded again without a new task
     assert "finished" in seen["panelRow"] and "Balance:" in seen["panelText"]
@@ -86,6 +92,7 @@ def test_key_cost_paid_run_tasks_panel_then_a_free_reuse_after_restart(comfy):
     assert summary["text"].startswith("Re-used: no charge (paid ") and summary["tone"] == "free", summary
     assert "credits (" not in summary["text"] and summary["color"] == GREEN
     assert again["toasts"] == [] and again["statusBoxAfterRun"] is False
+    assert_drawn_in_place(again["boxes"])
     assert "apikley_summary" not in again["promptAndWorkflow"]
     assert comfy.sim.create_count == 1, "the re-run created no task"
 
@@ -96,10 +103,12 @@ def test_key_cost_paid_run_tasks_panel_then_a_free_reuse_after_restart(comfy):
     assert again["cancelSummary"]["text"].startswith("Cancelled: task ") and again["cancelSummary"]["tone"] == "paid"
     assert "will likely finish and be billed" in again["cancelSummary"]["text"]
     assert "at no new charge" in again["cancelToast"]
+    assert_chip_readable(again["chipUnderCancelToast"])
     # re-queued: the running task is re-attached, and nothing new is created
     assert again["reattached"]["text"].startswith("Re-attached to a running task: no new charge"), again["reattached"]
     assert again["reattached"]["tone"] == "free" and again["reattached"]["color"] == GREEN
     assert again["reattachedPreview"] is True, ("the collected result plays on the node", again["debugOutputs"])
+    assert_drawn_in_place(again["reattachedBoxes"])
     assert comfy.sim.create_count == 3, "one task for each new prompt, none for the re-queue"
     for text in (again["storage"], comfy.log.read_text()):
         assert RIGHT_KEY not in text

@@ -1,6 +1,7 @@
 """Opt-in: the pack's templates and node names in a real ComfyUI page (headless Chromium). Every
 template is opened through the frontend's own template browser: its thumbnail loads, its title is a
-human one, the graph opens with no overlapping nodes, all of it on screen at a readable zoom, and a
+human one, the graph opens with no overlapping nodes (their boxes as drawn, title bars included; in
+Nodes 2.0 mode, NODES_2=1, the node elements' boxes), all of it on screen at a readable zoom, and a
 note explains it. Then the node search box: the all-in-one node comes first for what a user types.
 
 Skipped unless COMFYUI_DIR and COMFYUI_PYTHON are set, /usr/bin/chromium exists and Node can load
@@ -17,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from browser_host import MISSING, PACK_FOLDER, REPO, SCREENS, comfy_running, drive
+from browser_host import MISSING, NODES_2, PACK_FOLDER, REPO, SCREENS, comfy_running, drive, inside, overlap
 
 TEMPLATES = sorted(p.stem for p in (REPO / "example_workflows").glob("*.json"))
 ALL_IN_ONE = "ApikleyWan26V2V"
@@ -43,12 +44,6 @@ def seen(tmp_path_factory):
         yield answer
 
 
-def _overlap(a, b) -> bool:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    return ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah
-
-
 def test_each_template_has_a_title_and_a_thumbnail_that_loads(seen):
     cards = {card["name"]: card for card in seen["cards"]}
     assert sorted(cards) == TEMPLATES
@@ -67,14 +62,14 @@ def test_each_template_has_a_title_and_a_thumbnail_that_loads(seen):
 def test_a_template_opens_readable_with_no_overlapping_nodes_and_a_note(seen, name):
     opened = seen["opened"][name]
     nodes = opened["nodes"]
+    assert opened["nodes2"] is NODES_2  # the mode the run asked for
+    # the boxes as drawn (title bars included; Nodes 2.0: the node elements' boxes)
     for i, a in enumerate(nodes):
         for b in nodes[i + 1:]:
-            assert not _overlap(a["rect"], b["rect"]), (a["type"], a["rect"], b["type"], b["rect"])
+            assert not overlap(a["box"], b["box"]), (a["type"], a["rect"], b["type"], b["rect"])
     assert opened["scale"] >= MIN_SCALE, opened["scale"]
-    left, top, right, bottom = opened["canvas"]
     for node in nodes:
-        x0, y0, x1, y1 = node["screen"]
-        assert left <= x0 and top <= y0 and x1 <= right and y1 <= bottom, (node["type"], node["screen"])
+        assert inside(node["box"], opened["canvas"], slack=0), (node["type"], node["box"])
     (note,) = [n for n in nodes if n["type"] == "MarkdownNote"]
     for words in ("**What it does:**", "**Cost:**", "`take`", "output/apikley_wan/"):
         assert words in note["text"], words

@@ -6,6 +6,7 @@ import { app } from '../../scripts/app.js'
 import { renderBudgetEntry } from './budget_entry.js'
 import { h } from './dom.js'
 import { renderKeyEntry } from './key_entry.js'
+import { isPackNode, stampPackIds } from './lib/pack_id.js'
 import { addCostBadge } from './node_labels.js'
 import { renderOverrideEntry, renderPricesEntry } from './prices_entry.js'
 import { costFor, loadServerPrices, migrateBrowserOverride } from './prices_state.js'
@@ -98,6 +99,8 @@ app.registerExtension({
     showRunTotal()
   },
   nodeCreated(node) {
+    // every pack node names the pack (as Manager would): a receiver without it is offered its install
+    if (isPackNode(node)) node.properties = stampPackIds(node.properties)
     if (!GENERATING.has(node.comfyClass)) return
     addCostBadge(node, () => costFor(widgetValue(node, 'duration'), widgetValue(node, 'resolution')))
   }

@@ -2,59 +2,33 @@
 // at every draw from the current widget values, so it follows every change) and, after a run,
 // a one-line summary in place of the live status line, coloured by whether the run paid.
 //
-// Uses the frontend's node badges and DOM widgets when present (1.27 and 1.58 have both);
-// otherwise the same texts are painted under the node.
+// Both by design through what the classic canvas and Nodes 2.0 (Vue nodes) each render: the
+// frontend's node badges (LGraphBadge in node.badges) and a DOM widget (addDOMWidget). Nothing is
+// painted in onDrawForeground, which Nodes 2.0 never calls. Every supported frontend (1.27 and
+// later) has both.
 import { h } from './dom.js'
 
 const STATUS_WIDGET = '$$node-text-preview' // the widget the frontend fills from progress_text
 const SUMMARY_WIDGET = 'apikley_summary'
-// the summary's colours where it is painted, as apikley_wan.css gives them to the DOM widget
-const TONES = { paid: '#FABC25', free: '#4caf50', info: '#bbbbbb', live: '#dddddd' }
 // the look of the frontend's own API-node price badges (PrimeIcons' coin)
 const COIN = { unicode: '\ue96b', fontFamily: 'PrimeIcons', color: '#FABC25', bgColor: '#654020', fontSize: 8 }
 
 function badgeFactory() {
-  const Badge = window.LGraphBadge
-  if (typeof Badge !== 'function') return null
   let text = null
   let badge = null
   return (label) => {
     if (label !== text) {
       text = label
-      badge = new Badge(label ? { text: label, bgColor: '#8D6932', iconOptions: COIN } : { text: '' })
+      badge = new window.LGraphBadge(label ? { text: label, bgColor: '#8D6932', iconOptions: COIN } : { text: '' })
     }
     return badge
-  }
-}
-
-function paintUnder(node) {
-  if (node.apikleyPainted) return
-  node.apikleyPainted = true
-  const previous = node.onDrawForeground
-  node.onDrawForeground = function (ctx, ...rest) {
-    previous?.call(this, ctx, ...rest)
-    const summary = this.apikleyShown
-    const lines = [[this.apikleyCost?.(), COIN.color], [summary?.text, TONES[summary?.tone]]].filter(([t]) => t)
-    if (!lines.length) return
-    ctx.save()
-    ctx.font = '12px sans-serif'
-    lines.forEach(([line, color], i) => {
-      ctx.fillStyle = color ?? TONES.info
-      ctx.fillText(line, 4, this.size[1] + 16 + i * 15)
-    })
-    ctx.restore()
   }
 }
 
 /** Show `label()` (e.g. "est. 70 credits · $0.35") on the node for as long as it exists. */
 export function addCostBadge(node, label) {
   const badge = badgeFactory()
-  if (badge && Array.isArray(node.badges)) {
-    node.badges.push(() => badge(label()))
-    return
-  }
-  node.apikleyCost = label
-  paintUnder(node)
+  node.badges.push(() => badge(label()))
 }
 
 function dropWidget(node, name) {
@@ -66,7 +40,7 @@ function dropWidget(node, name) {
 
 function summaryWidget(node) {
   const existing = node.widgets?.find((w) => w.name === SUMMARY_WIDGET)
-  if (existing || typeof node.addDOMWidget !== 'function') return existing ?? null
+  if (existing) return existing
   const element = h('div', { className: 'apikley-summary', role: 'status' })
   const widget = node.addDOMWidget(SUMMARY_WIDGET, 'apikley-summary', element, {
     serialize: false, // never in the workflow nor in the prompt: the run's fingerprint must not move
@@ -104,12 +78,10 @@ export function showLive(node, text) {
 function showText(node, { text, tone }) {
   node.apikleyShown = { text, tone }
   dropStatusLine(node)
-  const widget = summaryWidget(node)
-  if (widget?.element) {
-    widget.element.textContent = text
-    widget.element.title = text
-    widget.element.dataset.tone = tone
-  } else paintUnder(node)
+  const { element } = summaryWidget(node)
+  element.textContent = text
+  element.title = text
+  element.dataset.tone = tone
   node.setDirtyCanvas?.(true, true)
 }
 

@@ -1,4 +1,4 @@
-// The run's total where the Run button is: a chip under the queue button (1.27:
+// The run's total where the Run button is: a chip beside the queue button (1.27:
 // .comfyui-queue-button; 1.58: [data-testid="queue-button"]; else a corner of the page), redrawn when
 // the graph, the batch count or the prices change, or a run ends (a result the journal now holds
 // makes the same inputs free). The estimate route works the total out (with the price table in force
@@ -30,14 +30,24 @@ export async function currentTotal(count = batchCount()) {
   return fromAnswer(answer)
 }
 
+// a graph's links from its own link store (a Map on 1.27 and 1.58), never through the slots'
+// `input.link`, which 1.58 deprecates
+function linksOf(graph) {
+  const links = graph?.links
+  return links instanceof Map ? [...links.values()] : Object.values(links ?? {})
+}
+
 // what changes the total: nodes, their modes, widget values and links (subgraphs' too)
 function graphSignature() {
   const graphs = [app.graph, ...(app.graph?.subgraphs?.values?.() ?? [])]
   const parts = [batchCount()]
   for (const graph of graphs) {
     for (const node of graph?.nodes ?? graph?._nodes ?? []) {
-      parts.push(node.id, node.type, node.mode, ...(node.inputs ?? []).map((input) => input.link),
+      parts.push(node.id, node.type, node.mode,
         ...(node.widgets ?? []).map((widget) => (typeof widget.value === 'object' ? '' : widget.value)))
+    }
+    for (const link of linksOf(graph)) {
+      if (link) parts.push(`${link.origin_id}:${link.origin_slot}>${link.target_id}:${link.target_slot}`)
     }
   }
   return parts.join('|')
@@ -50,10 +60,15 @@ function place(chip) {
   const group = anchor?.closest('.queue-button-group') ?? anchor
   const rect = group?.getBoundingClientRect()
   chip.dataset.anchored = rect ? 'queue-button' : 'corner'
-  // right-aligned under the button group (it sits at the top right on both frontends), kept on screen
-  Object.assign(chip.style, rect
-    ? { top: `${rect.bottom + 4}px`, right: `${Math.max(4, window.innerWidth - rect.right)}px`, bottom: '' }
-    : { top: '', right: '12px', bottom: '12px' })
+  if (!rect) return Object.assign(chip.style, { top: '', right: '12px', bottom: '12px' })
+  // beside the button group, on its left (toasts come in at the top right, under it), or under it
+  // when the group leaves no room on its left
+  const height = chip.getBoundingClientRect().height || 20
+  const beside = rect.left - 4 >= Math.min(chip.scrollWidth + 8, window.innerWidth / 2)
+  Object.assign(chip.style, beside
+    ? { top: `${rect.top + (rect.height - height) / 2}px`, right: `${window.innerWidth - rect.left + 6}px`,
+        bottom: '', maxWidth: `${rect.left - 10}px` }
+    : { top: `${rect.bottom + 4}px`, right: `${Math.max(4, window.innerWidth - rect.right)}px`, bottom: '', maxWidth: '' })
 }
 
 export function showRunTotal() {

@@ -5,6 +5,7 @@
 import { api } from '../../scripts/api.js'
 import { app } from '../../scripts/app.js'
 import { balanceText } from './lib/format.js'
+import { isPackNode } from './lib/pack_id.js'
 import { cancelSummary, cancelToast, costToast, reportSummary, wantsCostToast } from './lib/summary.js'
 import { clearPreview, clearSummary, keepSummary, showLive } from './node_labels.js'
 import { getBalance } from './pack_api.js'
@@ -25,9 +26,6 @@ async function onReport(report) {
   const balance = await getBalance({ refresh: true })
   app.extensionManager?.toast?.add?.({ ...costToast(report, balanceText(balance)), life: 8000 })
 }
-
-// the pack's nodes: only their status lines move into the pack's own status area
-const isPackNode = (node) => String(node?.comfyClass ?? '').startsWith('Apikley')
 
 // the frontend keeps each node's last output and would put the old player back from it
 function forgetOutput(key) {

@@ -66,8 +66,7 @@ await withComfyPage(async ({ page, seen, shot, inPage }) => {
   // placed again at every tick: the Run button may be re-rendered for a moment as the graph changes
   seen.anchored = await page.waitForFunction(() => document.querySelector('.apikley-run-total')?.dataset.anchored ===
     'queue-button', null, { timeout: 5000 }).then(() => 'queue-button', async () => chip.getAttribute('data-anchored'))
-  seen.badge = await inPage((id) => window.comfyAPI.app.app.graph.getNodeById(id).badges
-    .map((b) => (typeof b === 'function' ? b() : b)?.text).find((t) => t?.startsWith('est.')), ids.a)
+  seen.badge = await inPage((id) => window.__view.costText(id), ids.a) // as drawn (Nodes 2.0: the node's DOM)
   await shot('run_total_1_badge_by_run_button.png', WIDE)
 
   // 2. Batch count 2, typed where the frontend keeps it: identical inputs still pay once.
@@ -146,8 +145,8 @@ await withComfyPage(async ({ page, seen, shot, inPage }) => {
   await shot('run_total_4_settings_key_and_prices.png')
   await setWidget(ids.a, 'duration', '5') // the badge under the open dialog: the saved table prices it
   await setWidget(ids.a, 'resolution', '720p')
-  seen.badgeOverride = await inPage((id) => window.comfyAPI.app.app.graph.getNodeById(id).badges
-    .map((b) => (typeof b === 'function' ? b() : b)?.text).find((t) => t?.startsWith('est.')), ids.a)
+  await page.waitForFunction((id) => /60 credits/.test(window.__view.costText(id) ?? ''), ids.a, { timeout: 5000 }).catch(() => {})
+  seen.badgeOverride = await inPage((id) => window.__view.costText(id), ids.a)
 
   // 7. The budget guard in Settings: a per-session cap below this run's cost refuses it before upload.
   seen.budgetRoute = (await inPage(async () => (await window.comfyAPI.api.api.fetchApi('/apikley_wan/budget')).status)) === 200

@@ -47,21 +47,23 @@ await withComfyPage(async ({ page, seen, shot, inPage }) => {
       return app.extensionManager.workflow.activeWorkflow?.filename === name && app.graph._nodes.length > 1
     }, name, { timeout: 30000 })
     await page.waitForTimeout(1500) // previews and DOM widgets settle; a node that grows shows it now
+    // every node's box as drawn (the title bar included; Nodes 2.0: its DOM element's box), on screen
+    // and in graph units (`rect`: x, y, width, height — what a layout can be made from)
     seen.opened[name] = await inPage(() => {
       const { app } = window.comfyAPI.app
       const canvas = app.canvas
-      const titleHeight = window.LiteGraph.NODE_TITLE_HEIGHT
       const box = canvas.canvas.getBoundingClientRect()
-      const toScreen = ([x, y]) => [(x + canvas.ds.offset[0]) * canvas.ds.scale + box.left,
-        (y + canvas.ds.offset[1]) * canvas.ds.scale + box.top]
+      const toGraph = (x, y) => [(x - box.left) / canvas.ds.scale - canvas.ds.offset[0],
+        (y - box.top) / canvas.ds.scale - canvas.ds.offset[1]]
       const nodes = app.graph._nodes.map((n) => {
-        const rect = [n.pos[0], n.pos[1] - titleHeight, n.size[0], n.size[1] + titleHeight]
-        const [left, top] = toScreen([rect[0], rect[1]])
-        const [right, bottom] = toScreen([rect[0] + rect[2], rect[1] + rect[3]])
-        return { id: String(n.id), type: n.type, title: n.title, rect, screen: [left, top, right, bottom],
-          text: n.type.endsWith('Note') ? String(n.widgets?.[0]?.value ?? '') : undefined }
+        const drawn = window.__view.nodeBox(n.id)
+        const [x0, y0] = toGraph(drawn.left, drawn.top)
+        const [x1, y1] = toGraph(drawn.right, drawn.bottom)
+        return { id: String(n.id), type: n.type, title: n.title, box: drawn, rect: [x0, y0, x1 - x0, y1 - y0],
+          pos: [...n.pos], text: n.type.endsWith('Note') ? String(n.widgets?.[0]?.value ?? '') : undefined }
       })
-      return { scale: canvas.ds.scale, canvas: [box.left, box.top, box.right, box.bottom], nodes }
+      return { scale: canvas.ds.scale, canvas: { left: box.left, top: box.top, right: box.right, bottom: box.bottom },
+        nodes2: window.__view.nodes2, nodes }
     })
     await shot(`template_${i + 1}.png`)
     if (THUMBS_DIR) await thumbnail(page, name)

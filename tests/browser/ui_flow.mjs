@@ -28,6 +28,34 @@ const waitForSummary = (id) => page.waitForFunction(({ id, name }) => {
 }, { id, name: SUMMARY }, { timeout: 180000 })
 const hasWidget = (id, name) => inPage(({ id, name }) =>
   !!window.comfyAPI.app.app.graph.getNodeById(id)?.widgets?.some((w) => w.name === name), { id, name })
+// whether the node plays a video, as drawn (classic: the frontend's player widget; Nodes 2.0: the node's DOM)
+const hasPreview = (id) => inPage((id) => !!window.__view.videoBox(id), id)
+const waitForPreview = (id, timeout = 30000) => page.waitForFunction((id) => !!window.__view.videoBox(id), id, { timeout })
+// the boxes the page draws for the Wan node, its video and summary, and what lies around them
+const drawnBoxes = (ids) => inPage((ids) => {
+  const v = window.__view
+  return { wan: v.nodeBox(ids.wan), wanVideo: v.videoBox(ids.wan), wanSummary: v.summaryBox(ids.wan),
+    save: v.nodeBox(ids.save), saveVideo: v.videoBox(ids.save), load: v.nodeBox(ids.load) }
+}, ids)
+// the run-total chip and every toast on screen, while a toast shows; `covering`: what the page shows
+// on top at points across the chip, where that is not the chip (hit-tested with its pointer events on)
+const chipAndToasts = () => inPage(() => {
+  const box = (e) => { const r = e.getBoundingClientRect(); return { left: r.left, top: r.top, right: r.right, bottom: r.bottom } }
+  const chip = document.querySelector('.apikley-run-total')
+  const shown = chip && !chip.hidden ? box(chip) : null
+  const covering = []
+  if (shown) {
+    chip.style.pointerEvents = 'auto'
+    const y = (shown.top + shown.bottom) / 2
+    for (const f of [0.1, 0.5, 0.9]) {
+      const top = document.elementFromPoint(shown.left + f * (shown.right - shown.left), y)
+      if (top && !chip.contains(top)) covering.push(`${top.tagName}.${[...top.classList].join('.')}`)
+    }
+    chip.style.pointerEvents = ''
+  }
+  return { chip: shown, chipText: chip?.textContent ?? '', covering,
+    toasts: [...document.querySelectorAll('.p-toast-message')].map(box).filter((b) => b.right > b.left) }
+})
 // the pack's "task finished" toasts on screen, title and detail (found by their words: the toast
 // markup differs between frontends)
 const taskToasts = () => toastTitles.locator('xpath=..').allInnerTexts()
@@ -90,20 +118,22 @@ async function first() {
     app.graph.setDirtyCanvas(true, true)
     return { load: load.id, wan: wan.id, save: save.id }
   }, { clip: CLIP_NAME })
-  await inPage(() => {
-    // the text of the node's cost badge, as the canvas draws it
-    window.__costLabel = (id) => window.comfyAPI.app.app.graph.getNodeById(id).badges
-      .map((b) => (typeof b === 'function' ? b() : b)?.text).find((t) => t?.startsWith('est.'))
-  })
-  const costLabel = () => inPage((id) => window.__costLabel(id), ids.wan)
-  const setWidget = (name, value) => inPage(({ id, name, value }) => {
-    const node = window.comfyAPI.app.app.graph.getNodeById(id)
-    const widget = node.widgets.find((w) => w.name === name)
-    widget.value = value
-    widget.callback?.(value)
-    node.setDirtyCanvas(true, true)
-  }, { id: ids.wan, name, value })
-  await page.waitForFunction((id) => window.__costLabel(id), ids.wan) // once the prices are loaded
+  // the text of the node's cost badge as drawn (Nodes 2.0: read from the node's DOM)
+  const costLabel = () => inPage((id) => window.__view.costText(id), ids.wan)
+  const setWidget = async (name, value) => {
+    const before = await costLabel()
+    await inPage(({ id, name, value }) => {
+      const node = window.comfyAPI.app.app.graph.getNodeById(id)
+      const widget = node.widgets.find((w) => w.name === name)
+      widget.value = value
+      widget.callback?.(value)
+      node.setDirtyCanvas(true, true)
+    }, { id: ids.wan, name, value })
+    // the page redraws the badge: a DOM one a frame or two later
+    await page.waitForFunction(({ id, before }) => window.__view.costText(id) !== before, { id: ids.wan, before },
+      { timeout: 3000 }).catch(() => {})
+  }
+  await page.waitForFunction((id) => window.__view.costText(id), ids.wan) // once the prices are loaded
   seen.cost = { initial: await costLabel() }
   await setWidget('duration', '10')
   seen.cost.duration10 = await costLabel()
@@ -133,12 +163,15 @@ async function first() {
   seen.summary = await summaryOf(ids.wan)
   await toastTitles.first().waitFor({ timeout: 30000 })
   seen.toasts = await taskToasts()
+  seen.chipUnderToast = await chipAndToasts()
   seen.lines = await inPage((id) => window.__apikleyLines
     .filter((l) => String(l.nodeId) === String(id)).map((l) => l.text), ids.wan)
   await page.waitForTimeout(1500) // the Save Video preview loads; a late status line would show by now
   seen.statusBoxAfterRun = await hasWidget(ids.wan, STATUS)
-  seen.videoPreviews = await inPage((ids) => Object.fromEntries(['wan', 'save'].map((k) => [k,
-    !!window.comfyAPI.app.app.graph.getNodeById(ids[k]).widgets?.some((w) => w.name === 'video-preview')])), ids)
+  await waitForPreview(ids.wan).catch(() => {})
+  await waitForPreview(ids.save).catch(() => {})
+  seen.videoPreviews = { wan: await hasPreview(ids.wan), save: await hasPreview(ids.save) }
+  seen.boxes = await drawnBoxes(ids)
   await shot('4_node_summary_after_run.png', { clip: { x: 0, y: 0, width: 1500, height: 820 } })
   seen.workflow = await inPage(() => JSON.stringify(window.comfyAPI.app.app.graph.serialize()))
   seen.promptAndWorkflow = await promptAndWorkflow()
@@ -197,6 +230,7 @@ async function reuse() {
   seen.summary = await summaryOf(ids.wan)
   await page.waitForTimeout(3000) // a cost toast, were there one, would show by now
   seen.toasts = await taskToasts()
+  seen.boxes = await drawnBoxes(ids)
   seen.statusBoxAfterRun = await hasWidget(ids.wan, STATUS)
   seen.promptAndWorkflow = await promptAndWorkflow()
   await shot('8_node_summary_reused.png', { clip: { x: 0, y: 0, width: 1500, height: 820 } })
@@ -214,21 +248,21 @@ async function cancelThenReattach() {
   await setPrompt('character1 dances in the sun')
   await inPage(() => window.comfyAPI.app.app.queuePrompt(0, 1))
   await waitForSummary(ids.wan)
-  await page.waitForFunction(({ id }) => window.comfyAPI.app.app.graph.getNodeById(id)?.widgets
-    ?.some((w) => w.name === 'video-preview'), { id: ids.wan }, { timeout: 30000 })
+  await waitForPreview(ids.wan)
   await setPrompt('character1 dances in the snow')
-  seen.previewBeforeSecondRun = await hasWidget(ids.wan, 'video-preview')
+  seen.previewBeforeSecondRun = await hasPreview(ids.wan)
   await inPage(() => window.comfyAPI.app.app.queuePrompt(0, 1))
   await page.waitForFunction(({ id, name }) => {
     const el = window.comfyAPI.app.app.graph.getNodeById(id)?.widgets?.find((x) => x.name === name)?.element
     return el?.dataset.tone === 'live' && /task [0-9a-f]{6}/.test(el.textContent)
   }, { id: ids.wan, name: SUMMARY }, { timeout: 60000 })
-  seen.duringSecondRun = { summary: await summaryOf(ids.wan), preview: await hasWidget(ids.wan, 'video-preview') }
+  seen.duringSecondRun = { summary: await summaryOf(ids.wan), preview: await hasPreview(ids.wan) }
   await shot('9_new_run_cleared_live_status.png', { clip: { x: 0, y: 0, width: 1500, height: 820 } })
   await inPage(() => window.comfyAPI.api.api.interrupt())
   const cancelToast = page.getByText('apikley run cancelled', { exact: true })
   await cancelToast.first().waitFor({ timeout: 30000 })
   seen.cancelToast = await cancelToast.first().locator('xpath=..').innerText()
+  seen.chipUnderCancelToast = await chipAndToasts()
   await page.waitForFunction(({ id, name }) => /^Cancelled/.test(window.comfyAPI.app.app.graph.getNodeById(id)
     ?.widgets?.find((x) => x.name === name)?.element?.textContent ?? ''), { id: ids.wan, name: SUMMARY })
   seen.cancelSummary = await summaryOf(ids.wan)
@@ -241,7 +275,7 @@ async function cancelThenReattach() {
   }, { id: ids.wan, name: SUMMARY }, { timeout: 120000 })
   seen.reattached = await summaryOf(ids.wan)
   seen.debugOutputs = await inPage((id) => JSON.stringify(window.comfyAPI.app.app.nodeOutputs?.[String(id)] ?? null), ids.wan)
-  seen.reattachedPreview = await page.waitForFunction(({ id }) => window.comfyAPI.app.app.graph.getNodeById(id)
-    ?.widgets?.some((w) => w.name === 'video-preview'), { id: ids.wan }, { timeout: 15000 }).then(() => true, () => false)
+  seen.reattachedPreview = await waitForPreview(ids.wan, 15000).then(() => true, () => false)
+  seen.reattachedBoxes = await drawnBoxes(ids)
   await shot('11_reattached_no_new_charge.png', { clip: { x: 0, y: 0, width: 1500, height: 820 } })
 }
