@@ -11,11 +11,12 @@ at once and the thread finishes (or is shut down through ``Cancel``) on its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import queue
 import threading
-from typing import Callable
+from typing import Callable, Iterator
 
 log = logging.getLogger("apikley_wan")
 
@@ -92,4 +93,28 @@ class Lanes:
         return self.files.run(fn, *args, **kwargs)
 
 
-workers = Lanes()
+class TaskLocks:
+    """One lock per task id while someone holds it (a download -> verify -> record step): two runs of one task
+    never write its result at once. A lock is dropped when its last holder leaves, so the table stays small."""
+
+    def __init__(self):
+        self._guard = threading.Lock()
+        self._locks: dict = {}  # task id -> [lock, holders]
+
+    @contextlib.contextmanager
+    def hold(self, task_id: str) -> Iterator[None]:
+        with self._guard:
+            slot = self._locks.setdefault(task_id, [threading.Lock(), 0])
+            slot[1] += 1
+        try:
+            with slot[0]:
+                yield
+        finally:
+            with self._guard:
+                slot[1] -= 1
+                if not slot[1]:
+                    del self._locks[task_id]
+
+    def __len__(self) -> int:
+        with self._guard:
+            return len(self._locks)

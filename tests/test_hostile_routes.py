@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from conftest import load_pack, pack_module
+from conftest import load_pack, pack_module, use_pack_runtime
 from hostile_api import HostileApi
 
 KEY = "sk-hostile-routes-key-5e8d1b"
@@ -32,9 +32,8 @@ def routes(state_dir, api, tmp_path, monkeypatch, caplog):
     pack = load_pack()
     monkeypatch.setenv("APIKLEY_API_KEY", KEY)
     monkeypatch.setenv("APIKLEY_BASE_URL", api.base_url)
-    monkeypatch.setenv("APIKLEY_OUTPUT_DIR", str(tmp_path / "output"))
     monkeypatch.delenv("APIKLEY_ALLOWED_HOSTS", raising=False)
-    monkeypatch.setattr(pack_module(pack, "nodes.service"), "_state", None)
+    use_pack_runtime(pack, tmp_path / "output", monkeypatch)
     caplog.set_level(logging.DEBUG)
     yield pack_module(pack, "nodes.routes")
     assert KEY not in caplog.text

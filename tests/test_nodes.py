@@ -210,7 +210,7 @@ def test_submit_poll_fetch_and_from_id(pack, sim, reference_clip):
     assert answer["ui"]["images"][0]["filename"].endswith(f"{task_id}.mp4")
     assert task_id == task["task_id"] and Path(video.get_stream_source()).is_file()
     assert from_id.VALIDATE_INPUTS("  ") is not True and from_id.VALIDATE_INPUTS(task_id) is True
-    (again,) = from_id.from_id(task_id)
+    (again,) = asyncio.run(from_id.from_id(task_id))
     video2, _ = asyncio.run(fetch.fetch(again, unique_id="6"))["result"]
     assert video2.get_stream_source() == video.get_stream_source() and sim.create_count == 1
 
@@ -306,7 +306,7 @@ def test_references_keep_their_character_places(pack, reference_clip):
     for bad in ("two words", "../../user/default/comfy.settings", "a/b", ".."):
         assert from_id.VALIDATE_INPUTS(bad) is not True
         with pytest.raises(errors.InputError):
-            from_id().from_id(bad)
+            asyncio.run(from_id().from_id(bad))
 
 
 def test_a_reused_result_says_no_new_charge(pack, sim, reference_clip, monkeypatch):
