@@ -24,7 +24,7 @@ from apikley_wan import journal as jr, pacing
 from apikley_wan.client import ApikleyClient, Cancel
 from apikley_wan.errors import CancelledError
 from apikley_wan.journal import Journal
-from apikley_wan.workers import workers
+from apikley_wan.workers import Lanes
 from apikley_wan.simulator import Simulator
 from conftest import FAST_CLI, errors_when_run_at_once
 from test_journal_contract import store  # noqa: F401 - the fixture: each test runs on SQLite and PostgreSQL
@@ -178,7 +178,7 @@ def test_waiting_for_a_slot_holds_no_thread_and_feels_cancel(tmp_path):
     cancel = Cancel()
 
     async def blocked():  # the form the pipeline uses: waiting on the loop for a slot
-        async with pacer.slot("acct", cancel, workers.run, slice_s=0.05):
+        async with pacer.slot("acct", cancel, Lanes().run, slice_s=0.05):
             raise AssertionError("the window is full: no slot for a minute")
 
     async def cancel_while_waiting() -> float:
