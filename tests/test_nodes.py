@@ -39,7 +39,7 @@ def _video(pack, clip):
 
 def _split(pack, video):
     """The Video to Frames node's first three outputs (images, audio, fps) for ``video``."""
-    return _node(pack, "ApikleyVideoFrames").decode(video)[:3]
+    return asyncio.run(_node(pack, "ApikleyVideoFrames").decode(video))[:3]
 
 
 def _probe(pack, path):
@@ -151,7 +151,7 @@ def test_video_to_frames_gives_bit_depth_and_color_space_as_core_does(pack, tmp_
     for name, (options, expected) in cases.items():
         clip = clips.write_clip(tmp_path / f"{name}.mp4", seconds=0.5, width=64, height=48, audio_rate=None,
                                 **options)
-        outputs = node.decode(_video(pack, clip))
+        outputs = asyncio.run(node.decode(_video(pack, clip)))
         assert len(outputs) == 5 and tuple(outputs[3:]) == expected, name
         assert isinstance(outputs[3], int) and outputs[0].shape[0] == 12
 
@@ -162,7 +162,7 @@ def test_video_to_frames_gives_bit_depth_and_color_space_as_core_does(pack, tmp_
         def get_components(self):
             return SimpleNamespace(images=_frames(n=4), audio=None, frame_rate=Fraction(20), metadata=None)
 
-    assert node.decode(Trimmed(str(tmp_path / "hlg10.mp4")))[3:] == (10, "HDR")
+    assert asyncio.run(node.decode(Trimmed(str(tmp_path / "hlg10.mp4"))))[3:] == (10, "HDR")
 
     class Built:  # core 0.33's VideoFromComponents answers for itself; an older one says nothing
         def __init__(self, depth=None):
@@ -172,7 +172,7 @@ def test_video_to_frames_gives_bit_depth_and_color_space_as_core_does(pack, tmp_
         def get_components(self):
             return SimpleNamespace(images=_frames(n=4), audio=None, frame_rate=Fraction(20), metadata=None)
 
-    assert node.decode(Built(10))[3:] == (10, "sRGB") and node.decode(Built())[3:] == (8, "sRGB")
+    assert asyncio.run(node.decode(Built(10)))[3:] == (10, "sRGB") and asyncio.run(node.decode(Built()))[3:] == (8, "sRGB")
 
 
 def test_video_to_frames_gives_a_silent_clip_silent_audio_of_its_length(pack, tmp_path):
