@@ -715,13 +715,19 @@ class Journal(_SqlJournal):
 JOURNAL_URL_ENV = "APIKLEY_JOURNAL_URL"
 
 
+def journal_url() -> Optional[str]:
+    """The shared PostgreSQL journal's address (``APIKLEY_JOURNAL_URL``: farm mode); None when unset."""
+    return os.environ.get(JOURNAL_URL_ENV, "").strip() or None
+
+
 def open_journal(sqlite_path: str | os.PathLike, url: Optional[str] = None) -> _SqlJournal:
     """The journal to use: the shared PostgreSQL one when ``APIKLEY_JOURNAL_URL`` is set (farm mode:
     every worker on every machine claims its rows there), else the SQLite file ``sqlite_path``.
 
-    The variable is read once, here; both journals have the same API and raise the same JournalError.
+    ``url`` is the Config's (read once); without it the variable is read now. Both journals have the same API
+    and raise the same JournalError.
     """
-    url = os.environ.get(JOURNAL_URL_ENV, "").strip() if url is None else url
+    url = journal_url() if url is None else url
     if not url:
         return Journal(sqlite_path)
     from .journal_pg import PgJournal  # psycopg is an optional extra, imported only in farm mode

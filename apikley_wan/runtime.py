@@ -6,15 +6,14 @@ test switch."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Optional
 
 from . import budget, config, metering, pacing, settings
 from .callbacks import CallbackBoard
 from .client import ApikleyClient, Cancel
-from .journal import JOURNAL_URL_ENV, Journal, open_journal
+from .journal import Journal, journal_url, open_journal
 from .settings import Timings
 from .watch import Clock
 from .workers import Lanes, TaskLocks
@@ -32,22 +31,23 @@ class Config:
     env_api_key: Optional[str] = field(default=None, repr=False)  # APIKLEY_API_KEY: wins over the key file
     callback_base: Optional[str] = None   # APIKLEY_CALLBACK_URL
     journal_url: Optional[str] = field(default=None, repr=False)  # APIKLEY_JOURNAL_URL (farm mode)
-    deadline_s: float = settings.DEFAULT_DEADLINE_MIN * 60
+    allowed_hosts: frozenset = frozenset()  # APIKLEY_ALLOWED_HOSTS: names the routes answer under
+    webhook_hmac_key: Optional[str] = field(default=None, repr=False)  # APIKLEY_WEBHOOK_HMAC_KEY
+    deadline_s: float = settings.DEFAULT_DEADLINE_MIN * 60  # APIKLEY_DEADLINE_MIN
     timings: Timings = settings.TIMINGS
 
     @classmethod
     def from_env(cls, *, state_dir: Optional[Path] = None, results_dir: Optional[Path] = None,
-                 timings: Timings = settings.TIMINGS, environ: Optional[Mapping[str, str]] = None) -> "Config":
-        """The process's configuration; ``state_dir`` defaults to ``config.state_dir()`` (``APIKLEY_STATE_DIR``,
-        else the per-user folder) and ``results_dir`` to its ``results`` subfolder."""
-        env = os.environ if environ is None else environ
+                 timings: Timings = settings.TIMINGS) -> "Config":
+        """The process's configuration, each variable parsed where it is defined (config, settings, journal);
+        ``state_dir`` defaults to ``config.state_dir()`` (``APIKLEY_STATE_DIR``, else the per-user folder) and
+        ``results_dir`` to its ``results`` subfolder."""
         folder = Path(state_dir) if state_dir is not None else config.state_dir()
         return cls(state_dir=folder, results_dir=Path(results_dir) if results_dir is not None else folder / "results",
-                   base_url=(env.get("APIKLEY_BASE_URL") or config.DEFAULT_BASE_URL).rstrip("/"),
-                   env_api_key=env.get("APIKLEY_API_KEY", "").strip() or None,
-                   callback_base=(env.get("APIKLEY_CALLBACK_URL", "").strip().rstrip("/") or None),
-                   journal_url=env.get(JOURNAL_URL_ENV, "").strip() or None,
-                   deadline_s=settings.deadline_s(env), timings=timings)
+                   base_url=config.base_url(), env_api_key=config.env_api_key(),
+                   callback_base=config.callback_base_url(), journal_url=journal_url(),
+                   allowed_hosts=config.allowed_hosts(), webhook_hmac_key=config.webhook_hmac_key(),
+                   deadline_s=settings.deadline_s(), timings=timings)
 
 
 class Runtime:

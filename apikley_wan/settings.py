@@ -46,11 +46,10 @@ DEFAULT_DEADLINE_MIN = 30.0
 PROMPT_CHARS = (2, 5000)
 
 
-def deadline_s(environ: Optional[Mapping[str, str]] = None) -> float:
+def deadline_s() -> float:
     """How long a run waits for its task (``APIKLEY_DEADLINE_MIN``); the task stays recorded after."""
-    env = os.environ if environ is None else environ
     try:
-        minutes = float(env.get("APIKLEY_DEADLINE_MIN") or DEFAULT_DEADLINE_MIN)
+        minutes = float(os.environ.get("APIKLEY_DEADLINE_MIN") or DEFAULT_DEADLINE_MIN)
     except ValueError:
         minutes = DEFAULT_DEADLINE_MIN
     return max(1.0, minutes * 60)

@@ -95,12 +95,12 @@ def _known_host(host: str, listen: tuple, named: frozenset) -> bool:
     return address in listening
 
 
-def known_host(handler):
-    """Only requests sent to ComfyUI's own address reach the pack (see ``_known_host``)."""
+def known_host(handler, named: frozenset):
+    """Only requests sent to ComfyUI's own address (or a name in ``named``) reach the pack (``_known_host``)."""
     @functools.wraps(handler)
     async def guarded(request):
         host_header = request.headers.get("Host", "")
-        if not _known_host(host_header, host.listen_addresses(), config.allowed_hosts()):
+        if not _known_host(host_header, host.listen_addresses(), named):
             log.warning("apikley_wan: refused %s %s sent to an unknown host name %r", request.method, request.path,
                         host_header[:100])
             return _refuse(403, f"Refused: this request reached ComfyUI as {host_header[:100]!r}, which is not "
@@ -175,7 +175,8 @@ def handlers(state: Runtime, credits_cache: account.CreditsCache, collector: tas
             payload = json.loads(body)
         except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
             return _refuse(400, "not JSON")
-        status, msg = state.callbacks.receive(secret, payload, dict(request.headers), config.webhook_hmac_key())
+        status, msg = state.callbacks.receive(secret, payload, dict(request.headers),
+                                                state.config.webhook_hmac_key)
         if status != 200:
             log.warning("apikley_wan: callback refused (%s)", msg)
         return web.json_response({"ok": status == 200, "msg": msg}, status=status)
@@ -298,4 +299,5 @@ def register(server, state: Runtime, credits_cache: account.CreditsCache | None 
     only requests sent to ComfyUI's own address."""
     cache = credits_cache or account.CreditsCache()
     for (method, path), handler in handlers(state, cache, task_rows.Collector()).items():
-        server.routes.route(method, path)(handler if path.startswith(ROUTE_PREFIX) else known_host(handler))
+        server.routes.route(method, path)(handler if path.startswith(ROUTE_PREFIX)
+                                          else known_host(handler, state.config.allowed_hosts))

@@ -133,6 +133,7 @@ def test_the_names_comfyui_is_reached_by_are_accepted(routes, monkeypatch):
     assert statuses("127.0.0.1:8188", "localhost:8188", "LOCALHOST", "[::1]:8188", "127.0.0.2") == [200] * 5
     assert statuses("192.168.1.20:8188", "my.tunnel.example", "localhost.attacker.example", "") == [403] * 4
     monkeypatch.setenv("APIKLEY_ALLOWED_HOSTS", "https://My.Tunnel.example, box.lan:8188")
+    pack_module(load_pack(), "nodes.service").use(None)  # ComfyUI restarted, as the refusal says: read again
     assert statuses("my.tunnel.example", "box.lan:8188", "other.example") == [200, 200, 403]
     monkeypatch.setattr(host, "listen_addresses", lambda: ("0.0.0.0", "::"))
     assert statuses("192.168.1.20:8188", "[fe80::1]:8188", "localhost", "box.lan", "mybox") == [200, 200, 200, 200, 403]
