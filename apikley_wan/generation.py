@@ -83,7 +83,7 @@ class Generations:
         self.clock = clock or Clock()
         self._lanes = lanes or Lanes()
         self.meter = meter or metering.Meter()
-        self.locks = locks or TaskLocks()
+        self.locks = TaskLocks() if locks is None else locks  # (an empty one is falsy: it has a length)
 
     @property
     def cancel(self) -> Cancel:
