@@ -24,6 +24,7 @@ FILE_WORKERS = 4    # journal reads and writes, fingerprints, encodes, checks of
 API_WORKERS = 10    # one API call or result download each: enough for dozens of tasks polling at once
 CREATE_WORKERS = 4  # claim -> createTask -> record the task id; a create awaits its answer (the task id) here
 MAX_WORKERS = FILE_WORKERS + API_WORKERS + CREATE_WORKERS
+IDLE_EXIT_S = 5.0   # a worker idle this long ends (a Runtime no longer used leaves no threads behind)
 
 
 class Workers:
@@ -53,7 +54,15 @@ class Workers:
         while True:
             with self._lock:
                 self._idle += 1
-            loop, future, fn, args = self._jobs.get()
+            try:
+                loop, future, fn, args = self._jobs.get(timeout=IDLE_EXIT_S)
+            except queue.Empty:
+                with self._lock:
+                    self._idle -= 1
+                    if not self._queued:  # no job is on its way (run() counts one before it is put)
+                        self._threads -= 1
+                        return
+                continue
             with self._lock:
                 self._idle -= 1
                 self._queued -= 1

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from apikley_wan.runtime import Config, Runtime
 from apikley_wan.workers import TaskLocks
-from conftest import FAST, REPO
+from conftest import FAST, REPO, wait_until
 
 CORE = [p for p in (REPO / "apikley_wan").rglob("*.py") if "simulator" not in p.parts]
 PRODUCTION = CORE + list((REPO / "nodes").glob("*.py")) + [REPO / "__init__.py"]
@@ -94,3 +94,16 @@ def test_the_lanes_of_a_runtime_run_steps_off_the_loop(state_dir):
     async def step():
         return await runtime.lanes.run(threading.get_ident)
     assert asyncio.run(step()) != loop_thread
+
+
+def test_an_idle_worker_ends_so_a_runtime_dropped_leaves_no_threads(state_dir, monkeypatch):
+    from apikley_wan import workers
+    monkeypatch.setattr(workers, "IDLE_EXIT_S", 0.05)
+    lanes = workers.Lanes()
+
+    async def steps():
+        return await asyncio.gather(*(lanes.run(threading.current_thread) for _ in range(3)))
+    ran_on = set(asyncio.run(steps()))
+    assert 1 <= len(ran_on) <= workers.FILE_WORKERS
+    wait_until(lambda: not any(t.is_alive() for t in ran_on), 5, "the idle workers ending")
+    assert asyncio.run(steps())  # a later step starts a worker again
