@@ -20,12 +20,13 @@ from typing import Optional
 from . import config
 from .client import ApikleyClient
 from .errors import ApikleyError, CancelledError, InputError, link_hint
-from . import budget, embedded, outputs, provenance, settings, stopping, task_rows
+from . import embedded, outputs, provenance, settings, stopping, task_rows
 from .archive import remove_stale_parts
 from .generation import Generations
 from .request import CLIPS, GenerationRequest, build_request, fingerprint
 from .status import Status
 from .journal import Journal, open_journal
+from .runtime import Config, Runtime
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -101,10 +102,12 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="replace an existing out file that is not this task's own earlier result")
 
 
-def _journal(simulator: bool) -> Journal:
-    if simulator:  # the embedded simulator's tasks are its own: never in a shared farm journal
-        return Journal(config.state_dir() / "journal-simulator.sqlite")
-    return open_journal(config.state_dir() / "journal.sqlite")
+def _runtime(cfg: Config, simulator: bool) -> Runtime:
+    """The command's runtime on its journal: the embedded simulator's tasks are its own, never in a shared
+    farm journal."""
+    if simulator:
+        return Runtime(cfg, journal=Journal(cfg.state_dir / "journal-simulator.sqlite"))
+    return Runtime(cfg, journal=open_journal(cfg.state_dir / "journal.sqlite", url=cfg.journal_url))
 
 
 @contextlib.contextmanager
@@ -144,8 +147,8 @@ def _printer():
     return show
 
 
-def _tasks(args) -> int:
-    journal = _journal(args.simulator)
+def _tasks(args, runtime: Runtime) -> int:
+    journal = runtime.journal
     entries = journal.recent(args.limit)
     if not entries:
         other = "" if args.simulator else " (runs made with --simulator are listed by `tasks --simulator`)"
@@ -158,8 +161,8 @@ def _tasks(args) -> int:
     return 0
 
 
-def _abandon(args) -> int:
-    entry = task_rows.abandon(_journal(args.simulator), args.entry)["task"]["entry_id"]
+def _abandon(args, runtime: Runtime) -> int:
+    entry = task_rows.abandon(runtime.journal, args.entry)["task"]["entry_id"]
     print(f"entry {entry} abandoned: if the lost create did make a task, it may still be billed (it keeps "
           "counting toward a per-day cap); the next run with the same inputs creates (and pays for) a new one.")
     return 0
@@ -188,18 +191,18 @@ def _check_out(args, inputs: dict, entry, task_id=None) -> None:
                   result=entry and entry.result_path, overwrite=args.overwrite)
 
 
-def _run(args) -> int:
-    journal = _journal(args.simulator)
+def _run(args, runtime: Runtime) -> int:
+    journal = runtime.journal
     holder: dict = {}
     try:
-        return asyncio.run(_run_async(args, journal, holder))
+        return asyncio.run(_run_async(args, runtime, holder))
     except KeyboardInterrupt:
         lost = stopping.give_up_creates(journal)  # its answer can no longer be recorded by this process
-        print(f"\nstopped. {_stopped_note(args, holder, lost)}", file=sys.stderr)
+        print(f"\nstopped. {_stopped_note(args, holder, lost, runtime.timings)}", file=sys.stderr)
         return 130
 
 
-def _stopped_note(args, holder: dict, lost: list) -> str:
+def _stopped_note(args, holder: dict, lost: list, timings: settings.Timings) -> str:
     """What Ctrl-C left behind, in money terms, with the exact command that collects it without paying again."""
     task, out = holder.get("task_id"), f"--out {shlex.quote(args.out)}" + (" --simulator" if args.simulator else "")
     if task:
@@ -208,7 +211,7 @@ def _stopped_note(args, holder: dict, lost: list) -> str:
                 "without paying again.")
     if lost:
         return (f"The create request was sent, but its answer did not arrive within "
-                f"{settings.timings().stop_grace_s:g} s: a task may exist and may be billed; it will not be sent "
+                f"{timings.stop_grace_s:g} s: a task may exist and may be billed; it will not be sent "
                 f"again. {link_hint(lost[0].id, out=out)}")
     error = holder.get("error")
     if isinstance(error, ApikleyError) and not isinstance(error, CancelledError):  # it ended on its own meanwhile
@@ -216,16 +219,15 @@ def _stopped_note(args, holder: dict, lost: list) -> str:
     return "No task was created: the create request had not been sent."
 
 
-async def _run_async(args, journal: Journal, holder: dict) -> int:
+async def _run_async(args, runtime: Runtime, holder: dict) -> int:
     """The same pipeline the nodes and a batch use; ``holder`` learns the task id as soon as there is one.
     Ctrl-C waits (a few seconds) for a create already sent, so its task id is recorded (stopping.py)."""
     request = _request(args) if args.command == "v2v" else None  # bad input: one error, before anything starts
-    results = config.state_dir() / "results"
-    remove_stale_parts(results)
-    timings = settings.timings()
+    remove_stale_parts(runtime.results_dir)
+    timings = runtime.timings
     with _client(args.simulator, timings) as client:
-        gens = Generations(client, journal, results, deadline_s=args.deadline_min * 60,
-                           api_identity=embedded.IDENTITY if args.simulator else None, timings=timings)
+        gens = runtime.generations(client.cancel, client=client, deadline_s=args.deadline_min * 60, callback_base=None,
+                                   api_identity=embedded.IDENTITY if args.simulator else None)
         job = asyncio.ensure_future(_pipeline(args, request, gens, holder))
         await stopping.run_jobs([job], gens.cancel, timings.stop_grace_s)
         report = job.result()
@@ -254,7 +256,8 @@ async def _pipeline(args, request: Optional[GenerationRequest], gens: Generation
         raise
 
 
-def main(argv=None) -> int:
+def main(argv=None, timings: settings.Timings = settings.TIMINGS) -> int:
+    """The command; ``timings`` are its waits (the suite's runs of the real command pass shorter ones)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["serve"]:
@@ -264,15 +267,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command == "collect" and args.entry is not None and not args.task_id:
         parser.error("collect --entry N links a task id: give the task id, not --from-file")
-    budget.GUARD.caps_folder = config.state_dir()  # caps saved in its budget.json hold too; the environment wins
     try:
+        runtime = _runtime(Config.from_env(timings=timings), args.simulator)
         if args.command == "tasks":
-            return _tasks(args)
+            return _tasks(args, runtime)
         if args.command == "abandon":
-            return _abandon(args)
+            return _abandon(args, runtime)
         if args.command == "batch":
             from . import batch
-            return batch.command(args, journal=_journal(args.simulator), timings=settings.timings())
+            return batch.command(args, runtime=runtime)
         if args.command == "credits":
             with _client(args.simulator) as client:
                 balance = client.credits()
@@ -281,7 +284,7 @@ def main(argv=None) -> int:
                 print(f"(the simulator's account is new for each command: it starts at {balance:g} credits "
                       "every time, and what earlier --simulator runs paid is not taken off it)")
             return 0
-        return _run(args)
+        return _run(args, runtime)
     except ApikleyError as exc:
         print(f"error: {exc.user_message()}", file=sys.stderr)
         return 2

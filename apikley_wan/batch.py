@@ -22,16 +22,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional, TextIO
 
-from . import archive, budget, config, embedded, journal as jr, outputs, pricing, settings, stopping
+from . import archive, config, embedded, journal as jr, outputs, pricing, settings, stopping
 from .client import ApikleyClient, Cancel
 from .errors import ApikleyError, BudgetError, CancelledError
 from .generation import Generations
 from .jobs import Job, JobsFileError, Problem, batch_inputs, load_jobs
 from .journal import Journal
-from .pacing import Pacer
 from .report import PAID, REATTACHED, REUSED
 from .request import fingerprint
-from .settings import TIMINGS, Timings
+from .settings import Timings
+from .runtime import Runtime
 
 log = logging.getLogger("apikley_wan")
 
@@ -207,20 +207,20 @@ class Progress:
 # -- run --------------------------------------------------------------------------------------
 
 class Batch:
-    """The planned jobs on one event loop, sharing one Cancel, one journal and the account's pacer."""
+    """The planned jobs on one event loop, sharing one Cancel and the Runtime's parts (journal, budget
+    guard, the account's pacer, workers)."""
 
-    def __init__(self, planned: list, *, base_url: str, api_key: Optional[str], journal: Journal,
-                 results_dir: Path, api_identity: Optional[str] = None, timings: Timings = TIMINGS,
+    def __init__(self, planned: list, *, base_url: str, api_key: Optional[str], runtime: Runtime,
+                 api_identity: Optional[str] = None,
                  deadline_s: Optional[float] = None, concurrency: int = DEFAULT_CONCURRENCY,
                  progress: Optional[Progress] = None, out: TextIO = sys.stdout, overwrite: bool = False):
         self.planned = planned
         self.base_url, self.api_key = base_url, api_key
-        self.journal, self.results_dir = journal, Path(results_dir)
-        self.api_identity, self.timings, self.deadline_s = api_identity, timings, deadline_s
+        self.runtime, self.journal, self.results_dir = runtime, runtime.journal, runtime.results_dir
+        self.api_identity, self.timings, self.deadline_s = api_identity, runtime.timings, deadline_s
         self.concurrency = max(1, int(concurrency))
         self.overwrite = overwrite  # an out holding another file is replaced (outputs.py)
         self.cancel = Cancel()
-        self.pacer = Pacer(journal)  # one window per account, in the journal: other processes' creates count
         runnable = [p for p in planned if not p.over_budget]
         self.progress = progress or Progress(len(runnable), sum(p.kind == NEW for p in runnable), out, False)
         self.results: dict[int, JobResult] = {}
@@ -231,8 +231,8 @@ class Batch:
 
     def _generations(self) -> Generations:
         client = ApikleyClient(api_key=self.api_key, base_url=self.base_url, cancel=self.cancel)
-        return Generations(client, self.journal, self.results_dir, deadline_s=self.deadline_s,
-                           api_identity=self.api_identity, timings=self.timings, pacer=self.pacer)
+        return self.runtime.generations(self.cancel, client=client, deadline_s=self.deadline_s,
+                                        api_identity=self.api_identity, callback_base=None)
 
     async def run(self) -> list:
         gate = asyncio.Semaphore(self.concurrency)     # preparing, uploading, creating
@@ -390,7 +390,7 @@ def _simulator_endpoint(timings: Timings, out: TextIO):
         yield sim.base_url, embedded.KEY
 
 
-def command(args, *, journal: Journal, timings: Timings = TIMINGS, out: Optional[TextIO] = None,
+def command(args, *, runtime: Runtime, out: Optional[TextIO] = None,
             err: Optional[TextIO] = None, endpoint: Optional[Callable] = None) -> int:
     """The ``batch`` subcommand. ``endpoint`` (tests) is a context manager yielding ``(base_url, key)``;
     by default the embedded simulator with ``--simulator``, else the configured API and key. ``out`` and
@@ -398,7 +398,8 @@ def command(args, *, journal: Journal, timings: Timings = TIMINGS, out: Optional
     out, err = out or sys.stdout, err or sys.stderr
     jobs_file = Path(args.jobs)
     simulator = bool(getattr(args, "simulator", False))
-    budget.GUARD.budget  # a malformed cap (environment or saved) is one clear error before anything
+    journal, timings = runtime.journal, runtime.timings
+    runtime.guard.budget  # a malformed cap (environment or saved) is one clear error before anything
     check_base = embedded.CHECK_BASE if simulator else config.base_url()
     try:
         jobs, problems = load_jobs(jobs_file, check_base)
@@ -438,8 +439,7 @@ def command(args, *, journal: Journal, timings: Timings = TIMINGS, out: Optional
     if endpoint is None:
         endpoint = (lambda: _simulator_endpoint(timings, out)) if simulator else _configured_endpoint
     started = time.time()
-    results_dir = config.state_dir() / "results"
-    archive.remove_stale_parts(results_dir)
+    archive.remove_stale_parts(runtime.results_dir)
     interrupted = False
     with endpoint() as (base_url, api_key):
         if not api_key:
@@ -449,8 +449,8 @@ def command(args, *, journal: Journal, timings: Timings = TIMINGS, out: Optional
         typical = (timings.simulator_task_s if simulator else
                    max(settings.TYPICAL_SECONDS[p.job.request.duration] for p in runnable))
         progress = Progress(len(runnable), sum(p.kind == NEW for p in runnable), out, tty, typical_s=typical)
-        batch = Batch(planned, base_url=base_url, api_key=api_key, journal=journal, results_dir=results_dir,
-                      api_identity=api_identity, timings=timings, deadline_s=args.deadline_min * 60,
+        batch = Batch(planned, base_url=base_url, api_key=api_key, runtime=runtime,
+                      api_identity=api_identity, deadline_s=args.deadline_min * 60,
                       concurrency=args.concurrency, progress=progress, out=out, overwrite=args.overwrite)
         print(f"batch: {len(runnable)} job(s), up to {batch.concurrency} at once, creates paced to "
               f"{settings.CREATES_PER_WINDOW} per {settings.CREATE_WINDOW_S:g} s", file=out, flush=True)

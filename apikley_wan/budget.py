@@ -253,6 +253,3 @@ class BudgetGuard:
             f"balance could not be read ({reason})", cap=settings.MIN_BALANCE_ENV,
             hint=f"Check the API key and the network, or {change} to create without the balance check.")
 
-
-# the guard of this process: every Generations uses it unless given its own (tests)
-GUARD = BudgetGuard()

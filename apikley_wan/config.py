@@ -50,9 +50,14 @@ def key_file(folder: Optional[Path] = None) -> Path:
     return (folder or state_dir()) / KEY_FILE_NAME
 
 
+def env_api_key() -> Optional[str]:
+    """The key ``APIKLEY_API_KEY`` sets (it wins over the key file); None when unset."""
+    return os.environ.get("APIKLEY_API_KEY", "").strip() or None
+
+
 def api_key(folder: Optional[Path] = None) -> Optional[str]:
     """The key from APIKLEY_API_KEY, else from the key file in ``folder``; None when neither is set."""
-    env = os.environ.get("APIKLEY_API_KEY", "").strip()
+    env = env_api_key()
     if env:
         return env
     path = key_file(folder)
@@ -79,7 +84,7 @@ def clean_key(raw) -> Optional[str]:
 
 def key_source(folder: Optional[Path] = None) -> str:
     """'env', 'file' or 'none': the settings UI says which key wins."""
-    if os.environ.get("APIKLEY_API_KEY", "").strip():
+    if env_api_key():
         return "env"
     return "file" if api_key(folder) else "none"
 

@@ -19,7 +19,6 @@ import contextlib
 import logging
 import os
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,8 +36,8 @@ from .report import (COLLECTED, ESTIMATE, MEASURED, PAID, REATTACHED, REPORTED, 
 from .request import GenerationRequest, check_request, fingerprint
 from .settings import TIMINGS, Timings, deadline_s as default_deadline_s
 from .status import Status, status_for
-from .watch import CLOCK, Clock, pause, wait_for_task
-from .workers import Lanes, workers
+from .watch import Clock, pause, wait_for_task
+from .workers import Lanes, TaskLocks
 
 log = logging.getLogger("apikley_wan")
 
@@ -46,15 +45,6 @@ log = logging.getLogger("apikley_wan")
 CREATES_REFUSED = "creates_refused"
 
 OnStatus = Optional[Callable[[Status], None]]
-
-_locks_guard = threading.Lock()
-_download_locks: dict = {}
-
-
-def _download_lock(task_id: str) -> threading.Lock:
-    with _locks_guard:
-        return _download_locks.setdefault(task_id, threading.Lock())
-
 
 @dataclass(frozen=True)
 class Submission:
@@ -71,12 +61,15 @@ class Generations:
     def __init__(self, client: ApikleyClient, journal: Journal, results_dir: str | os.PathLike, *,
                  deadline_s: Optional[float] = None, callbacks: Optional[CallbackBoard] = None,
                  callback_base: Optional[str] = None, file_prefix: str = "wan26_v2v",
-                 api_identity: Optional[str] = None, timings: Timings = TIMINGS, clock: Clock = CLOCK,
-                 lanes: Lanes = workers, budget: Optional[budget_guard.BudgetGuard] = None,
-                 pacer: Optional[pacing.Pacer] = None):
+                 api_identity: Optional[str] = None, timings: Timings = TIMINGS, clock: Optional[Clock] = None,
+                 lanes: Optional[Lanes] = None, budget: Optional[budget_guard.BudgetGuard] = None,
+                 pacer: Optional[pacing.Pacer] = None, meter: Optional[metering.Meter] = None,
+                 locks=None):
+        """The parts a process shares (lanes, guard, pacer, meter, locks, clock) come from its Runtime
+        (``Runtime.generations``); each one not given is this pipeline's own."""
         self.client = client
         # every paid create goes through the guard (the process's own unless given one); a re-use never does
-        self.budget = budget_guard.GUARD if budget is None else budget
+        self.budget = budget_guard.BudgetGuard() if budget is None else budget
         # which API the journal's results belong to (the embedded simulator's port changes per run)
         self.api_identity = api_identity or client.base_url
         self.journal = journal
@@ -88,8 +81,10 @@ class Generations:
         self.callback_base = callback_base
         self.file_prefix = file_prefix
         self.timings = timings
-        self.clock = clock
-        self._lanes = lanes
+        self.clock = clock or Clock()
+        self._lanes = lanes or Lanes()
+        self.meter = meter or metering.Meter()
+        self.locks = TaskLocks() if locks is None else locks  # (an empty one is falsy: it has a length)
 
     @property
     def cancel(self) -> Cancel:
@@ -247,7 +242,7 @@ class Generations:
         Returns ``(entry, True)`` when this call created the task, ``(existing_entry, False)`` when
         another run holds the fingerprint. BudgetError (nothing sent) when the run would cross a cap.
         """
-        ticket = metering.METER.open(self.client)  # before the guard may read the balance (metering.py)
+        ticket = self.meter.open(self.client)  # before the guard may read the balance (metering.py)
         may_exist = False  # whether a task may have come of this call: then the ticket stays open
         try:
             held = self.budget.reserve(self.journal, self.client, credits)
@@ -347,7 +342,7 @@ class Generations:
         wake = self.callbacks.waiter(secret, entry.task_id) if self.callbacks else None
         created = entry.task_created_at or entry.created_at
         last_state = [entry.state]
-        ticket = metering.METER.watch(self.client, entry.task_id)  # the create's, or one never measured
+        ticket = self.meter.watch(self.client, entry.task_id)  # the create's, or one never measured
 
         async def seen(info: TaskInfo) -> None:
             if info.state != last_state[0] and info.state in jr.PENDING:
@@ -426,7 +421,7 @@ class Generations:
 
         One download per task at a time in this process; a second caller finds the file.
         """
-        with _download_lock(entry.task_id):
+        with self.locks.hold(entry.task_id):
             kept = self._kept_file(entry)
             return kept or self._download(self.journal.by_id(entry.id) or entry,
                                           archive.result_path(self.results_dir, self.file_prefix, entry.task_id),

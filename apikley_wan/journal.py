@@ -289,7 +289,7 @@ def _row_to_entry(row: sqlite3.Row) -> JournalEntry:
 
 
 class _Heartbeat:
-    """One daemon thread per process refreshing ``heartbeat_at`` of the rows it is creating.
+    """One daemon thread per journal refreshing ``heartbeat_at`` of the rows its process is creating.
 
     Started on the first claim, it ends when it holds no row. A row leaves when this process moves
     it out of 'creating' (``Journal.update``/``release``), or when a beat finds it moved elsewhere.
@@ -339,8 +339,6 @@ class _Heartbeat:
                 for entry_id in gone:
                     self.release(journal._key, entry_id)
 
-
-_HEARTBEAT = _Heartbeat()
 
 
 class _SqlJournal:
@@ -500,7 +498,7 @@ class _SqlJournal:
 
     def release(self, entry_id: int) -> None:
         """Stop this process's heartbeat of one row (done by every move out of 'creating')."""
-        _HEARTBEAT.release(self._key, entry_id)
+        self._heartbeat.release(self._key, entry_id)
 
     # -- writes --------------------------------------------------------------------------
     def claim(self, fingerprint: str, params: dict) -> tuple:
@@ -510,7 +508,7 @@ class _SqlJournal:
         owner = f"{socket.gethostname()}:{os.getpid()}"  # for people reading the journal; liveness is heartbeat_at
         entry, is_new = self._claim_row(fingerprint, json.dumps(params, sort_keys=True), owner, time.time())
         if is_new:
-            _HEARTBEAT.hold(self, entry.id)
+            self._heartbeat.hold(self, entry.id)
         return entry, is_new
 
     def adopt(self, task_id: str, params: Optional[dict] = None) -> JournalEntry:
@@ -609,7 +607,7 @@ class _SqlJournal:
         them): each of its rows still 'creating' becomes 'uncertain' at once, so it can be linked or
         abandoned without waiting for its heartbeat to go stale. A row whose id arrived meanwhile is kept."""
         moved = []
-        for entry_id in sorted(_HEARTBEAT.held(self._key)):
+        for entry_id in sorted(self._heartbeat.held(self._key)):
             with self._session() as db:
                 changed = self._update_row(db, entry_id, {"state": UNCERTAIN, "error": reason},
                                            " AND state = ? AND task_id IS NULL", (CREATING,)).rowcount
@@ -625,6 +623,7 @@ class Journal(_SqlJournal):
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self._key = os.path.abspath(self.path)
+        self._heartbeat = _Heartbeat()  # this journal's own: the rows its process holds 'creating'
         self._where = str(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -716,13 +715,19 @@ class Journal(_SqlJournal):
 JOURNAL_URL_ENV = "APIKLEY_JOURNAL_URL"
 
 
-def open_journal(sqlite_path: str | os.PathLike) -> _SqlJournal:
+def journal_url() -> Optional[str]:
+    """The shared PostgreSQL journal's address (``APIKLEY_JOURNAL_URL``: farm mode); None when unset."""
+    return os.environ.get(JOURNAL_URL_ENV, "").strip() or None
+
+
+def open_journal(sqlite_path: str | os.PathLike, url: Optional[str] = None) -> _SqlJournal:
     """The journal to use: the shared PostgreSQL one when ``APIKLEY_JOURNAL_URL`` is set (farm mode:
     every worker on every machine claims its rows there), else the SQLite file ``sqlite_path``.
 
-    The variable is read once, here; both journals have the same API and raise the same JournalError.
+    ``url`` is the Config's (read once); without it the variable is read now. Both journals have the same API
+    and raise the same JournalError.
     """
-    url = os.environ.get(JOURNAL_URL_ENV, "").strip()
+    url = journal_url() if url is None else url
     if not url:
         return Journal(sqlite_path)
     from .journal_pg import PgJournal  # psycopg is an optional extra, imported only in farm mode

@@ -122,6 +122,7 @@ class PgJournal(jr._SqlJournal):
         self._secret_words = _secrets(url)
         self._where = scrub_url(url)
         self._key = f"postgresql:{self._where}"
+        self._heartbeat = jr._Heartbeat()  # this journal's own: the rows its process holds 'creating'
         if not re.match(r"postgres(ql)?://", url, re.IGNORECASE):
             raise JournalError(f"APIKLEY_JOURNAL_URL must be a postgresql:// URL, not {self._where[:120]!r}",
                                hint=self._hint())

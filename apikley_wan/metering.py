@@ -106,6 +106,3 @@ class Meter:
             if ticket.task_id is not None and self._by_task.get((ticket.account, ticket.task_id)) is ticket:
                 del self._by_task[(ticket.account, ticket.task_id)]
 
-
-# the meter of this process: every Generations uses it
-METER = Meter()

@@ -2,21 +2,19 @@
 
 Rows carry only what the panel shows (never the callback secret or uploaded URLs). Collecting
 goes through ``Generations.collect``, which downloads an existing task's result and never
-creates a task. Functions return plain data or raise typed errors (the routes map them to HTTP).
+creates a task: a coroutine on the caller's loop (ComfyUI's server loop), its steps on the Runtime's
+workers, stopped by ``Collector.cancel``. Functions return plain data or raise typed errors (the routes map them to HTTP).
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
-from typing import Callable
 
 from . import journal as jr
 from . import pricing, provenance, settings
-from .client import ApikleyClient
+from .client import ApikleyClient, Cancel
 from .errors import ApikleyError, BusyError, InputError, NotFoundError
-from .generation import Generations
 from .journal import Journal, JournalEntry
 
 MAX_ROWS = 200
@@ -119,26 +117,37 @@ def from_file(journal: Journal, path: Path) -> dict:
 
 
 class Collector:
-    """Collects one journal task at a time per id: a double click must not download twice at once."""
+    """Collects one journal task at a time per id (a double click must not download twice at once), each
+    as a coroutine on one event loop (the only place ``_busy`` is touched); ``cancel`` stops one."""
 
     def __init__(self):
-        self._lock = threading.Lock()
-        self._busy: set = set()
+        self._busy: dict = {}  # task id -> the Cancel of its collect
 
-    def collect(self, journal: Journal, task_id: str, generations: Callable[[], Generations]) -> dict:
-        """Blocking: waits for a pending task (up to the pipeline's deadline), then saves its result.
+    async def collect(self, runtime, task_id: str) -> dict:
+        """Waits for a pending task (up to the pipeline's deadline, or until cancelled), then saves its result.
 
-        NotFoundError for a task the journal does not hold, BusyError while it is being collected.
+        NotFoundError for a task the journal does not hold, BusyError while it is being collected,
+        CancelledError when ``cancel`` (or the request's end) stopped it.
         """
-        if not jr.valid_task_id(task_id) or journal.by_task_id(task_id) is None:
+        if not jr.valid_task_id(task_id):
             raise NotFoundError(f"no task {task_id[:80]!r} in the journal", credits_may_be_spent=False)
-        with self._lock:
-            if task_id in self._busy:
-                raise BusyError("this task is already being collected", task_id=task_id)
-            self._busy.add(task_id)
+        if task_id in self._busy:
+            raise BusyError("this task is already being collected", task_id=task_id)
+        self._busy[task_id] = cancel = Cancel()
         try:
-            asyncio.run(generations().collect(task_id))  # this thread's own loop: the route waits off its loop
-            return {"ok": True, "task": task_row(journal.by_task_id(task_id))}
+            if await runtime.lanes.run(runtime.journal.by_task_id, task_id) is None:
+                raise NotFoundError(f"no task {task_id[:80]!r} in the journal", credits_may_be_spent=False)
+            await runtime.generations(cancel).collect(task_id)
+            return {"ok": True, "task": await runtime.lanes.run(lambda: task_row(runtime.journal.by_task_id(task_id)))}
+        except asyncio.CancelledError:  # the request went away: the work on the workers stops too
+            cancel.set()
+            raise
         finally:
-            with self._lock:
-                self._busy.discard(task_id)
+            del self._busy[task_id]
+
+    def cancel(self, task_id: str) -> bool:
+        """Stop the collect of ``task_id``; False when none runs."""
+        found = self._busy.get(task_id)
+        if found is not None:
+            found.set()
+        return found is not None

@@ -18,7 +18,7 @@ from .settings import TIMINGS, Timings
 
 log = logging.getLogger("apikley_wan")
 
-Run = Callable[..., Awaitable]  # runs one blocking step off the loop, e.g. workers.run
+Run = Callable[..., Awaitable]  # runs one blocking step off the loop, e.g. Lanes.api.run
 
 
 class Clock:
@@ -34,12 +34,10 @@ class Clock:
         await asyncio.sleep(seconds)
 
 
-CLOCK = Clock()
-
-
 async def pause(seconds: float, cancel: Cancel, *, wake: Optional[threading.Event] = None,
-                task_id: Optional[str] = None, timings: Timings = TIMINGS, clock: Clock = CLOCK) -> None:
+                task_id: Optional[str] = None, timings: Timings = TIMINGS, clock: Optional[Clock] = None) -> None:
     """Sleep on the event loop; return early when ``wake`` is set, raise CancelledError on Cancel."""
+    clock = clock or Clock()
     end = clock.monotonic() + max(0.0, seconds)
     while True:
         cancel.raise_if_requested(task_id)
@@ -52,7 +50,7 @@ async def pause(seconds: float, cancel: Cancel, *, wake: Optional[threading.Even
 async def wait_for_task(client: ApikleyClient, task_id: str, run: Run, *, created_at: Optional[float] = None,
                         deadline_s: float, on_status: Optional[Callable[[TaskInfo], Awaitable]] = None,
                         wake: Optional[threading.Event] = None, null_grace_s: Optional[float] = None,
-                        timings: Timings = TIMINGS, clock: Clock = CLOCK) -> TaskInfo:
+                        timings: Timings = TIMINGS, clock: Optional[Clock] = None) -> TaskInfo:
     """Poll until success (returned) or fail (raised).
 
     The deadline counts from create; re-attaching to an older task still waits
@@ -60,6 +58,7 @@ async def wait_for_task(client: ApikleyClient, task_id: str, run: Run, *, create
     (each poll is a single attempt: the schedule itself is the retry). ``wake`` (set by a
     callback) brings the next poll forward; the poll still decides.
     """
+    clock = clock or Clock()
     grace = timings.null_grace_s if null_grace_s is None else null_grace_s
     created_at = created_at or clock.now()
     started = clock.now()

@@ -11,11 +11,12 @@ at once and the thread finishes (or is shut down through ``Cancel``) on its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import queue
 import threading
-from typing import Callable
+from typing import Callable, Iterator
 
 log = logging.getLogger("apikley_wan")
 
@@ -23,6 +24,7 @@ FILE_WORKERS = 4    # journal reads and writes, fingerprints, encodes, checks of
 API_WORKERS = 10    # one API call or result download each: enough for dozens of tasks polling at once
 CREATE_WORKERS = 4  # claim -> createTask -> record the task id; a create awaits its answer (the task id) here
 MAX_WORKERS = FILE_WORKERS + API_WORKERS + CREATE_WORKERS
+IDLE_EXIT_S = 5.0   # a worker idle this long ends (a Runtime no longer used leaves no threads behind)
 
 
 class Workers:
@@ -52,7 +54,15 @@ class Workers:
         while True:
             with self._lock:
                 self._idle += 1
-            loop, future, fn, args = self._jobs.get()
+            try:
+                loop, future, fn, args = self._jobs.get(timeout=IDLE_EXIT_S)
+            except queue.Empty:
+                with self._lock:
+                    self._idle -= 1
+                    if not self._queued:  # no job is on its way (run() counts one before it is put)
+                        self._threads -= 1
+                        return
+                continue
             with self._lock:
                 self._idle -= 1
                 self._queued -= 1
@@ -92,4 +102,28 @@ class Lanes:
         return self.files.run(fn, *args, **kwargs)
 
 
-workers = Lanes()
+class TaskLocks:
+    """One lock per task id while someone holds it (a download -> verify -> record step): two runs of one task
+    never write its result at once. A lock is dropped when its last holder leaves, so the table stays small."""
+
+    def __init__(self):
+        self._guard = threading.Lock()
+        self._locks: dict = {}  # task id -> [lock, holders]
+
+    @contextlib.contextmanager
+    def hold(self, task_id: str) -> Iterator[None]:
+        with self._guard:
+            slot = self._locks.setdefault(task_id, [threading.Lock(), 0])
+            slot[1] += 1
+        try:
+            with slot[0]:
+                yield
+        finally:
+            with self._guard:
+                slot[1] -= 1
+                if not slot[1]:
+                    del self._locks[task_id]
+
+    def __len__(self) -> int:
+        with self._guard:
+            return len(self._locks)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path, PureWindowsPath
 
 from ..apikley_wan.errors import InputError, NotFoundError
-from . import host
+from . import host, service
 
 KINDS = ("input", "output")
 MAX_NAME_CHARS = 255
@@ -23,7 +23,7 @@ def named(filename, subfolder="", kind="input") -> Path:
         subfolder = ""
     if not isinstance(subfolder, str) or (subfolder and not _plain(subfolder)) or _escapes(subfolder):
         raise InputError(f"the subfolder must be a folder inside ComfyUI's {kind} folder")
-    folder = (host.input_dir() if kind == "input" else host.output_dir().parent).resolve()
+    folder = (host.input_dir() if kind == "input" else service.state().results_dir.parent).resolve()
     path = (folder / subfolder / filename).resolve()
     if not path.is_relative_to(folder):  # a symbolic link that points elsewhere
         raise InputError(f"{filename!r} is not inside ComfyUI's {kind} folder")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ..apikley_wan import media
 from ..apikley_wan.media.sources import FileInput, resolve_source, stream_of
+from . import service
 from .inputs import CATEGORY
 
 # core's colour-space names (what Save Video's color_space takes), by the file's HDR transfer
@@ -40,8 +41,9 @@ class ApikleyVideoFrames:
     def INPUT_TYPES(cls):
         return {"required": {"video": ("VIDEO", {"tooltip": "The video to split into frames, sound and fps."})}}
 
-    def decode(self, video):
-        return video_frames(video) + picture_of(video)
+    async def decode(self, video):
+        """PyAV's decode on the pack's file workers: ComfyUI's prompt loop keeps serving other runs' waits."""
+        return await service.state().lanes.run(lambda: video_frames(video) + picture_of(video))
 
 
 def video_frames(video) -> tuple:

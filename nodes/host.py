@@ -6,7 +6,6 @@ Imports of ComfyUI modules happen lazily, so the pack (and its tests) import wit
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,12 +23,13 @@ def comfy_available() -> bool:
 
 
 def output_dir() -> Path:
-    """Where results are archived: a subfolder of ComfyUI's output folder."""
+    """Where results are archived: a subfolder of ComfyUI's output folder (a temporary stand-in without
+    ComfyUI; a test gives its Runtime its own folder)."""
     try:
         import folder_paths
         root = Path(folder_paths.get_output_directory())
     except ImportError:
-        root = Path(os.environ.get("APIKLEY_OUTPUT_DIR") or Path(tempfile.gettempdir()) / "apikley_wan_output")
+        root = Path(tempfile.gettempdir()) / "apikley_wan_output"  # a stand-in without ComfyUI
     return root / "apikley_wan"
 
 

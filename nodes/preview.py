@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from . import host
+from . import service
 
 
 def preview_ui(path: Optional[str]) -> dict:
@@ -20,7 +20,7 @@ def preview_ui(path: Optional[str]) -> dict:
     nothing = {"images": [], "animated": []}
     if not path:
         return nothing
-    root = host.output_dir().parent.resolve()
+    root = service.state().results_dir.parent.resolve()  # ComfyUI's output folder, as the pack was given it
     try:
         relative = Path(path).resolve().relative_to(root)
     except ValueError:

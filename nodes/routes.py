@@ -18,13 +18,12 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from ..apikley_wan import account, budget, budget_settings, config, price_settings, task_files, task_rows
+from ..apikley_wan import account, budget_settings, config, price_settings, task_files, task_rows
 from ..apikley_wan.callbacks import ROUTE_PREFIX
-from ..apikley_wan.client import Cancel
 from ..apikley_wan.journal import valid_task_id
 from ..apikley_wan.errors import (ApikleyError, BusyError, ConfigError, InputError, KeyInvalidError, KeyNotStoredError,
                                   KeyRefusedError, NotFoundError)
-from ..apikley_wan.state import PackState
+from ..apikley_wan.runtime import Runtime
 from . import comfy_files, estimate, host
 
 log = logging.getLogger("apikley_wan")
@@ -40,9 +39,10 @@ _HTTP_STATUS = ((KeyInvalidError, 400), (InputError, 400), (KeyRefusedError, 422
 
 
 async def _answer(work: Callable, *args, extra: Optional[Callable[[], dict]] = None) -> web.Response:
-    """Run a core call off the event loop; its value is the JSON body, its typed error one sentence."""
+    """Run a core call off the event loop (a coroutine function: awaited on it); its value is the JSON body,
+    its typed error one sentence."""
     try:
-        body = await asyncio.to_thread(work, *args)
+        body = await (work(*args) if asyncio.iscoroutinefunction(work) else asyncio.to_thread(work, *args))
     except ApikleyError as exc:
         status = next(code for kind, code in _HTTP_STATUS if isinstance(exc, kind))
         return web.json_response({"ok": False, "msg": exc.user_message(), **(extra() if extra else {})},
@@ -95,12 +95,12 @@ def _known_host(host: str, listen: tuple, named: frozenset) -> bool:
     return address in listening
 
 
-def known_host(handler):
-    """Only requests sent to ComfyUI's own address reach the pack (see ``_known_host``)."""
+def known_host(handler, named: frozenset):
+    """Only requests sent to ComfyUI's own address (or a name in ``named``) reach the pack (``_known_host``)."""
     @functools.wraps(handler)
     async def guarded(request):
         host_header = request.headers.get("Host", "")
-        if not _known_host(host_header, host.listen_addresses(), config.allowed_hosts()):
+        if not _known_host(host_header, host.listen_addresses(), named):
             log.warning("apikley_wan: refused %s %s sent to an unknown host name %r", request.method, request.path,
                         host_header[:100])
             return _refuse(403, f"Refused: this request reached ComfyUI as {host_header[:100]!r}, which is not "
@@ -158,7 +158,7 @@ async def _read_capped(request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def handlers(state: PackState, credits_cache: account.CreditsCache, collector: task_rows.Collector) -> dict:
+def handlers(state: Runtime, credits_cache: account.CreditsCache, collector: task_rows.Collector) -> dict:
     """The route handlers over one pack state (its folder, journal and callback board)."""
 
     async def receive_callback(request):
@@ -175,7 +175,8 @@ def handlers(state: PackState, credits_cache: account.CreditsCache, collector: t
             payload = json.loads(body)
         except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
             return _refuse(400, "not JSON")
-        status, msg = state.callbacks.receive(secret, payload, dict(request.headers), config.webhook_hmac_key())
+        status, msg = state.callbacks.receive(secret, payload, dict(request.headers),
+                                                state.config.webhook_hmac_key)
         if status != 200:
             log.warning("apikley_wan: callback refused (%s)", msg)
         return web.json_response({"ok": status == 200, "msg": msg}, status=status)
@@ -206,16 +207,16 @@ def handlers(state: PackState, credits_cache: account.CreditsCache, collector: t
         payload = await _json_object(request) or {}
         if not isinstance(payload.get("prompt"), dict):
             return _refuse(400, 'Send {"prompt": <the API prompt>}.')
-        return await _answer(estimate.answer, payload["prompt"], state.journal, budget.GUARD,
+        return await _answer(estimate.answer, payload["prompt"], state.journal, state.guard,
                              lambda: credits_cache.get(state.folder)["credits"], payload.get("batch_count", 1))
 
     async def get_budget(request):
-        return await _answer(budget_settings.status, state.folder, budget.GUARD, state.journal)
+        return await _answer(budget_settings.status, state.folder, state.guard, state.journal)
 
     @same_origin_json
     async def post_budget(request):
         payload = await _json_object(request)
-        return await _answer(budget_settings.save, payload, state.folder, budget.GUARD, state.journal)
+        return await _answer(budget_settings.save, payload, state.folder, state.guard, state.journal)
 
     async def get_prices(request):
         return await _answer(account.price_table, state.folder)
@@ -239,8 +240,12 @@ def handlers(state: PackState, credits_cache: account.CreditsCache, collector: t
             entry = state.journal.by_task_id(task_id) if valid_task_id(task_id) else None
             return {"task": task_rows.task_row(entry) if entry else None}
 
-        return await _answer(collector.collect, state.journal, task_id, lambda: state.generations(Cancel()),
-                             extra=row)
+        return await _answer(collector.collect, state, task_id, extra=row)
+
+    @same_origin_json
+    async def post_collect_cancel(request):
+        """Stops the panel's Collect of a task (its wait ends within a slice; the task stays recorded)."""
+        return web.json_response({"ok": True, "cancelled": collector.cancel(request.match_info["task_id"])})
 
     async def get_task_video(request):
         """The result as the panel's preview (Range requests too): only a file the journal recorded."""
@@ -265,7 +270,7 @@ def handlers(state: PackState, credits_cache: account.CreditsCache, collector: t
         the API is asked about the task first)."""
         payload = await _json_object(request) or {}
         return await _answer(lambda: task_rows.link(state.journal, request.match_info["entry_id"],
-                                                    payload.get("task_id"), state.generations(Cancel()).client))
+                                                    payload.get("task_id"), state.client()))
 
     @same_origin_json
     async def post_from_file(request):
@@ -282,15 +287,17 @@ def handlers(state: PackState, credits_cache: account.CreditsCache, collector: t
             ("GET", API_PREFIX + "budget"): get_budget, ("POST", API_PREFIX + "budget"): post_budget,
             ("GET", API_PREFIX + "tasks"): get_tasks, ("POST", API_PREFIX + "tasks/from_file"): post_from_file,
             ("POST", API_PREFIX + "tasks/{task_id}/collect"): post_collect,
+            ("POST", API_PREFIX + "tasks/{task_id}/collect/cancel"): post_collect_cancel,
             ("GET", API_PREFIX + "tasks/{task_id}/video"): get_task_video,
             ("POST", API_PREFIX + "tasks/{task_id}/load_video"): post_load_video,
             ("POST", API_PREFIX + "entries/{entry_id}/abandon"): post_abandon,
             ("POST", API_PREFIX + "entries/{entry_id}/link"): post_link}
 
 
-def register(server, state: PackState, credits_cache: account.CreditsCache | None = None) -> None:
+def register(server, state: Runtime, credits_cache: account.CreditsCache | None = None) -> None:
     """Every route but the callback (which the provider posts to, through any name, with its secret) answers
     only requests sent to ComfyUI's own address."""
     cache = credits_cache or account.CreditsCache()
     for (method, path), handler in handlers(state, cache, task_rows.Collector()).items():
-        server.routes.route(method, path)(handler if path.startswith(ROUTE_PREFIX) else known_host(handler))
+        server.routes.route(method, path)(handler if path.startswith(ROUTE_PREFIX)
+                                          else known_host(handler, state.config.allowed_hosts))

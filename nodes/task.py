@@ -18,17 +18,21 @@ def task_value(entry) -> dict:
     return {"task_id": entry.task_id, "journal_id": entry.id, "state": entry.state}
 
 
-def _entry(task: dict):
-    store = service.state().journal
+def _entry(store, task: dict):
     entry = store.by_id(task.get("journal_id")) if task.get("journal_id") else None
     return entry or store.adopt(task["task_id"])
+
+
+async def _off_loop(fn, *args):
+    """A journal or media step on the Runtime's file workers, never on ComfyUI's prompt loop."""
+    return await service.state().lanes.run(fn, *args)
 
 
 async def _fetched(task: dict, unique_id):
     """Wait for the task and hand on its result file (downloaded once, never re-created): Fetch's run."""
     async def work(cancel, board):
         gens = service.state().generations(cancel)
-        entry = await gens.wait(_entry(task), board.update)
+        entry = await gens.wait(await _off_loop(_entry, gens.journal, task), board.update)
         return results.finished(gens.report(entry, COLLECTED, board.started_at), board)
 
     return await run_pipeline(work, unique_id)
@@ -50,7 +54,7 @@ class ApikleyTaskPoll:
     async def poll(self, task, unique_id=None):
         async def work(cancel, board):
             gens = service.state().generations(cancel)
-            entry = await gens.wait(_entry(task), board.update)
+            entry = await gens.wait(await _off_loop(_entry, gens.journal, task), board.update)
             results.announce(gens.report(entry, COLLECTED, board.started_at), board)
             return (task_value(entry),)
 
@@ -97,12 +101,11 @@ class ApikleyTaskFromId:
             return "Paste one apikley task id (e.g. 32 hex characters)."
         return True
 
-    def from_id(self, task_id):
+    async def from_id(self, task_id):
         message = self.VALIDATE_INPUTS(task_id or "")
         if message is not True:
             raise InputError(message)
-        cleaned = task_id.strip()
-        entry = service.state().journal.adopt(cleaned)
+        entry = await _off_loop(service.state().journal.adopt, task_id.strip())
         return (task_value(entry),)
 
 
@@ -123,6 +126,6 @@ class ApikleyTaskFromFile:
                 "hidden": {"unique_id": "UNIQUE_ID"}}
 
     async def from_file(self, video, unique_id=None):
-        found = provenance.of_video(video)
-        entry = service.state().journal.adopt(found.task_id, found.params)
+        found = await _off_loop(provenance.of_video, video)
+        entry = await _off_loop(service.state().journal.adopt, found.task_id, found.params)
         return await _fetched(task_value(entry), unique_id)

@@ -16,7 +16,7 @@ from typing import Awaitable, Callable, Optional
 from ..apikley_wan.client import Cancel
 from ..apikley_wan.errors import CancelledError
 from ..apikley_wan.status import Status
-from . import host
+from . import host, service
 from .report import send_cancelled
 
 log = logging.getLogger("apikley_wan")
@@ -58,14 +58,10 @@ class StatusBoard:
         host.send_status(text, self.node_id)
 
 
-# ComfyUI's interrupt flag is cleared by the first node that raises it, so the news is kept here:
-# every run started before the latest interrupt stops, however many run side by side.
-_interrupts = 0
-
-
 def _note_interrupt() -> None:
-    global _interrupts
-    _interrupts += 1
+    """ComfyUI's interrupt flag is cleared by the first node that raises it, so the news is kept on the
+    pack's Runtime: every run started before the latest interrupt stops, however many run side by side."""
+    service.state().interrupts += 1
 
 
 def _show_progress(fraction: float, node_id: Optional[str]) -> None:
@@ -82,8 +78,9 @@ def _quiet(job: asyncio.Future) -> None:
 
 async def run_pipeline(work: Callable[[Cancel, StatusBoard], Awaitable], node_id: Optional[str]):
     """Await ``work(cancel, board)``; return its result or raise its error (ComfyUI's interrupt on Cancel)."""
-    started_after = _interrupts
-    cancel = Cancel(lambda: _interrupts != started_after)
+    runtime = service.state()
+    started_after = runtime.interrupts
+    cancel = Cancel(lambda: runtime.interrupts != started_after)
     board = StatusBoard(node_id)
     job = asyncio.ensure_future(work(cancel, board))
     last_draw = 0.0

@@ -54,7 +54,7 @@ class Comfy(ComfyHost):
 
     def __init__(self, root: Path, sim: Simulator, env: dict | None = None):
         # blank values count as unset in the pack: the developer's key and folders stay out
-        super().__init__(root, {"APIKLEY_API_KEY": "", "APIKLEY_STATE_DIR": "", "APIKLEY_OUTPUT_DIR": "",
+        super().__init__(root, {"APIKLEY_API_KEY": "", "APIKLEY_STATE_DIR": "",
                                 "APIKLEY_BASE_URL": sim.base_url, **(env or {})}, args=FRONT_END)
         self.sim = sim
         self.user, self.output, self.inputs = root / "user", root / "output", root / "input"

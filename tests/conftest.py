@@ -4,6 +4,7 @@ and the suite's time compression: fast timings, a virtual clock, waiting on a co
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import importlib.util
 import sys
@@ -15,14 +16,19 @@ from typing import Callable
 import pytest
 
 from apikley_wan import journal as jr, watch
-from apikley_wan.settings import FAST_TIMINGS
+from apikley_wan.runtime import Config, Runtime
+from timings import FAST
 
 REPO = Path(__file__).resolve().parents[1]
 PACK_NAME = "apikley_wan_pack_under_test"
+FAST_CLI = REPO / "tests" / "fast_cli.py"  # the real command line on FAST (see fast_cli.py)
 
-# the pipeline's waits compressed (polls every 50 ms, 20 ms slices, 0.5 s adopted-id grace ...): tests
-# that only need a task to finish use these; tests of the production schedule pass settings.TIMINGS
-FAST = FAST_TIMINGS
+
+def fast_runtime(results_dir: Path | None = None, journal=None, timings=FAST, state_dir: Path | None = None) -> Runtime:
+    """A Runtime as the command line builds one (the environment read once; the state folder's journal unless
+    ``journal``), on the suite's fast waits (or ``timings``), results under ``results_dir`` (default: the state
+    folder's)."""
+    return Runtime(Config.from_env(state_dir=state_dir, results_dir=results_dir, timings=timings), journal=journal)
 
 
 class VirtualClock(watch.Clock):
@@ -112,21 +118,28 @@ def node_pack(sim, state_dir, tmp_path, monkeypatch):
     module = load_pack()
     monkeypatch.setenv("APIKLEY_BASE_URL", sim.base_url)
     monkeypatch.setenv("APIKLEY_API_KEY", "sim-key")
-    monkeypatch.setenv("APIKLEY_OUTPUT_DIR", str(tmp_path / "output"))
-    monkeypatch.setenv("APIKLEY_TEST_TIMINGS", "fast")
-    monkeypatch.setattr(pack_module(module, "nodes.service"), "_state", None)
+    use_pack_runtime(module, tmp_path / "output", monkeypatch)
     (tmp_path / "input").mkdir(exist_ok=True)
     monkeypatch.setattr(pack_module(module, "nodes.host"), "input_dir", lambda: tmp_path / "input")
     return module
 
 
+def use_pack_runtime(pack, output: Path, monkeypatch) -> None:
+    """The loaded pack builds its Runtime afresh on first use, as when it loads in ComfyUI (from the
+    environment of that moment), but on the fast waits and with results under ``output/apikley_wan``
+    (ComfyUI's output folder's stand-in); the test's runtime is dropped after it."""
+    service = pack_module(pack, "nodes.service")
+    monkeypatch.setattr(service, "setup", functools.partial(service.setup, timings=FAST,
+                                                            results_dir=output / "apikley_wan"))
+    monkeypatch.setattr(service, "_runtime", None)
+
+
 @pytest.fixture(autouse=True)
 def no_budget_caps(monkeypatch):
-    """No budget cap from the developer's environment or saved caps (budget.py reads them at each paid create)."""
-    from apikley_wan import budget
+    """No budget cap from the developer's environment (budget.py reads them at each paid create); saved caps
+    live in each test's own state folder."""
     for name in ("APIKLEY_BUDGET_SESSION_USD", "APIKLEY_BUDGET_DAY_USD", "APIKLEY_MIN_BALANCE"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(budget.GUARD, "caps_folder", None)
 
 
 @pytest.fixture
@@ -157,12 +170,6 @@ def reference_clip() -> Path:
     path = REPO / "samples" / "reference.mp4"
     assert path.is_file(), "the shipped sample clip is missing"
     return path
-
-
-@pytest.fixture
-def fresh_heartbeat(monkeypatch):
-    """A journal heartbeat of the test's own, so rows other tests left 'creating' do not mix in."""
-    monkeypatch.setattr(jr, "_HEARTBEAT", jr._Heartbeat())
 
 
 @pytest.fixture

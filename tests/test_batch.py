@@ -25,6 +25,7 @@ from apikley_wan.journal import Journal
 from apikley_wan.request import fingerprint
 from apikley_wan.settings import Timings
 from apikley_wan.simulator import Simulator
+from conftest import FAST_CLI, fast_runtime
 
 FAST = Timings(poll_first_s=0.2, slice_s=0.05)
 WINDOW_S = 1.0
@@ -52,7 +53,8 @@ def _run(sim, journal, jobs_file: Path, *extra, endpoint=None) -> tuple:
         def ctx():
             yield sim.base_url, "sim-key"
         return ctx()
-    rc = batch.command(args, journal=journal, timings=FAST, out=out, err=err, endpoint=endpoint or here)
+    rc = batch.command(args, runtime=fast_runtime(journal=journal, timings=FAST), out=out, err=err,
+                       endpoint=endpoint or here)
     return rc, out.getvalue(), err.getvalue()
 
 
@@ -97,8 +99,8 @@ def test_interrupted_batch_resumes_without_paying_twice(fast_sim, tmp_path, refe
     jobs, problems = load_jobs(jobs_file, fast_sim.base_url)
     planned, _ = batch.plan(jobs, journal, fast_sim.base_url)
     assert not problems and len(planned) == 40
-    run = batch.Batch(planned, base_url=fast_sim.base_url, api_key="sim-key", journal=journal,
-                      results_dir=tmp_path / "results", timings=FAST, concurrency=4, out=io.StringIO())
+    run = batch.Batch(planned, base_url=fast_sim.base_url, api_key="sim-key",
+                      runtime=fast_runtime(tmp_path / "results", journal, FAST), concurrency=4, out=io.StringIO())
 
     async def interrupt_after_12():
         task = asyncio.ensure_future(run.run())
@@ -193,8 +195,7 @@ def test_max_usd_starts_no_paid_work_past_the_budget(fast_sim, tmp_path, referen
     assert "2 paid now (140 credits ($0.70), " in out and "2 skipped for budget" in out
 
 
-def test_a_job_another_run_is_creating_is_waited_for_and_counts_against_max_usd(fast_sim, tmp_path, reference_clip,
-                                                                               fresh_heartbeat):
+def test_a_job_another_run_is_creating_is_waited_for_and_counts_against_max_usd(fast_sim, tmp_path, reference_clip):
     """The journal's verdict WAIT_FOR_CREATOR: no new charge unless that other create is refused, and then this
     run creates, so --max-usd keeps room for it."""
     journal = Journal(tmp_path / "journal.sqlite")
@@ -269,9 +270,8 @@ def test_ctrl_c_on_the_real_command_then_run_again_pays_each_task_once(sim, stat
     jobs = _url_jobs(sim, tmp_path, reference_clip, 6)
     sim.task_seconds = 60
     env = {k: v for k, v in os.environ.items() if not k.startswith("APIKLEY_")}
-    env.update(APIKLEY_STATE_DIR=str(state_dir), APIKLEY_BASE_URL=sim.base_url, APIKLEY_API_KEY="sim-key",
-               APIKLEY_TEST_TIMINGS="fast")
-    cmd = [sys.executable, "-m", "apikley_wan", "batch", str(jobs), "--concurrency", "2"]
+    env.update(APIKLEY_STATE_DIR=str(state_dir), APIKLEY_BASE_URL=sim.base_url, APIKLEY_API_KEY="sim-key")
+    cmd = [sys.executable, str(FAST_CLI), "batch", str(jobs), "--concurrency", "2"]
     proc = subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 30
     while sim.create_count < 3 and time.time() < deadline:

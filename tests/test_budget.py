@@ -29,7 +29,7 @@ from apikley_wan.journal import Journal
 from apikley_wan.report import PAID, REATTACHED, REUSED
 from apikley_wan.request import GenerationRequest, Reference
 from apikley_wan.settings import Budget
-from conftest import FAST
+from conftest import FAST, FAST_CLI, fast_runtime
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_USD = 0.35  # 5 s at 720p: 70 credits
@@ -185,7 +185,7 @@ def test_a_create_the_api_refuses_gives_its_reservation_back(sim, tmp_path, clip
     assert guard.session_spent_credits == 70
 
 
-def test_a_row_another_worker_claims_meanwhile_refuses_at_the_create(sim, tmp_path, clip_url, fresh_heartbeat):
+def test_a_row_another_worker_claims_meanwhile_refuses_at_the_create(sim, tmp_path, clip_url):
     """Both looks passed; another worker of the shared journal claimed the day's room just before our row:
     the count after our row is written sees it, and nothing is sent."""
     guard = BudgetGuard(Budget(day_usd=0.50))
@@ -239,8 +239,8 @@ def test_a_batch_skips_for_budget_the_jobs_past_a_cap(sim, tmp_path, clip_url, s
     def endpoint():
         yield sim.base_url, "sim-key"
     args = _parser().parse_args(["batch", str(jobs), "--concurrency", "2", "--report", str(tmp_path / "r.json")])
-    rc = batch.command(args, journal=Journal(tmp_path / "journal.sqlite"), timings=FAST, out=out, err=err,
-                       endpoint=endpoint)
+    rc = batch.command(args, runtime=fast_runtime(journal=Journal(tmp_path / "journal.sqlite"),
+                                                  state_dir=tmp_path / "state"), out=out, err=err, endpoint=endpoint)
     report = json.loads((tmp_path / "r.json").read_text())
     assert rc == 1 and sim.create_count == 1, out.getvalue() + err.getvalue()
     assert sorted(job["state"] for job in report["jobs"]) == ["done", "skipped (budget)"]
@@ -249,8 +249,8 @@ def test_a_batch_skips_for_budget_the_jobs_past_a_cap(sim, tmp_path, clip_url, s
 
 def _cli(tmp_path, **env) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("APIKLEY_")}
-    clean.update(APIKLEY_STATE_DIR=str(tmp_path / "state"), APIKLEY_TEST_TIMINGS="fast", **env)
-    return subprocess.run([sys.executable, "-m", "apikley_wan", "v2v", "--simulator", "--video", "samples/reference.mp4",
+    clean.update(APIKLEY_STATE_DIR=str(tmp_path / "state"), **env)
+    return subprocess.run([sys.executable, str(FAST_CLI), "v2v", "--simulator", "--video", "samples/reference.mp4",
                            "--prompt", "character1 dances in the rain", "--out", str(tmp_path / "r.mp4")],
                           cwd=REPO, env=clean, capture_output=True, text=True, timeout=60)
 

@@ -22,7 +22,7 @@ from apikley_wan.errors import BudgetError, ConfigError, InputError
 from apikley_wan.generation import Generations
 from apikley_wan.journal import Journal
 from apikley_wan.request import GenerationRequest, Reference
-from conftest import FAST, load_pack
+from conftest import FAST, FAST_CLI, load_pack, use_pack_runtime
 from test_routes import JSON, _call, talk
 
 REPO = Path(__file__).resolve().parents[1]
@@ -133,8 +133,8 @@ def test_the_command_line_honours_the_caps_saved_in_its_state_folder(tmp_path):
     state.mkdir()
     (state / "budget.json").write_text(json.dumps({"session_usd": 0.2}))
     env = {k: v for k, v in os.environ.items() if not k.startswith("APIKLEY_")}
-    env.update(APIKLEY_STATE_DIR=str(state), APIKLEY_TEST_TIMINGS="fast")
-    result = subprocess.run([sys.executable, "-m", "apikley_wan", "v2v", "--simulator", "--video",
+    env.update(APIKLEY_STATE_DIR=str(state))
+    result = subprocess.run([sys.executable, str(FAST_CLI), "v2v", "--simulator", "--video",
                              "samples/reference.mp4", "--prompt", "character1 dances in the rain", "--out",
                              str(tmp_path / "r.mp4")], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result.stderr
@@ -147,8 +147,7 @@ def test_the_command_line_honours_the_caps_saved_in_its_state_folder(tmp_path):
 def routes(state_dir, sim, tmp_path, monkeypatch):
     pack = load_pack()
     monkeypatch.setenv("APIKLEY_BASE_URL", sim.base_url)
-    monkeypatch.setenv("APIKLEY_OUTPUT_DIR", str(tmp_path / "output"))
-    monkeypatch.setattr(importlib.import_module(f"{pack.__name__}.nodes.service"), "_state", None)
+    use_pack_runtime(pack, tmp_path / "output", monkeypatch)
     return importlib.import_module(f"{pack.__name__}.nodes.routes")
 
 

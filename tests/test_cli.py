@@ -1,7 +1,7 @@
 """The command-line runner as a user runs it: a real process, the README command, Ctrl-C.
 
-The processes run with ``APIKLEY_TEST_TIMINGS=fast`` (settings.timings): the same command with its
-waits, and the embedded simulator's task, compressed to fractions of a second.
+The processes run ``tests/fast_cli.py``: the same command (``apikley_wan.__main__.main``) handed the suite's
+waits, so the embedded simulator's task and the polls take fractions of a second.
 """
 
 from __future__ import annotations
@@ -15,16 +15,18 @@ from pathlib import Path
 
 import av
 
+from conftest import FAST_CLI
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _env(state_dir: Path, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("APIKLEY_")}
-    return {**env, "APIKLEY_STATE_DIR": str(state_dir), "APIKLEY_TEST_TIMINGS": "fast", **extra}
+    return {**env, "APIKLEY_STATE_DIR": str(state_dir), **extra}
 
 
 def _v2v(out: Path, *extra) -> list:
-    return [sys.executable, "-m", "apikley_wan", "v2v", "--video", "samples/reference.mp4", "--prompt",
+    return [sys.executable, str(FAST_CLI), "v2v", "--video", "samples/reference.mp4", "--prompt",
             "character1 dances in the rain", "--duration", "5", "--resolution", "720p", "--out", str(out), *extra]
 
 
@@ -43,13 +45,13 @@ def test_readme_command_writes_a_playable_mp4_and_pays_once(tmp_path):
     task = first.stdout.split(" · task ")[1].split(" ")[0]
     assert second.returncode == 0 and f"done: Re-used: no new charge · task {task}" in second.stdout
     assert "uploading" not in second.stdout, "a re-run must not upload or create again"
-    listing = subprocess.run([sys.executable, "-m", "apikley_wan", "tasks", "--simulator"], cwd=REPO,
+    listing = subprocess.run([sys.executable, str(FAST_CLI), "tasks", "--simulator"], cwd=REPO,
                              env=_env(tmp_path / "state"), capture_output=True, text=True, timeout=60)
     assert task in listing.stdout and "success" in listing.stdout
 
 
 def _cli(state: Path, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "apikley_wan", *args], cwd=REPO, env=_env(state),
+    return subprocess.run([sys.executable, str(FAST_CLI), *args], cwd=REPO, env=_env(state),
                           capture_output=True, text=True, timeout=60)
 
 

@@ -17,7 +17,7 @@ import pytest
 from apikley_wan import watch
 from apikley_wan.client import ApikleyClient, Cancel
 from apikley_wan.settings import TIMINGS
-from apikley_wan.workers import workers
+from apikley_wan.workers import Lanes
 from apikley_wan.errors import (ApiValidationError, AuthError, BadResponseError, CancelledError,
                                 CreateUncertainError, DownloadError, GenerationFailedError, InputError,
                                 InsufficientCreditsError, NetworkError, ResultMissingError, TaskStillPendingError)
@@ -38,7 +38,7 @@ def wait_for(client, task_id, deadline_s=1800.0, **kw):
     kw.setdefault("timings", FAST)
 
     async def waiting():
-        return await watch.wait_for_task(client, task_id, workers.run, deadline_s=deadline_s, **kw)
+        return await watch.wait_for_task(client, task_id, Lanes().api.run, deadline_s=deadline_s, **kw)
     return asyncio.run(waiting())
 
 

@@ -22,6 +22,7 @@ from apikley_wan import client as client_mod, journal as jr
 from apikley_wan.client import ApikleyClient, Cancel
 from apikley_wan.errors import CancelledError, InputError
 from hostile_api import SAMPLE, TASK_ID, HostileApi
+from timings import FAST
 
 KEY = "sk-hostile-test-key-7f3a9c21d4"
 PROMPT = "character1 dances in the rain"
@@ -44,7 +45,6 @@ def env(tmp_path, monkeypatch, api, caplog):
     monkeypatch.setenv("APIKLEY_STATE_DIR", str(state))
     monkeypatch.setenv("APIKLEY_API_KEY", KEY)
     monkeypatch.setenv("APIKLEY_BASE_URL", api.base_url)
-    monkeypatch.setenv("APIKLEY_TEST_TIMINGS", "fast")  # the command's polls every 50 ms, not 2 s
     monkeypatch.delenv("APIKLEY_CALLBACK_URL", raising=False)
     caplog.set_level(logging.DEBUG, logger="apikley_wan")
     _shown.clear()
@@ -52,8 +52,9 @@ def env(tmp_path, monkeypatch, api, caplog):
     assert_key_nowhere(tmp_path, *_shown, caplog.text)
 
 
-def run_cli(capsys, *argv) -> tuple:
-    code = cli.main(list(argv))
+def run_cli(capsys, *argv, timings=FAST) -> tuple:
+    """The command in this process, on the suite's waits (polls every 50 ms, not 2 s)."""
+    code = cli.main(list(argv), timings=timings)
     out = capsys.readouterr()
     _shown.append(out.out + out.err)
     return code, out.out + out.err

@@ -19,7 +19,7 @@ from apikley_wan.generation import Generations
 from apikley_wan.journal import Journal
 from apikley_wan.report import COLLECTED, PAID, REUSED
 from apikley_wan.request import GenerationRequest, Reference
-from conftest import FAST, cancel_after, wait_until
+from conftest import cancel_after, fast_runtime, wait_until
 from hostile_api import HostileApi
 
 KEY = "sk-hostile-availability-3c9e71"
@@ -107,11 +107,12 @@ def _request(prompt: str, api: HostileApi) -> GenerationRequest:
 
 
 def test_a_reuse_and_a_poll_finish_at_once_behind_12_creates_stuck_on_dripping_answers(api, tmp_path):
-    journal, results = Journal(tmp_path / "journal.sqlite"), tmp_path / "results"
+    # one process: one Runtime, whose worker lanes every run shares
+    journal = Journal(tmp_path / "journal.sqlite")
+    runtime = fast_runtime(tmp_path / "results", journal, state_dir=tmp_path / "state")
 
     def pipeline(cancel: Cancel) -> Generations:
-        return Generations(ApikleyClient(api_key=KEY, base_url=api.base_url, cancel=cancel), journal, results,
-                           timings=FAST)
+        return runtime.generations(cancel, client=ApikleyClient(api_key=KEY, base_url=api.base_url, cancel=cancel))
 
     async def scenario():
         paid = await pipeline(Cancel()).run(_request("character1 dances, paid once", api))

@@ -227,7 +227,6 @@ def test_a_cap_that_is_not_a_finite_number_at_least_zero_is_refused_naming_it(ap
     if where == "env":
         monkeypatch.setenv(settings.BUDGET_DAY_ENV, cap)
     else:
-        monkeypatch.setattr(budget.GUARD, "caps_folder", env)  # what the command sets; the fixture clears it
         env.mkdir(parents=True, exist_ok=True)
         (env / "budget.json").write_text(json.dumps({"day_usd": cap}))
     code, text = v2v(capsys, tmp_path / "out.mp4")

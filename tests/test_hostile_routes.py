@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from conftest import load_pack, pack_module
+from conftest import load_pack, pack_module, use_pack_runtime
 from hostile_api import HostileApi
 
 KEY = "sk-hostile-routes-key-5e8d1b"
@@ -32,9 +32,8 @@ def routes(state_dir, api, tmp_path, monkeypatch, caplog):
     pack = load_pack()
     monkeypatch.setenv("APIKLEY_API_KEY", KEY)
     monkeypatch.setenv("APIKLEY_BASE_URL", api.base_url)
-    monkeypatch.setenv("APIKLEY_OUTPUT_DIR", str(tmp_path / "output"))
     monkeypatch.delenv("APIKLEY_ALLOWED_HOSTS", raising=False)
-    monkeypatch.setattr(pack_module(pack, "nodes.service"), "_state", None)
+    use_pack_runtime(pack, tmp_path / "output", monkeypatch)
     caplog.set_level(logging.DEBUG)
     yield pack_module(pack, "nodes.routes")
     assert KEY not in caplog.text
@@ -134,6 +133,7 @@ def test_the_names_comfyui_is_reached_by_are_accepted(routes, monkeypatch):
     assert statuses("127.0.0.1:8188", "localhost:8188", "LOCALHOST", "[::1]:8188", "127.0.0.2") == [200] * 5
     assert statuses("192.168.1.20:8188", "my.tunnel.example", "localhost.attacker.example", "") == [403] * 4
     monkeypatch.setenv("APIKLEY_ALLOWED_HOSTS", "https://My.Tunnel.example, box.lan:8188")
+    pack_module(load_pack(), "nodes.service").use(None)  # ComfyUI restarted, as the refusal says: read again
     assert statuses("my.tunnel.example", "box.lan:8188", "other.example") == [200, 200, 403]
     monkeypatch.setattr(host, "listen_addresses", lambda: ("0.0.0.0", "::"))
     assert statuses("192.168.1.20:8188", "[fe80::1]:8188", "localhost", "box.lan", "mybox") == [200, 200, 200, 200, 403]

@@ -20,6 +20,7 @@ from apikley_wan.client import ApikleyClient, scrub
 from apikley_wan.errors import DownloadError, InputError
 from apikley_wan.request import check_public_url
 from hostile_api import SAMPLE, TASK_ID, HostileApi
+from timings import FAST
 
 KEY = "sk-hostile-secret-7f3a9c21d4e8b605"   # 34 characters, as in the issue
 FRAGMENT = 8                                  # any run of this many of the key's characters is the key
@@ -51,7 +52,6 @@ def env(tmp_path, monkeypatch, api, caplog):
     monkeypatch.setenv("APIKLEY_STATE_DIR", str(state))
     monkeypatch.setenv("APIKLEY_API_KEY", KEY)
     monkeypatch.setenv("APIKLEY_BASE_URL", api.base_url)
-    monkeypatch.setenv("APIKLEY_TEST_TIMINGS", "fast")
     monkeypatch.delenv("APIKLEY_CALLBACK_URL", raising=False)
     caplog.set_level(logging.DEBUG, logger="apikley_wan")
     shown: list = []
@@ -66,7 +66,7 @@ def env(tmp_path, monkeypatch, api, caplog):
 
 def v2v(env, capsys, out: Path, *extra) -> tuple:
     code = cli.main(["v2v", "--video", str(SAMPLE), "--prompt", PROMPT, "--duration", "5",
-                     "--resolution", "720p", "--out", str(out), *extra])
+                     "--resolution", "720p", "--out", str(out), *extra], timings=FAST)
     printed = capsys.readouterr()
     env[1].append(printed.out + printed.err)
     return code, printed.out + printed.err

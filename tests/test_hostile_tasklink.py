@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from apikley_wan import journal as jr, settings
-from conftest import load_pack, wait_until
+from apikley_wan import journal as jr
+from conftest import FAST, FAST_CLI, load_pack, wait_until
 from hostile_api import SAMPLE, TASK_ID, HostileApi
 from test_hostile_api import KEY, PROMPT, assert_key_nowhere, run_cli
 from test_journal_contract import make_store, PgStore
@@ -31,7 +31,6 @@ from test_routes import _call, _module, long_key_sim, routes, talk  # noqa: F401
 REPO = Path(__file__).resolve().parents[1]
 CREATE = ("POST", "/api/v1/jobs/createTask")
 
-pytestmark = pytest.mark.usefixtures("fresh_heartbeat")
 
 
 @pytest.fixture
@@ -42,7 +41,7 @@ def api():
 
 def _env(state: Path, api: HostileApi) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("APIKLEY_")}
-    return {**env, "APIKLEY_STATE_DIR": str(state), "APIKLEY_TEST_TIMINGS": "fast", "APIKLEY_API_KEY": KEY,
+    return {**env, "APIKLEY_STATE_DIR": str(state), "APIKLEY_API_KEY": KEY,
             "APIKLEY_BASE_URL": api.base_url}
 
 
@@ -71,7 +70,7 @@ def _ctrl_c_during_create(state: Path, api: HostileApi, out: Path, received: thr
     # a shell starts background jobs with SIGINT ignored and children inherit that (see test_cli.py)
     ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "apikley_wan", *_v2v_argv(out)], cwd=REPO,
+        proc = subprocess.Popen([sys.executable, str(FAST_CLI), *_v2v_argv(out)], cwd=REPO,
                                 env=_env(state, api), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     finally:
         signal.signal(signal.SIGINT, ignored)
@@ -141,7 +140,7 @@ def test_batch_shares_the_stop_an_unanswered_create_of_a_stopped_batch_is_uncert
     received, release = _held_create(api, hold_s=60)
     ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "apikley_wan", "batch", str(jobs)], cwd=REPO,
+        proc = subprocess.Popen([sys.executable, str(FAST_CLI), "batch", str(jobs)], cwd=REPO,
                                 env=_env(state, api), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     finally:
         signal.signal(signal.SIGINT, ignored)
@@ -204,7 +203,6 @@ def test_a_task_id_the_journal_never_takes_names_the_link_command(api, tmp_path,
     """Past the retries (here 0.5 s): the error says the task WAS created and how to link it to its entry."""
     for name, value in _env(tmp_path / "state", api).items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(settings, "FAST_TIMINGS", dataclasses.replace(settings.FAST_TIMINGS, record_retry_s=0.5))
 
     def create_then_break_the_journal(h):
         db = sqlite3.connect(tmp_path / "state" / "journal.sqlite")
@@ -213,7 +211,7 @@ def test_a_task_id_the_journal_never_takes_names_the_link_command(api, tmp_path,
         db.close()
         h.json({"code": 200, "data": {"taskId": TASK_ID}})
     api.on(*CREATE, create_then_break_the_journal)
-    code, text = run_cli(capsys, *_v2v_argv(tmp_path / "out.mp4"))
+    code, text = run_cli(capsys, *_v2v_argv(tmp_path / "out.mp4"), timings=dataclasses.replace(FAST, record_retry_s=0.5))
     assert code == 2 and "The task WAS created" in text
     assert f"python -m apikley_wan collect {TASK_ID} --entry 1 --out FILE" in text, text
     assert_key_nowhere(tmp_path, text)

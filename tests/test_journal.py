@@ -50,7 +50,6 @@ V0_ROWS = [
 ]
 
 
-pytestmark = pytest.mark.usefixtures("fresh_heartbeat")
 
 
 def _v0_file(path, wal=True):
@@ -311,7 +310,7 @@ def test_leaving_creating_stops_the_heartbeat(tmp_path, fast_beat, leave, reques
     time.sleep(5 * jr.HEARTBEAT_S)
     assert store.by_id(entry.id).heartbeat_at == stopped
     assert wait_until(lambda: store.by_id(keep.id).heartbeat_at > keep.heartbeat_at)
-    assert entry.id not in jr._HEARTBEAT._rows[store._key][1]
+    assert entry.id not in store._heartbeat._rows[store._key][1]
 
 
 def test_a_row_moved_by_another_process_leaves_the_heartbeat(tmp_path, fast_beat):
@@ -321,9 +320,9 @@ def test_a_row_moved_by_another_process_leaves_the_heartbeat(tmp_path, fast_beat
     db.execute("UPDATE tasks SET state = 'abandoned' WHERE id = ?", (entry.id,))
     db.commit()
     db.close()
-    assert wait_until(lambda: jr._HEARTBEAT._thread is None)  # nothing left to beat: the thread ended
+    assert wait_until(lambda: store._heartbeat._thread is None)  # nothing left to beat: the thread ended
     store.claim("next", {})
-    assert jr._HEARTBEAT._thread.is_alive()  # and starts again on the next claim
+    assert store._heartbeat._thread.is_alive()  # and starts again on the next claim
 
 
 def test_the_heartbeat_never_recreates_a_journal_moved_aside(tmp_path, fast_beat):

@@ -253,7 +253,6 @@ def pg_store():
     made.drop()
 
 
-pytestmark = pytest.mark.usefixtures("fresh_heartbeat")
 
 
 # -- claims ------------------------------------------------------------------------------------
@@ -525,7 +524,7 @@ def test_a_row_moved_by_another_worker_leaves_the_heartbeat(store, fast_beat):
     journal = store.open()
     entry, _ = journal.claim("fp", {})
     store.execute("UPDATE tasks SET state = 'uncertain' WHERE id = ?", (entry.id,))  # as another machine would
-    assert wait_until(lambda: jr._HEARTBEAT._thread is None)
+    assert wait_until(lambda: journal._heartbeat._thread is None)
 
 
 def test_time_travel_past_stale_makes_a_silent_row_dead(store, monkeypatch):

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from apikley_wan.client import ApikleyClient
-from apikley_wan.generation import Generations
 from apikley_wan.journal import Journal
 from apikley_wan.request import GenerationRequest, Reference
 from apikley_wan import settings, workers
 from apikley_wan.settings import Timings
+from conftest import fast_runtime
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = Timings(poll_first_s=0.3, slice_s=0.05)
@@ -38,13 +38,11 @@ def remote_sim():
         proc.wait(10)
 
 
-async def _runs(base_url: str, tmp_path: Path, count: int, url: str) -> list:
-    journal = Journal(tmp_path / "journal.sqlite")
-
+async def _runs(runtime, base_url: str, count: int, url: str, name: str) -> list:
     async def one(i: int):
-        gens = Generations(ApikleyClient(api_key="sim-key", base_url=base_url), journal, tmp_path / "results",
-                           timings=FAST)
-        request = GenerationRequest(f"character1 take {i}", "5", "720p", [Reference(url=url)])
+        client = ApikleyClient(api_key="sim-key", base_url=base_url)
+        gens = runtime.generations(client.cancel, client=client)
+        request = GenerationRequest(f"character1 {name} take {i}", "5", "720p", [Reference(url=url)])
         return await gens.run(request)
 
     return await asyncio.gather(*(one(i) for i in range(count)))
@@ -56,7 +54,9 @@ def test_48_tasks_in_flight_keep_the_thread_count_bounded_and_finish_together(re
     monkeypatch.setattr(settings, "CREATES_PER_WINDOW", 1000)
     url = ApikleyClient(api_key="sim-key", base_url=remote_sim).upload(reference_clip)
     started = time.monotonic()
-    asyncio.run(_runs(remote_sim, tmp_path / "one", 1, url))
+    # one process: one Runtime, whose worker lanes every run shares
+    runtime = fast_runtime(tmp_path / "results", Journal(tmp_path / "journal.sqlite"), FAST, tmp_path / "state")
+    asyncio.run(_runs(runtime, remote_sim, 1, url, "alone"))
     one = time.monotonic() - started
 
     before = threading.active_count()  # earlier tests may have left threads (and started the workers)
@@ -71,7 +71,7 @@ def test_48_tasks_in_flight_keep_the_thread_count_bounded_and_finish_together(re
     sampler.start()
     started = time.monotonic()
     try:
-        reports = asyncio.run(_runs(remote_sim, tmp_path / "many", 48, url))
+        reports = asyncio.run(_runs(runtime, remote_sim, 48, url, "together"))
     finally:
         stop.set()
         sampler.join()

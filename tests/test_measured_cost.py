@@ -24,12 +24,6 @@ from test_journal import V0_SCHEMA
 from test_journal_contract import PgStore, pg_url, store  # noqa: F401 - store: the fixture of both journals
 
 
-@pytest.fixture(autouse=True)
-def own_meter(monkeypatch):
-    """A meter of the test's own: tickets other tests left open (their tasks never seen finished) stay out."""
-    monkeypatch.setattr(metering, "METER", metering.Meter())
-
-
 @pytest.fixture
 def clip_url(sim, reference_clip):
     """The reference uploaded once: runs then skip preparing and uploading."""

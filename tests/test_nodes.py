@@ -39,7 +39,7 @@ def _video(pack, clip):
 
 def _split(pack, video):
     """The Video to Frames node's first three outputs (images, audio, fps) for ``video``."""
-    return _node(pack, "ApikleyVideoFrames").decode(video)[:3]
+    return asyncio.run(_node(pack, "ApikleyVideoFrames").decode(video))[:3]
 
 
 def _probe(pack, path):
@@ -151,7 +151,7 @@ def test_video_to_frames_gives_bit_depth_and_color_space_as_core_does(pack, tmp_
     for name, (options, expected) in cases.items():
         clip = clips.write_clip(tmp_path / f"{name}.mp4", seconds=0.5, width=64, height=48, audio_rate=None,
                                 **options)
-        outputs = node.decode(_video(pack, clip))
+        outputs = asyncio.run(node.decode(_video(pack, clip)))
         assert len(outputs) == 5 and tuple(outputs[3:]) == expected, name
         assert isinstance(outputs[3], int) and outputs[0].shape[0] == 12
 
@@ -162,7 +162,7 @@ def test_video_to_frames_gives_bit_depth_and_color_space_as_core_does(pack, tmp_
         def get_components(self):
             return SimpleNamespace(images=_frames(n=4), audio=None, frame_rate=Fraction(20), metadata=None)
 
-    assert node.decode(Trimmed(str(tmp_path / "hlg10.mp4")))[3:] == (10, "HDR")
+    assert asyncio.run(node.decode(Trimmed(str(tmp_path / "hlg10.mp4"))))[3:] == (10, "HDR")
 
     class Built:  # core 0.33's VideoFromComponents answers for itself; an older one says nothing
         def __init__(self, depth=None):
@@ -172,7 +172,7 @@ def test_video_to_frames_gives_bit_depth_and_color_space_as_core_does(pack, tmp_
         def get_components(self):
             return SimpleNamespace(images=_frames(n=4), audio=None, frame_rate=Fraction(20), metadata=None)
 
-    assert node.decode(Built(10))[3:] == (10, "sRGB") and node.decode(Built())[3:] == (8, "sRGB")
+    assert asyncio.run(node.decode(Built(10)))[3:] == (10, "sRGB") and asyncio.run(node.decode(Built()))[3:] == (8, "sRGB")
 
 
 def test_video_to_frames_gives_a_silent_clip_silent_audio_of_its_length(pack, tmp_path):
@@ -210,7 +210,7 @@ def test_submit_poll_fetch_and_from_id(pack, sim, reference_clip):
     assert answer["ui"]["images"][0]["filename"].endswith(f"{task_id}.mp4")
     assert task_id == task["task_id"] and Path(video.get_stream_source()).is_file()
     assert from_id.VALIDATE_INPUTS("  ") is not True and from_id.VALIDATE_INPUTS(task_id) is True
-    (again,) = from_id.from_id(task_id)
+    (again,) = asyncio.run(from_id.from_id(task_id))
     video2, _ = asyncio.run(fetch.fetch(again, unique_id="6"))["result"]
     assert video2.get_stream_source() == video.get_stream_source() and sim.create_count == 1
 
@@ -306,7 +306,7 @@ def test_references_keep_their_character_places(pack, reference_clip):
     for bad in ("two words", "../../user/default/comfy.settings", "a/b", ".."):
         assert from_id.VALIDATE_INPUTS(bad) is not True
         with pytest.raises(errors.InputError):
-            from_id().from_id(bad)
+            asyncio.run(from_id().from_id(bad))
 
 
 def test_a_reused_result_says_no_new_charge(pack, sim, reference_clip, monkeypatch):

@@ -24,9 +24,9 @@ from apikley_wan import journal as jr, pacing
 from apikley_wan.client import ApikleyClient, Cancel
 from apikley_wan.errors import CancelledError
 from apikley_wan.journal import Journal
-from apikley_wan.workers import workers
+from apikley_wan.workers import Lanes
 from apikley_wan.simulator import Simulator
-from conftest import errors_when_run_at_once
+from conftest import FAST_CLI, errors_when_run_at_once
 from test_journal_contract import store  # noqa: F401 - the fixture: each test runs on SQLite and PostgreSQL
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,8 +35,8 @@ LIMIT = 20       # the API's documented creates per window
 JOBS = 25        # per batch: more than one window's worth
 
 # the real command line, with the create window shrunk like the simulator's (test code, not a switch)
-CHILD = ("import sys; from apikley_wan import settings; settings.CREATE_WINDOW_S = float(sys.argv[1]); "
-         "from apikley_wan.__main__ import main; sys.exit(main(sys.argv[2:]))")
+CHILD = ("import runpy, sys; from apikley_wan import settings; settings.CREATE_WINDOW_S = float(sys.argv.pop(1)); "
+         f"runpy.run_path({str(FAST_CLI)!r}, run_name='__main__')")
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def _jobs(sim, folder: Path, clip: Path, name: str, first_take: int) -> Path:
 def _batch(sim, state_dir: Path, jobs: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("APIKLEY_")}
     env.update(APIKLEY_STATE_DIR=str(state_dir), APIKLEY_BASE_URL=sim.base_url, APIKLEY_API_KEY="sim-key",
-               APIKLEY_TEST_TIMINGS="fast", PYTHONPATH=str(REPO))
+               PYTHONPATH=str(REPO))
     report = jobs.with_suffix(".report.json")
     cmd = [sys.executable, "-c", CHILD, str(WINDOW_S), "batch", str(jobs), "--concurrency", str(JOBS),
            "--report", str(report)]
@@ -178,7 +178,7 @@ def test_waiting_for_a_slot_holds_no_thread_and_feels_cancel(tmp_path):
     cancel = Cancel()
 
     async def blocked():  # the form the pipeline uses: waiting on the loop for a slot
-        async with pacer.slot("acct", cancel, workers.run, slice_s=0.05):
+        async with pacer.slot("acct", cancel, Lanes().run, slice_s=0.05):
             raise AssertionError("the window is full: no slot for a minute")
 
     async def cancel_while_waiting() -> float:

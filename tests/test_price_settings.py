@@ -129,9 +129,8 @@ def test_the_command_line_honours_the_override_saved_in_its_state_folder(tmp_pat
     with HostileApi("sim-key") as api:
         monkeypatch.setenv("APIKLEY_BASE_URL", api.base_url)
         monkeypatch.setenv("APIKLEY_API_KEY", "sim-key")
-        monkeypatch.setenv("APIKLEY_TEST_TIMINGS", "fast")
         code = cli.main(["v2v", "--video", str(SAMPLE), "--prompt", PROMPT, "--duration", "5", "--resolution", "720p",
-                         "--out", str(tmp_path / "r.mp4")])
+                         "--out", str(tmp_path / "r.mp4")], timings=FAST)
     out = capsys.readouterr().out
     assert code == 0 and "Paid now: 90 credits ($0.45, estimate)" in out, out
 
@@ -142,13 +141,9 @@ def _routes(pack):  # noqa: F811
 
 
 @pytest.fixture
-def guard(pack, state_dir, monkeypatch):  # noqa: F811
-    """The pack's guard with a session of this test's own (other tests' runs spent in the process's)."""
-    module = pack_module(pack, "apikley_wan.budget")
-    fresh = module.BudgetGuard()
-    fresh.caps_folder = state_dir
-    monkeypatch.setattr(module, "GUARD", fresh)
-    return fresh
+def guard(pack, state_dir):  # noqa: F811
+    """The pack's guard: its Runtime is the test's own (node_pack), so its session counts only this test's runs."""
+    return pack_module(pack, "nodes.service").state().guard
 
 
 def test_the_routes_save_the_override_and_the_estimate_prices_by_it(pack, inputs, state_dir, guard):  # noqa: F811

@@ -8,7 +8,7 @@ import asyncio
 import importlib
 import logging
 import stat
-import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from apikley_wan.simulator import Simulator
-from conftest import load_pack
+from conftest import load_pack, use_pack_runtime
 
 KEY = "sk-test-0123456789A1B2"  # long enough to have a fingerprint: ••••A1B2
 WRONG = "sk-wrong-99999999ZZZZ"
@@ -38,9 +38,8 @@ def routes(state_dir, long_key_sim, tmp_path, monkeypatch, caplog):
     """The routes module of the pack, fresh state, pointed at the simulator; logs captured."""
     pack = load_pack()
     monkeypatch.setenv("APIKLEY_BASE_URL", long_key_sim.base_url)
-    monkeypatch.setenv("APIKLEY_OUTPUT_DIR", str(tmp_path / "output"))
     module = _module(pack, "nodes.routes")
-    monkeypatch.setattr(_module(pack, "nodes.service"), "_state", None)  # set up again from this test's folders
+    use_pack_runtime(pack, tmp_path / "output", monkeypatch)  # set up again from this test's folders
     caplog.set_level(logging.DEBUG)
     return module
 
@@ -221,27 +220,56 @@ def test_recent_tasks_and_collect_never_create_a_task(routes, long_key_sim, refe
 def test_a_second_collect_of_the_same_task_waits_its_turn(routes):
     task_rows = _module(load_pack(), "apikley_wan.task_rows")
     errors = _module(load_pack(), "apikley_wan.errors")
-    release, entered = threading.Event(), threading.Event()
-
-    class _SlowGenerations:
-        async def collect(self, task_id):
-            entered.set()
-            release.wait(5)
-            raise errors.ApikleyError("stopped for the test")
-
-    journal = _module(load_pack(), "nodes.service").state().journal
-    journal.adopt("busy-task")
+    runtime = _module(load_pack(), "nodes.service").state()
+    runtime.journal.adopt("busy-task")
     collector = task_rows.Collector()
-    first = threading.Thread(target=lambda: pytest.raises(errors.ApikleyError, collector.collect, journal,
-                                                           "busy-task", _SlowGenerations))
-    first.start()
-    assert entered.wait(5)
-    with pytest.raises(errors.BusyError):  # the route answers 409
-        collector.collect(journal, "busy-task", _SlowGenerations)
-    release.set()
-    first.join(5)
-    with pytest.raises(errors.ApikleyError, match="stopped for the test"):  # the route answers 502
-        collector.collect(journal, "busy-task", _SlowGenerations)
+
+    async def script():
+        release = asyncio.Event()
+
+        class _Slow:
+            async def collect(self, task_id):
+                await release.wait()
+                raise errors.ApikleyError("stopped for the test")
+
+        runtime.generations = lambda cancel: _Slow()
+        first = asyncio.ensure_future(collector.collect(runtime, "busy-task"))
+        while "busy-task" not in collector._busy:
+            await asyncio.sleep(0.01)
+        with pytest.raises(errors.BusyError):  # the route answers 409
+            await collector.collect(runtime, "busy-task")
+        release.set()
+        with pytest.raises(errors.ApikleyError, match="stopped for the test"):  # the route answers 502
+            await first
+        with pytest.raises(errors.ApikleyError, match="stopped for the test"):  # free again
+            await collector.collect(runtime, "busy-task")
+    asyncio.run(script())
+
+
+def test_cancel_stops_the_panels_collect_of_a_pending_task_within_a_second(routes, long_key_sim, reference_clip,
+                                                                          monkeypatch):
+    """Collect is a coroutine on the server's loop: the cancel route ends its wait (the task stays recorded,
+    still collectable), and the loop is never held meanwhile."""
+    monkeypatch.setenv("APIKLEY_API_KEY", KEY)
+    long_key_sim.task_seconds = 600
+    task_id = _foreign_task(long_key_sim, reference_clip)
+    _module(load_pack(), "nodes.service").state().journal.adopt(task_id)
+
+    async def script(client):
+        collecting = asyncio.ensure_future(_call(client, "POST", f"/apikley_wan/tasks/{task_id}/collect", json={}))
+        await asyncio.sleep(0.5)  # the collect is waiting; the loop still answers
+        listed = await _call(client, "GET", f"/apikley_wan/tasks?task_id={task_id}")
+        asked = time.monotonic()
+        cancelled = await _call(client, "POST", f"/apikley_wan/tasks/{task_id}/collect/cancel", json={})
+        status, body = await collecting
+        return listed, cancelled, status, body, time.monotonic() - asked
+
+    listed, cancelled, status, body, took = talk(routes, script)
+    assert listed[0] == 200 and listed[1]["tasks"][0]["state"] == "waiting"
+    assert cancelled == (200, {"ok": True, "cancelled": True})
+    assert status >= 400 and body["ok"] is False and body["task"]["collectable"] is True, body
+    assert took < 1.0, f"the collect stopped {took:.2f} s after Cancel"
+    assert long_key_sim.create_count == 1
 
 
 # --- what another site can make the browser send ------------------------------------------------

@@ -77,12 +77,11 @@ def test_a_remote_api_is_never_believed_nor_asked(monkeypatch):
 
 def test_the_cli_labels_only_the_simulator(hostile, sim, tmp_path, monkeypatch, capsys, state_dir):
     monkeypatch.setenv("APIKLEY_API_KEY", KEY)
-    monkeypatch.setenv("APIKLEY_TEST_TIMINGS", "fast")
     printed = {}
     for name, api in (("proxy", hostile), ("simulator", sim)):
         monkeypatch.setenv("APIKLEY_BASE_URL", api.base_url)
         code = cli.main(["v2v", "--video", str(SAMPLE), "--prompt", "character1 waves", "--duration", "5",
-                         "--resolution", "720p", "--out", str(tmp_path / f"{name}.mp4")])
+                         "--resolution", "720p", "--out", str(tmp_path / f"{name}.mp4")], timings=FAST)
         printed[name] = capsys.readouterr().out
         assert code == 0, printed[name]
     assert "Paid now" in printed["proxy"] and LABEL not in printed["proxy"]

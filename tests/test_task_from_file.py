@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from apikley_wan.media import check_video
-from conftest import pack_module
+from conftest import pack_module, use_pack_runtime
 from test_cli import REPO, _env, _v2v
 from test_routes import _call, talk
 
@@ -36,8 +36,7 @@ def _paid_result(pack, reference_clip) -> Path:
 def _elsewhere(pack, tmp_path, monkeypatch) -> None:
     """A ComfyUI that never saw the task: its own journal and output folder."""
     monkeypatch.setenv("APIKLEY_STATE_DIR", str(tmp_path / "state_elsewhere"))
-    monkeypatch.setenv("APIKLEY_OUTPUT_DIR", str(tmp_path / "output_elsewhere"))
-    monkeypatch.setattr(pack_module(pack, "nodes.service"), "_state", None)
+    use_pack_runtime(pack, tmp_path / "output_elsewhere", monkeypatch)
 
 
 def test_the_node_collects_the_files_task_without_creating_one(pack, sim, reference_clip, tmp_path, monkeypatch):

@@ -28,7 +28,7 @@ def input_dir(tmp_path, monkeypatch):
 
 
 def _finished(journal, folder, reference_clip, task_id="task-done-1"):
-    """A finished task whose result lives outside ComfyUI's output folder (as with APIKLEY_OUTPUT_DIR)."""
+    """A finished task whose result lives outside ComfyUI's output folder (a folder the pack's results were moved to)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"wan26_v2v_{task_id}.mp4"
     shutil.copyfile(reference_clip, path)
@@ -85,7 +85,7 @@ def test_rows_carry_what_the_panel_shows_and_acts_on(routes, journal, tmp_path, 
 
 
 def test_only_an_uncertain_create_is_abandoned_and_its_inputs_may_create_again(routes, journal, tmp_path,  # noqa: F811
-                                                                               reference_clip, fresh_heartbeat):
+                                                                               reference_clip):
     done = _finished(journal, tmp_path / "elsewhere", reference_clip)
     lost = _uncertain(journal)
     alive, _ = journal.claim("fp-being-created", {"prompt": "in flight"})  # a live process is creating it
@@ -140,7 +140,7 @@ def test_a_result_goes_to_the_top_of_the_input_folder_without_overwriting(routes
     assert answers["not json"][0] == 415 and answers["unknown"][0] == 404
 
 
-def test_a_row_carries_the_journal_verdict_and_offers_what_it_allows(tmp_path, reference_clip, fresh_heartbeat):
+def test_a_row_carries_the_journal_verdict_and_offers_what_it_allows(tmp_path, reference_clip):
     """Collect for a task to attach to (a 'not found' id is asked again) or a finished one whose file is gone,
     Abandon for an uncertain create only: read from ``journal.verdict``, with the row's own result file."""
     from apikley_wan import journal as jr, task_rows

@@ -121,8 +121,7 @@ async def _pipeline_says(gens: Generations, request: GenerationRequest, journal:
 
 
 @pytest.mark.parametrize("name", ROWS)
-def test_the_estimate_the_batch_plan_and_the_pipeline_agree_on_the_same_row(name, sim, tmp_path, reference_clip,
-                                                                            fresh_heartbeat):
+def test_the_estimate_the_batch_plan_and_the_pipeline_agree_on_the_same_row(name, sim, tmp_path, reference_clip):
     request = GenerationRequest("character1 walks on the moon", "5", "720p", [Reference(source=str(reference_clip))])
     journal = Journal(tmp_path / "journal.sqlite")
     row = _row(journal, fingerprint(request, sim.base_url)[0], name)
