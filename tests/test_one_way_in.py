@@ -16,7 +16,7 @@ from apikley_wan.client import ApikleyClient
 from apikley_wan.errors import InputError
 from apikley_wan.journal import Journal
 from apikley_wan.request import GenerationRequest, Reference, build_request, check_request
-from conftest import pack_module
+from conftest import fast_runtime, pack_module
 
 PROMPT = "character1 dances in the rain"
 LONG = "character1 " * 500  # 5500 characters: past the 5000 the API takes
@@ -67,7 +67,8 @@ def _batch_error(columns: dict, clip, tmp_path) -> str:
     def never():
         raise AssertionError("a bad line must stop the batch before any API is used")
     args = cli._parser().parse_args(["batch", str(jobs)])
-    assert batch.command(args, journal=Journal(tmp_path / "j.sqlite"), out=out, err=err, endpoint=never) == 2
+    assert batch.command(args, runtime=fast_runtime(journal=Journal(tmp_path / "j.sqlite")), out=out, err=err,
+                         endpoint=never) == 2
     assert "nothing was sent or paid" in err.getvalue()
     return err.getvalue().split("line 1: ", 1)[1].splitlines()[0]
 
