@@ -153,7 +153,11 @@ await withComfyPage(async ({ page, seen, shot, inPage }) => {
   await linked.getByRole('button', { name: 'Collect' }).click()
   await messageMatching(/^Saved /)
   seen.linkedCollected = await message.textContent()
-  seen.linkedGroup = await panel.locator(`.apikley-task[data-entry="${LINK_ENTRY}"]`).getAttribute('data-group')
+  // the message comes first, then the list is read again: wait for the row to move (or the time to run out)
+  const linkedRow = `.apikley-task[data-entry="${LINK_ENTRY}"]`
+  await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.group === 'finished', linkedRow, { timeout: 15000 })
+    .catch(() => {})
+  seen.linkedGroup = await panel.locator(linkedRow).getAttribute('data-group')
 
   // 7. Abandon asks first: dismissed, nothing changes; accepted, the entry is abandoned.
   await filterTo('uncertain')
