@@ -25,7 +25,8 @@ from .archive import remove_stale_parts
 from .generation import Generations
 from .request import CLIPS, GenerationRequest, build_request, fingerprint
 from .status import Status
-from .journal import Journal, open_journal
+from .record.journals import open_journal
+from .record.sqlite import Journal
 from .runtime import Config, Runtime
 
 

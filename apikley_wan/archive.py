@@ -12,7 +12,7 @@ from pathlib import Path
 from . import MODEL, pricing
 from .errors import ResultInvalidError, StorageError
 from .files import PART_SUFFIX, pieces, write_file
-from .journal import JournalEntry, valid_task_id
+from .record.entry import JournalEntry, valid_task_id
 from .media import ClipInfo, NotAVideo, check_video
 
 log = logging.getLogger("apikley_wan")

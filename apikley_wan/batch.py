@@ -22,12 +22,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional, TextIO
 
-from . import archive, config, embedded, journal as jr, outputs, pricing, settings, stopping
+from . import archive, config, embedded, outputs, pricing, settings, stopping
+from .record import entry as jr
 from .client import ApikleyClient, Cancel
 from .errors import ApikleyError, BudgetError, CancelledError
 from .generation import Generations
 from .jobs import Job, JobsFileError, Problem, batch_inputs, load_jobs
-from .journal import Journal
+from .record.store import JournalStore
 from .report import PAID, REATTACHED, REUSED
 from .request import fingerprint
 from .settings import Timings
@@ -78,7 +79,7 @@ class JobResult:
 
 # -- plan -------------------------------------------------------------------------------------
 
-def plan(jobs: list, journal: Journal, api_identity: str, max_usd: Optional[float] = None,
+def plan(jobs: list, journal: JournalStore, api_identity: str, max_usd: Optional[float] = None,
          overwrite: bool = False) -> tuple[list, list]:
     """``(planned, problems)``: each job's fingerprint and what the journal says of it (no network),
     and the budget: a job that may pay (new, or waiting for another run's create) whose estimate would take

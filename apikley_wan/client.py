@@ -40,7 +40,7 @@ from .errors import (ApikleyError, BadResponseError, CancelledError, ConfigError
                      RateLimitError, ServerError, ApiValidationError, StorageError, error_for_code)
 from .files import open_part, write_all
 from .hosts import refused_host
-from .journal import valid_task_id
+from .record.entry import valid_task_id
 from .settings import API_CALL_DEADLINE_S, CREATE_SENDS_PER_ENTRY, DURATIONS, MODEL, PROMPT_CHARS, RESOLUTIONS, amount
 
 log = logging.getLogger("apikley_wan")

@@ -24,13 +24,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import archive, budget as budget_guard, journal as jr, media, metering, outputs, pacing, pricing, provenance
+from . import archive, budget as budget_guard, media, metering, outputs, pacing, pricing, provenance
+from .record import entry as jr
 from .callbacks import CallbackBoard
 from .client import ApikleyClient, Cancel, TaskInfo
 from .errors import (ApikleyError, BudgetError, CancelledError, ConfigError, CreateUncertainError,
                      GenerationFailedError, JournalError, NotFoundError, ResultInvalidError, TaskIdTakenError,
                      TaskStillPendingError, link_hint)
-from .journal import Journal, JournalEntry
+from .record.entry import JournalEntry
+from .record.store import JournalStore
 from .report import (COLLECTED, ESTIMATE, MEASURED, PAID, REATTACHED, REPORTED, REUSED, UNKNOWN, RunReport,
                      report_for)
 from .request import GenerationRequest, check_request, fingerprint
@@ -58,7 +60,7 @@ class Submission:
 class Generations:
     """The pipeline over one client and one journal; its methods are coroutines."""
 
-    def __init__(self, client: ApikleyClient, journal: Journal, results_dir: str | os.PathLike, *,
+    def __init__(self, client: ApikleyClient, journal: JournalStore, results_dir: str | os.PathLike, *,
                  deadline_s: Optional[float] = None, callbacks: Optional[CallbackBoard] = None,
                  callback_base: Optional[str] = None, file_prefix: str = "wan26_v2v",
                  api_identity: Optional[str] = None, timings: Timings = TIMINGS, clock: Optional[Clock] = None,

@@ -26,7 +26,7 @@ from . import __version__, settings
 from .client import scrub_tree
 from .errors import NoProvenanceError, ProvenanceInvalidError
 from .files import open_part
-from .journal import JournalEntry, valid_task_id
+from .record.entry import JournalEntry, valid_task_id
 from .media import ClipInfo, NotAVideo, check_video
 from .media.sources import stream_of
 

@@ -13,7 +13,8 @@ from typing import Optional
 from . import budget, config, metering, pacing, settings
 from .callbacks import CallbackBoard
 from .client import ApikleyClient, Cancel
-from .journal import Journal, journal_url, open_journal
+from .record.journals import journal_url, open_journal
+from .record.store import JournalStore
 from .settings import Timings
 from .watch import Clock
 from .workers import Lanes, TaskLocks
@@ -53,7 +54,7 @@ class Config:
 class Runtime:
     """Everything one process keeps, built once from a Config."""
 
-    def __init__(self, cfg: Config, *, journal: Optional[Journal] = None, clock: Optional[Clock] = None):
+    def __init__(self, cfg: Config, *, journal: Optional[JournalStore] = None, clock: Optional[Clock] = None):
         self.config = cfg
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         self.journal = journal if journal is not None else open_journal(cfg.state_dir / "journal.sqlite",

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from . import journal as jr
+from .record import entry as jr
 from .pricing import DEFAULT, PriceTable
 from .settings import TYPICAL_SECONDS
 

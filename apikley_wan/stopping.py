@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from .client import Cancel
-from .journal import Journal
+from .record.store import JournalStore
 
 UNWIND_S = 2.0  # jobs cancelled after the grace get this long to unwind
 
@@ -33,7 +33,7 @@ async def run_jobs(jobs: list, cancel: Cancel, grace_s: float) -> None:
         raise
 
 
-def give_up_creates(journal: Journal) -> list:
+def give_up_creates(journal: JournalStore) -> list:
     """After the grace: this process's creates still unanswered become 'uncertain' entries (returned), to be
     linked to their task id or abandoned at once; the process that sent them is leaving."""
     return journal.give_up_creates("stopped (Ctrl-C) while the create request was on its way; its answer "

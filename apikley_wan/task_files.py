@@ -13,10 +13,11 @@ from pathlib import Path
 
 from .errors import NotFoundError, StorageError
 from .archive import copy_result
-from .journal import Journal, valid_task_id
+from .record.entry import valid_task_id
+from .record.store import JournalStore
 
 
-def result_video(journal: Journal, task_id: str) -> Path:
+def result_video(journal: JournalStore, task_id: str) -> Path:
     """The result file the journal holds for ``task_id``; NotFoundError when there is none on disk."""
     entry = journal.by_task_id(task_id) if valid_task_id(task_id) else None
     if entry is None:
@@ -28,7 +29,7 @@ def result_video(journal: Journal, task_id: str) -> Path:
     return path
 
 
-def into_input(journal: Journal, task_id: str, input_dir: Path) -> dict:
+def into_input(journal: JournalStore, task_id: str, input_dir: Path) -> dict:
     """Copy the result to the top of ``input_dir`` (Load Video lists only that level) under its own name.
 
     The same file already there is re-used; a different file of that name is never overwritten (the copy

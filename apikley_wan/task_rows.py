@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from . import journal as jr
+from .record import entry as jr
 from . import pricing, provenance, settings
 from .client import ApikleyClient, Cancel
 from .errors import ApikleyError, BusyError, InputError, NotFoundError
-from .journal import Journal, JournalEntry
+from .record.entry import JournalEntry
+from .record.store import JournalStore
 
 MAX_ROWS = 200
 MAX_ENTRY_DIGITS = 18  # the journal's row ids are 64-bit integers: a longer number is none of them
@@ -46,7 +47,7 @@ def task_row(entry: JournalEntry) -> dict:
     }
 
 
-def _entry(journal: Journal, entry_id) -> JournalEntry:
+def _entry(journal: JournalStore, entry_id) -> JournalEntry:
     """The entry a user named by number; NotFoundError for one the journal does not hold."""
     text = str(entry_id)
     if text.isascii() and text.isdigit() and len(text) > MAX_ENTRY_DIGITS:
@@ -60,7 +61,7 @@ def _entry(journal: Journal, entry_id) -> JournalEntry:
     return entry
 
 
-def abandon(journal: Journal, entry_id) -> dict:
+def abandon(journal: JournalStore, entry_id) -> dict:
     """Abandon for the panel and the ``abandon`` command: the entry's inputs may create a new task.
 
     NotFoundError for an entry the journal does not hold; InputError for one that is not an unresolved create.
@@ -68,7 +69,7 @@ def abandon(journal: Journal, entry_id) -> dict:
     return {"ok": True, "task": task_row(journal.abandon(_entry(journal, entry_id)))}
 
 
-def link(journal: Journal, entry_id, task_id, client: ApikleyClient) -> dict:
+def link(journal: JournalStore, entry_id, task_id, client: ApikleyClient) -> dict:
     """Link for the panel and ``collect TASK_ID --entry N``: the task id the user found becomes the task of an
     entry whose create answer was lost, so its inputs re-use it. The API is asked about the task first (a free
     read): a mistyped id linked would leave these inputs waiting on a task that does not exist.
@@ -97,7 +98,7 @@ def link(journal: Journal, entry_id, task_id, client: ApikleyClient) -> dict:
     return {"ok": True, "task": task_row(journal.link_task(entry.id, task_id))}
 
 
-def recent(journal: Journal, limit=50, task_id=None) -> dict:
+def recent(journal: JournalStore, limit=50, task_id=None) -> dict:
     """The newest entries (or the one with ``task_id``), newest first."""
     if task_id:
         entry = journal.by_task_id(task_id)
@@ -109,7 +110,7 @@ def recent(journal: Journal, limit=50, task_id=None) -> dict:
     return {"tasks": [task_row(e) for e in journal.recent(count)]}
 
 
-def from_file(journal: Journal, path: Path) -> dict:
+def from_file(journal: JournalStore, path: Path) -> dict:
     """The task a result file names in its metadata, recorded in the journal when missing (nothing is
     sent to the API; collecting it is the panel's Collect). NoProvenanceError for a file without one."""
     found = provenance.read(path)

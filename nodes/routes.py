@@ -20,7 +20,7 @@ from aiohttp import web
 
 from ..apikley_wan import account, budget_settings, config, price_settings, task_files, task_rows
 from ..apikley_wan.callbacks import ROUTE_PREFIX
-from ..apikley_wan.journal import valid_task_id
+from ..apikley_wan.record.entry import valid_task_id
 from ..apikley_wan.errors import (ApikleyError, BusyError, ConfigError, InputError, KeyInvalidError, KeyNotStoredError,
                                   KeyRefusedError, NotFoundError)
 from ..apikley_wan.runtime import Runtime

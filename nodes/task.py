@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..apikley_wan import provenance
 from ..apikley_wan.errors import InputError
-from ..apikley_wan.journal import valid_task_id
+from ..apikley_wan.record.entry import valid_task_id
 from ..apikley_wan.report import COLLECTED
 from . import results, service
 from .inputs import CATEGORY

@@ -21,7 +21,7 @@ from apikley_wan import batch, settings
 from apikley_wan.__main__ import _parser
 from apikley_wan.client import ApikleyClient
 from apikley_wan.jobs import load_jobs
-from apikley_wan.journal import Journal
+from apikley_wan.record.sqlite import Journal
 from apikley_wan.request import fingerprint
 from apikley_wan.settings import Timings
 from apikley_wan.simulator import Simulator

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from apikley_wan.client import ApikleyClient
-from apikley_wan.journal import Journal
+from apikley_wan.record.sqlite import Journal
 from browser_host import MISSING, RIGHT_KEY, SCREENS, comfy_running, drive
 
 SHOTS = ("tasks_1_sidebar.png", "tasks_2_playing.png", "tasks_3_load_video_node.png", "tasks_4_filter_failed.png",

@@ -19,13 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from apikley_wan import batch, budget, journal as jr, settings
+from apikley_wan import batch, budget, settings
+from apikley_wan.record import entry as jr
 from apikley_wan.__main__ import _parser
 from apikley_wan.budget import BudgetGuard
 from apikley_wan.client import ApikleyClient
 from apikley_wan.errors import BudgetError, ConfigError, InsufficientCreditsError
 from apikley_wan.generation import Generations
-from apikley_wan.journal import Journal
+from apikley_wan.record.sqlite import Journal
 from apikley_wan.report import PAID, REATTACHED, REUSED
 from apikley_wan.request import GenerationRequest, Reference
 from apikley_wan.settings import Budget

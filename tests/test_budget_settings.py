@@ -20,7 +20,7 @@ from apikley_wan.budget import BudgetGuard
 from apikley_wan.client import ApikleyClient
 from apikley_wan.errors import BudgetError, ConfigError, InputError
 from apikley_wan.generation import Generations
-from apikley_wan.journal import Journal
+from apikley_wan.record.sqlite import Journal
 from apikley_wan.request import GenerationRequest, Reference
 from conftest import FAST, FAST_CLI, load_pack, use_pack_runtime
 from test_routes import JSON, _call, talk

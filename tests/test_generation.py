@@ -15,14 +15,14 @@ from pathlib import Path
 import av
 import pytest
 
-from apikley_wan import journal as jr
+from apikley_wan.record import entry as jr
 from apikley_wan.callbacks import CallbackBoard
 from apikley_wan.client import ApikleyClient, Cancel
 from apikley_wan.errors import (CancelledError, CreateUncertainError, GenerationFailedError, InputError,
                                 InsufficientCreditsError, TaskStillPendingError)
 from apikley_wan.generation import Generations
 from apikley_wan.request import GenerationRequest, Reference
-from apikley_wan.journal import Journal
+from apikley_wan.record.sqlite import Journal
 from apikley_wan.settings import TIMINGS
 from conftest import FAST, cancel_after
 
@@ -122,7 +122,7 @@ def _crash_script(sim, tmp_path, clip) -> str:
         import asyncio
         from apikley_wan.generation import Generations
         from apikley_wan.request import GenerationRequest, Reference
-        from apikley_wan.journal import Journal
+        from apikley_wan.record.sqlite import Journal
         journal = Journal({str(tmp_path / 'journal.sqlite')!r})
         journal.record_task_id = lambda *a, **k: os._exit(9)   # the process dies right after the POST
         gens = Generations(ApikleyClient(api_key="sim-key", base_url={sim.base_url!r}), journal,

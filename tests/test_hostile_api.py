@@ -18,7 +18,9 @@ import numpy as np
 import pytest
 
 from apikley_wan import __main__ as cli
-from apikley_wan import client as client_mod, journal as jr
+from apikley_wan import client as client_mod
+from apikley_wan.record import entry as jr
+from apikley_wan.record.sqlite import Journal
 from apikley_wan.client import ApikleyClient, Cancel
 from apikley_wan.errors import CancelledError, InputError
 from hostile_api import SAMPLE, TASK_ID, HostileApi
@@ -81,7 +83,7 @@ def test_key_echoed_in_failed_task_fields_reaches_no_message_log_or_file(api, en
     code, text = v2v(capsys, tmp_path / "out.mp4")
     assert code == 2 and "generation failed" in text.lower()
     assert "•••" in text  # the echo is shown, masked
-    rows = jr.Journal(env / "journal.sqlite").recent()
+    rows = Journal(env / "journal.sqlite").recent()
     assert rows[0].state == jr.FAIL and KEY not in (rows[0].error or "")
     assert_key_nowhere(tmp_path, text, caplog.text)
 
@@ -116,7 +118,7 @@ def test_a_task_id_shaped_like_a_path_is_refused_everywhere(bad, tmp_path):
     from apikley_wan.errors import StorageError
     assert not jr.valid_task_id(bad)
     with pytest.raises(InputError):
-        jr.Journal(tmp_path / "j.sqlite").adopt(bad)
+        Journal(tmp_path / "j.sqlite").adopt(bad)
     with pytest.raises(StorageError):
         archive.result_path(tmp_path / "results", "wan26_v2v", bad)
     assert jr.valid_task_id(TASK_ID) and jr.valid_task_id("task_20260101-abc")
@@ -127,7 +129,7 @@ def test_a_server_task_id_with_dots_and_slashes_writes_nothing_outside(api, env,
     code, text = v2v(capsys, tmp_path / "out.mp4")
     assert code == 2 and "may have been created" in text and "Credits may have been spent" in text
     assert not list(tmp_path.parent.rglob("escaped*")) and not list(tmp_path.rglob("*escaped*"))
-    assert jr.Journal(env / "journal.sqlite").recent()[0].state == jr.UNCERTAIN
+    assert Journal(env / "journal.sqlite").recent()[0].state == jr.UNCERTAIN
     assert api.count("GET", "/api/v1/jobs/recordInfo") == 0
 
 
@@ -149,7 +151,7 @@ def test_a_result_that_is_not_a_video_is_deleted_and_fetched_again_without_a_new
     assert "not a playable video" in text and "Credits may have been spent" in text
     assert "fetched again" in text and "Invalid input" not in text
     assert not list((env / "results").glob("*.mp4")) and not (tmp_path / "out.mp4").exists()
-    entry = jr.Journal(env / "journal.sqlite").recent()[0]
+    entry = Journal(env / "journal.sqlite").recent()[0]
     assert entry.state == jr.SUCCESS and entry.result_path is None
 
     api.result = real  # the host is healthy again: the same command collects, no new task
@@ -222,7 +224,7 @@ def test_a_redirected_create_is_not_followed_and_counts_as_maybe_created(api, en
         assert elsewhere.requests == [], "the create body (and key) went to another host"
     assert code == 2 and "may have been created" in text
     assert api.count("POST", "/api/v1/jobs/createTask") == 1
-    assert jr.Journal(env / "journal.sqlite").recent()[0].state == jr.UNCERTAIN
+    assert Journal(env / "journal.sqlite").recent()[0].state == jr.UNCERTAIN
 
 
 # -- 6. a reference with too little video is refused before any upload -----------------------------
@@ -319,7 +321,7 @@ def test_an_uncertain_create_can_be_abandoned_then_the_same_inputs_create_again(
     code, text = v2v(capsys, tmp_path / "out.mp4")
     assert code == 2 and "NOT sent again" in text
     assert api.count("POST", "/api/v1/jobs/createTask") == 1
-    entry = jr.Journal(env / "journal.sqlite").recent()[0]
+    entry = Journal(env / "journal.sqlite").recent()[0]
     code, text = run_cli(capsys, "abandon", str(entry.id))
     assert code == 0 and "abandoned" in text and "may still be billed" in text
     api.on("POST", "/api/v1/jobs/createTask", lambda h: h.json({"code": 200, "data": {"taskId": TASK_ID}}))

@@ -12,11 +12,11 @@ import time
 
 import pytest
 
-from apikley_wan import journal as jr
+from apikley_wan.record import entry as jr
 from apikley_wan.client import ApikleyClient, Cancel
 from apikley_wan.errors import CancelledError, CreateUncertainError, NetworkError
 from apikley_wan.generation import Generations
-from apikley_wan.journal import Journal
+from apikley_wan.record.sqlite import Journal
 from apikley_wan.report import COLLECTED, PAID, REUSED
 from apikley_wan.request import GenerationRequest, Reference
 from conftest import cancel_after, fast_runtime, wait_until

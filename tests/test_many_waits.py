@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from apikley_wan.client import ApikleyClient
-from apikley_wan.journal import Journal
+from apikley_wan.record.sqlite import Journal
 from apikley_wan.request import GenerationRequest, Reference
 from apikley_wan import settings, workers
 from apikley_wan.settings import Timings

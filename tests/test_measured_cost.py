@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from apikley_wan import journal as jr, metering
+from apikley_wan import metering
+from apikley_wan.record import entry as jr
 from apikley_wan.client import ApikleyClient
 from apikley_wan.generation import Generations
-from apikley_wan.journal import Journal
+from apikley_wan.record.sqlite import Journal
 from apikley_wan.report import ESTIMATE, MEASURED, REPORTED
 from apikley_wan.request import GenerationRequest, Reference
 from conftest import FAST, wait_until
@@ -204,7 +205,7 @@ def test_a_version_2_sqlite_journal_gets_cost_kind_from_cost_reported(tmp_path):
     journal = Journal(path)
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == jr.SCHEMA_VERSION == 4
-    assert [row[1] for row in db.execute("PRAGMA table_info(tasks)")] == list(jr._COLUMNS)
+    assert [row[1] for row in db.execute("PRAGMA table_info(tasks)")] == list(jr.COLUMNS)
     assert {row[1] for row in db.execute("PRAGMA index_list(tasks)")} >= {"tasks_fingerprint", "tasks_state"}
     db.close()
     for task_id, expected in EXPECTED_KINDS.items():
@@ -218,7 +219,7 @@ def test_a_version_2_sqlite_journal_gets_cost_kind_from_cost_reported(tmp_path):
 
 
 def test_a_version_2_postgresql_journal_gets_cost_kind_from_cost_reported():
-    from apikley_wan import journal_pg
+    from apikley_wan.record import postgres as journal_pg
     store = PgStore(pg_url())  # noqa: F811 - a store of its own, not the fixture
     try:
         store.execute("CREATE TABLE apikley_journal_schema (version INTEGER NOT NULL)")
@@ -230,7 +231,7 @@ def test_a_version_2_postgresql_journal_gets_cost_kind_from_cost_reported():
             store.execute("INSERT INTO tasks (fingerprint, state, task_id, cost_credits, cost_reported, created_at, "
                           "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)", (fingerprint, state, task_id, cost, reported, at, at))
         journal = store.open()
-        assert store.version() == jr.SCHEMA_VERSION and store.columns() == list(jr._COLUMNS)
+        assert store.version() == jr.SCHEMA_VERSION and store.columns() == list(jr.COLUMNS)
         for task_id, expected in EXPECTED_KINDS.items():
             entry = journal.by_task_id(task_id)
             assert (entry.cost_credits, entry.cost_kind) == expected

@@ -166,7 +166,7 @@ def test_a_run_with_an_hdr_reference_says_so_in_its_status_and_report(sim, tmp_p
 
     from apikley_wan.client import ApikleyClient
     from apikley_wan.generation import Generations
-    from apikley_wan.journal import Journal
+    from apikley_wan.record.sqlite import Journal
     from apikley_wan.media.clips import write_clip
     from apikley_wan.request import GenerationRequest, Reference
     from conftest import FAST

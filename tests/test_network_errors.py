@@ -15,7 +15,7 @@ from apikley_wan.account import CreditsCache
 from apikley_wan.client import ApikleyClient
 from apikley_wan.errors import CreateUncertainError, DownloadError, NetworkError, TaskStillPendingError
 from apikley_wan.generation import Generations
-from apikley_wan.journal import Journal
+from apikley_wan.record.sqlite import Journal
 from apikley_wan.request import GenerationRequest, Reference
 from conftest import FAST
 

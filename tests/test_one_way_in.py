@@ -14,7 +14,7 @@ import pytest
 from apikley_wan import __main__ as cli, batch, request as core_request
 from apikley_wan.client import ApikleyClient
 from apikley_wan.errors import InputError
-from apikley_wan.journal import Journal
+from apikley_wan.record.sqlite import Journal
 from apikley_wan.request import GenerationRequest, Reference, build_request, check_request
 from conftest import fast_runtime, pack_module
 

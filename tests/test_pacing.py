@@ -20,10 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from apikley_wan import journal as jr, pacing
+from apikley_wan import pacing
+from apikley_wan.record import entry as jr
 from apikley_wan.client import ApikleyClient, Cancel
 from apikley_wan.errors import CancelledError
-from apikley_wan.journal import Journal
+from apikley_wan.record.sqlite import Journal
+from apikley_wan.record import sqlite as sqlite_journal
 from apikley_wan.workers import Lanes
 from apikley_wan.simulator import Simulator
 from conftest import FAST_CLI, errors_when_run_at_once
@@ -194,8 +196,8 @@ def test_waiting_for_a_slot_holds_no_thread_and_feels_cancel(tmp_path):
 
 def test_a_journal_written_by_schema_3_opens_with_its_rows_and_an_empty_window(store):
     """Today's journals (schema 3) gain the window table; every row reads as before."""
-    from apikley_wan import journal_pg
-    migrations = jr._MIGRATIONS if store.name == "sqlite" else journal_pg._MIGRATIONS
+    from apikley_wan.record import postgres as journal_pg
+    migrations = sqlite_journal._MIGRATIONS if store.name == "sqlite" else journal_pg._MIGRATIONS
     if store.name == "postgresql":
         store.execute("CREATE TABLE apikley_journal_schema (version INTEGER NOT NULL)")
         store.execute("INSERT INTO apikley_journal_schema VALUES (0)")

@@ -22,7 +22,7 @@ from apikley_wan import provenance
 from apikley_wan.client import ApikleyClient
 from apikley_wan.errors import InputError, NoProvenanceError, ProvenanceInvalidError
 from apikley_wan.generation import Generations
-from apikley_wan.journal import Journal
+from apikley_wan.record.sqlite import Journal
 from apikley_wan.media import check_video
 from apikley_wan.request import GenerationRequest, Reference
 from conftest import FAST

@@ -10,7 +10,7 @@ import pytest
 from apikley_wan import __main__ as cli
 from apikley_wan import simulated
 from apikley_wan.client import ApikleyClient, api_kind
-from apikley_wan.journal import Journal
+from apikley_wan.record.sqlite import Journal
 from apikley_wan.generation import Generations
 from apikley_wan.request import GenerationRequest, Reference
 from conftest import FAST, pack_module

@@ -13,12 +13,14 @@ import time
 
 import pytest
 
-from apikley_wan import batch, estimate, journal as jr
+from apikley_wan import batch, estimate
+from apikley_wan.record import entry as jr
 from apikley_wan.client import ApikleyClient
 from apikley_wan.errors import CreateUncertainError
 from apikley_wan.generation import Generations
 from apikley_wan.jobs import Job
-from apikley_wan.journal import Decision, Journal, JournalEntry
+from apikley_wan.record.entry import Decision, JournalEntry
+from apikley_wan.record.sqlite import Journal
 from apikley_wan.report import PAID, REATTACHED, REUSED
 from apikley_wan.request import GenerationRequest, Reference, fingerprint
 from conftest import FAST

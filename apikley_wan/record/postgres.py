@@ -1,12 +1,12 @@
 """The task journal on PostgreSQL: farm mode, one journal shared by every worker on every machine.
 
-``APIKLEY_JOURNAL_URL=postgresql://user@host:port/db`` selects it (``journal.open_journal``). It is the
-SQLite journal's logic (``journal._SqlJournal``: same API, states, heartbeat, schema versions) over
+``APIKLEY_JOURNAL_URL=postgresql://user@host:port/db`` selects it (``open_journal.open_journal``). It is the
+SQLite journal's logic (``store.JournalStore``: same API, states, heartbeat, schema versions) over
 another store:
 
 - the claim is atomic across processes and machines: one transaction takes a transaction-level
   advisory lock keyed by the fingerprint, reads the newest row for it, and inserts a 'creating' row
-  only when that row's verdict (``journal.verdict``) is CREATE. Claimers of the same inputs queue on the lock; each one reads
+  only when that row's verdict (``entry.verdict``) is CREATE. Claimers of the same inputs queue on the lock; each one reads
   after the previous one committed, so exactly one of them gets ``is_new``;
 - schema versions: the same ordered migrations as the SQLite file (``_MIGRATIONS`` below is their
   PostgreSQL twin, index by index), the version in the table ``apikley_journal_schema``, applied in
@@ -27,9 +27,10 @@ import re
 from typing import Iterator
 from urllib.parse import unquote
 
-from . import journal as jr
-from .errors import JournalError
-from .journal import _COLUMNS, CREATING, SCHEMA_VERSION, _row_to_entry
+from . import entry as en
+from ..errors import JournalError
+from .entry import COLUMNS, CREATING, SCHEMA_VERSION, row_to_entry
+from .store import COST_KIND_OF_OLD_ROW, Heartbeat, JournalStore, check_migrations
 
 try:
     import psycopg
@@ -42,7 +43,7 @@ CONNECT_TIMEOUT_S = 10
 LOCK_TIMEOUT = "30s"  # like the SQLite journal's busy timeout: a claim waits this long for another claimer
 
 # _MIGRATIONS[n - 1] takes the database from version n - 1 to n, in one transaction (PostgreSQL's DDL is
-# transactional). The PostgreSQL twin of journal._MIGRATIONS: same versions, same columns in the same
+# transactional). The PostgreSQL twin of sqlite._MIGRATIONS: same versions, same columns in the same
 # order; DOUBLE PRECISION for SQLite's REAL (timestamps need 8 bytes) and BIGSERIAL for its AUTOINCREMENT
 # (ids never reused). No IF NOT EXISTS: a PostgreSQL journal has no version-0 past to adopt, and an
 # unrelated 'tasks' table is refused, not taken over. Never edit a released migration: append the next one.
@@ -68,7 +69,7 @@ _MIGRATIONS = (
      "CREATE INDEX tasks_state ON tasks (state)"),                        # 1: the first schema
     ("ALTER TABLE tasks ADD COLUMN heartbeat_at DOUBLE PRECISION",),      # 2: liveness of 'creating' rows
     ("ALTER TABLE tasks ADD COLUMN cost_kind TEXT NOT NULL DEFAULT 'unknown'",  # 3: cost_kind replaces cost_reported
-     f"UPDATE tasks SET cost_kind = {jr._COST_KIND_OF_OLD_ROW}",
+     f"UPDATE tasks SET cost_kind = {COST_KIND_OF_OLD_ROW}",
      "ALTER TABLE tasks DROP COLUMN cost_reported"),
     ("""CREATE TABLE create_slots (
     id BIGSERIAL PRIMARY KEY,
@@ -79,8 +80,7 @@ _MIGRATIONS = (
 )""",                                                                      # 4: the accounts' create windows
      "CREATE INDEX create_slots_account ON create_slots (account, started_at)"),
 )
-if len(_MIGRATIONS) != SCHEMA_VERSION:  # a migration appended to one backend only: refuse to run at all
-    raise RuntimeError(f"journal_pg has {len(_MIGRATIONS)} migrations, journal.py {SCHEMA_VERSION}")
+_MIGRATIONS = check_migrations("PostgreSQL", _MIGRATIONS)
 
 
 def _lock_key(text: str) -> int:
@@ -111,7 +111,7 @@ def _secrets(url: str) -> set:
     return {s for s in found if s and s != "***"}
 
 
-class PgJournal(jr._SqlJournal):
+class PgJournal(JournalStore):
     """The shared journal in one PostgreSQL database; every call opens a short connection."""
 
     _PLACEHOLDER = "%s"
@@ -122,7 +122,7 @@ class PgJournal(jr._SqlJournal):
         self._secret_words = _secrets(url)
         self._where = scrub_url(url)
         self._key = f"postgresql:{self._where}"
-        self._heartbeat = jr._Heartbeat()  # this journal's own: the rows its process holds 'creating'
+        self._heartbeat = Heartbeat()  # this journal's own: the rows its process holds 'creating'
         if not re.match(r"postgres(ql)?://", url, re.IGNORECASE):
             raise JournalError(f"APIKLEY_JOURNAL_URL must be a postgresql:// URL, not {self._where[:120]!r}",
                                hint=self._hint())
@@ -245,7 +245,7 @@ class PgJournal(jr._SqlJournal):
         """Read the newest row and insert a 'creating' one in one transaction, holding the fingerprint's
         advisory lock until it commits: concurrent claimers of these inputs queue, and each reads only
         after the one before committed (READ COMMITTED takes a new snapshot per statement)."""
-        columns = ", ".join(_COLUMNS)
+        columns = ", ".join(COLUMNS)
         with self._session() as db:
             with db.transaction():
                 db.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
@@ -257,5 +257,5 @@ class PgJournal(jr._SqlJournal):
                     return holder, False
                 row = db.execute("INSERT INTO tasks (fingerprint, state, params, owner, created_at, updated_at, "
                                  f"heartbeat_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {columns}",
-                                 (fingerprint, CREATING, params, owner, now, now, jr.clock())).fetchone()
-        return _row_to_entry(row), True
+                                 (fingerprint, CREATING, params, owner, now, now, en.clock())).fetchone()
+        return row_to_entry(row), True
