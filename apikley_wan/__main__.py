@@ -17,14 +17,18 @@ import time
 
 from typing import Optional
 
-from . import config
-from .client import ApikleyClient
+from .settings import config
+from .api.client import ApikleyClient
 from .errors import ApikleyError, CancelledError, InputError, link_hint
-from . import embedded, outputs, provenance, settings, stopping, task_rows
-from .archive import remove_stale_parts
-from .generation import Generations
-from .request import CLIPS, GenerationRequest, build_request, fingerprint
-from .status import Status
+from .run import embedded
+from .panel import task_rows
+from .results import outputs, provenance
+from .run import stopping
+from .settings import settings
+from .results.archive import remove_stale_parts
+from .run.generation import Generations
+from .run.request import CLIPS, GenerationRequest, build_request, fingerprint
+from .run.status import Status
 from .record.journals import open_journal
 from .record.sqlite import Journal
 from .runtime import Config, Runtime
@@ -275,7 +279,7 @@ def main(argv=None, timings: settings.Timings = settings.TIMINGS) -> int:
         if args.command == "abandon":
             return _abandon(args, runtime)
         if args.command == "batch":
-            from . import batch
+            from .batch import batch
             return batch.command(args, runtime=runtime)
         if args.command == "credits":
             with _client(args.simulator) as client:

@@ -10,14 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from . import budget, config, metering, pacing, settings
-from .callbacks import CallbackBoard
-from .client import ApikleyClient, Cancel
+from .money import budget, metering, pacing
+from .settings import config, settings
+from .api.callbacks import CallbackBoard
+from .api.client import ApikleyClient, Cancel
 from .record.journals import journal_url, open_journal
 from .record.store import JournalStore
-from .settings import Timings
-from .watch import Clock
-from .workers import Lanes, TaskLocks
+from .settings.settings import Timings
+from .run.watch import Clock
+from .run.workers import Lanes, TaskLocks
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class Runtime:
     def generations(self, cancel: Cancel, *, client: Optional[ApikleyClient] = None, **kw):
         """The pipeline bound to one run's cancel hook, on this runtime's parts; the key is read now, never
         from a widget."""
-        from .generation import Generations
+        from .run.generation import Generations
         kw.setdefault("deadline_s", self.config.deadline_s)
         kw.setdefault("callback_base", self.config.callback_base)
         kw.setdefault("timings", self.timings)

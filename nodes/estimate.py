@@ -15,8 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..apikley_wan import config, estimate, pricing
-from ..apikley_wan.client import api_kind
+from ..apikley_wan.money import pricing
+from ..apikley_wan.run import estimate
+from ..apikley_wan.settings import config
+from ..apikley_wan.api.client import api_kind
 from ..apikley_wan.errors import ApikleyError, BudgetError
 from . import folder, host
 from .inputs import to_request

@@ -18,8 +18,10 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from ..apikley_wan import account, budget_settings, config, price_settings, task_files, task_rows
-from ..apikley_wan.callbacks import ROUTE_PREFIX
+from ..apikley_wan.money import budget_settings, price_settings
+from ..apikley_wan.panel import account, task_files, task_rows
+from ..apikley_wan.settings import config
+from ..apikley_wan.api.callbacks import ROUTE_PREFIX
 from ..apikley_wan.record.entry import valid_task_id
 from ..apikley_wan.errors import (ApikleyError, BusyError, ConfigError, InputError, KeyInvalidError, KeyNotStoredError,
                                   KeyRefusedError, NotFoundError)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..apikley_wan import provenance
+from ..apikley_wan.results import provenance
 from ..apikley_wan.errors import InputError
 from ..apikley_wan.record.entry import valid_task_id
-from ..apikley_wan.report import COLLECTED
+from ..apikley_wan.money.report import COLLECTED
 from . import results, service
 from .inputs import CATEGORY
 from .waiting import run_pipeline

@@ -13,9 +13,9 @@ import logging
 import time
 from typing import Awaitable, Callable, Optional
 
-from ..apikley_wan.client import Cancel
+from ..apikley_wan.api.client import Cancel
 from ..apikley_wan.errors import CancelledError
-from ..apikley_wan.status import Status
+from ..apikley_wan.run.status import Status
 from . import host, service
 from .report import send_cancelled
 

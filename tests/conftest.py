@@ -15,7 +15,7 @@ from typing import Callable
 
 import pytest
 
-from apikley_wan import watch
+from apikley_wan.run import watch
 from apikley_wan.record import entry as jr
 from apikley_wan.runtime import Config, Runtime
 from timings import FAST

@@ -17,13 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from apikley_wan import batch, settings
+from apikley_wan.batch import batch
+from apikley_wan.settings import settings
 from apikley_wan.__main__ import _parser
-from apikley_wan.client import ApikleyClient
-from apikley_wan.jobs import load_jobs
+from apikley_wan.api.client import ApikleyClient
+from apikley_wan.batch.jobs import load_jobs
 from apikley_wan.record.sqlite import Journal
-from apikley_wan.request import fingerprint
-from apikley_wan.settings import Timings
+from apikley_wan.run.request import fingerprint
+from apikley_wan.settings.settings import Timings
 from apikley_wan.simulator import Simulator
 from conftest import FAST_CLI, fast_runtime
 

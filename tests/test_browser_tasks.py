@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from apikley_wan.client import ApikleyClient
+from apikley_wan.api.client import ApikleyClient
 from apikley_wan.record.sqlite import Journal
 from browser_host import MISSING, RIGHT_KEY, SCREENS, comfy_running, drive
 

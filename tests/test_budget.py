@@ -19,17 +19,19 @@ from pathlib import Path
 
 import pytest
 
-from apikley_wan import batch, budget, settings
+from apikley_wan.batch import batch
+from apikley_wan.money import budget
+from apikley_wan.settings import settings
 from apikley_wan.record import entry as jr
 from apikley_wan.__main__ import _parser
-from apikley_wan.budget import BudgetGuard
-from apikley_wan.client import ApikleyClient
+from apikley_wan.money.budget import BudgetGuard
+from apikley_wan.api.client import ApikleyClient
 from apikley_wan.errors import BudgetError, ConfigError, InsufficientCreditsError
-from apikley_wan.generation import Generations
+from apikley_wan.run.generation import Generations
 from apikley_wan.record.sqlite import Journal
-from apikley_wan.report import PAID, REATTACHED, REUSED
-from apikley_wan.request import GenerationRequest, Reference
-from apikley_wan.settings import Budget
+from apikley_wan.money.report import PAID, REATTACHED, REUSED
+from apikley_wan.run.request import GenerationRequest, Reference
+from apikley_wan.settings.settings import Budget
 from conftest import FAST, FAST_CLI, fast_runtime
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from apikley_wan import budget_settings
-from apikley_wan.budget import BudgetGuard
-from apikley_wan.client import ApikleyClient
+from apikley_wan.money import budget_settings
+from apikley_wan.money.budget import BudgetGuard
+from apikley_wan.api.client import ApikleyClient
 from apikley_wan.errors import BudgetError, ConfigError, InputError
-from apikley_wan.generation import Generations
+from apikley_wan.run.generation import Generations
 from apikley_wan.record.sqlite import Journal
-from apikley_wan.request import GenerationRequest, Reference
+from apikley_wan.run.request import GenerationRequest, Reference
 from conftest import FAST, FAST_CLI, load_pack, use_pack_runtime
 from test_routes import JSON, _call, talk
 

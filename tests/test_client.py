@@ -14,10 +14,10 @@ import time
 import av
 import pytest
 
-from apikley_wan import watch
-from apikley_wan.client import ApikleyClient, Cancel
-from apikley_wan.settings import TIMINGS
-from apikley_wan.workers import Lanes
+from apikley_wan.run import watch
+from apikley_wan.api.client import ApikleyClient, Cancel
+from apikley_wan.settings.settings import TIMINGS
+from apikley_wan.run.workers import Lanes
 from apikley_wan.errors import (ApiValidationError, AuthError, BadResponseError, CancelledError,
                                 CreateUncertainError, DownloadError, GenerationFailedError, InputError,
                                 InsufficientCreditsError, NetworkError, ResultMissingError, TaskStillPendingError)

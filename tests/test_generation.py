@@ -16,14 +16,14 @@ import av
 import pytest
 
 from apikley_wan.record import entry as jr
-from apikley_wan.callbacks import CallbackBoard
-from apikley_wan.client import ApikleyClient, Cancel
+from apikley_wan.api.callbacks import CallbackBoard
+from apikley_wan.api.client import ApikleyClient, Cancel
 from apikley_wan.errors import (CancelledError, CreateUncertainError, GenerationFailedError, InputError,
                                 InsufficientCreditsError, TaskStillPendingError)
-from apikley_wan.generation import Generations
-from apikley_wan.request import GenerationRequest, Reference
+from apikley_wan.run.generation import Generations
+from apikley_wan.run.request import GenerationRequest, Reference
 from apikley_wan.record.sqlite import Journal
-from apikley_wan.settings import TIMINGS
+from apikley_wan.settings.settings import TIMINGS
 from conftest import FAST, cancel_after
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,10 +118,10 @@ def _crash_script(sim, tmp_path, clip) -> str:
     return textwrap.dedent(f"""
         import os, sys
         sys.path.insert(0, {str(REPO)!r})
-        from apikley_wan.client import ApikleyClient
+        from apikley_wan.api.client import ApikleyClient
         import asyncio
-        from apikley_wan.generation import Generations
-        from apikley_wan.request import GenerationRequest, Reference
+        from apikley_wan.run.generation import Generations
+        from apikley_wan.run.request import GenerationRequest, Reference
         from apikley_wan.record.sqlite import Journal
         journal = Journal({str(tmp_path / 'journal.sqlite')!r})
         journal.record_task_id = lambda *a, **k: os._exit(9)   # the process dies right after the POST
@@ -220,7 +220,7 @@ def test_a_task_collected_by_id_is_recorded_at_its_real_price(sim, tmp_path, ref
     assert (entry.params["duration"], entry.params["resolution"]) == ("10", "1080p")
     sidecar = json.loads(Path(report.result_path).with_suffix(".json").read_text())
     assert sidecar["cost_credits"] == 209.5
-    from apikley_wan.client import TaskInfo
+    from apikley_wan.api.client import TaskInfo
     unknown = TaskInfo.from_record(task_id, {"state": "success", "param": "{not json"})
     assert unknown.duration is None and unknown.resolution is None
 

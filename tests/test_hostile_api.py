@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 from apikley_wan import __main__ as cli
-from apikley_wan import client as client_mod
+from apikley_wan.api import client as client_mod
 from apikley_wan.record import entry as jr
 from apikley_wan.record.sqlite import Journal
-from apikley_wan.client import ApikleyClient, Cancel
+from apikley_wan.api.client import ApikleyClient, Cancel
 from apikley_wan.errors import CancelledError, InputError
 from hostile_api import SAMPLE, TASK_ID, HostileApi
 from timings import FAST
@@ -114,7 +114,7 @@ def test_key_echoed_in_an_error_envelope_is_masked(api, env, tmp_path, capsys):
 # -- 2. task ids never become paths -------------------------------------------------------------------
 @pytest.mark.parametrize("bad", ["../../../../escaped", "..", "a/b", "x" * 65, "id with space", "é"])
 def test_a_task_id_shaped_like_a_path_is_refused_everywhere(bad, tmp_path):
-    from apikley_wan import archive
+    from apikley_wan.results import archive
     from apikley_wan.errors import StorageError
     assert not jr.valid_task_id(bad)
     with pytest.raises(InputError):
@@ -163,7 +163,7 @@ def test_a_result_that_is_not_a_video_is_deleted_and_fetched_again_without_a_new
 
 
 def test_an_archived_result_that_went_bad_is_downloaded_again(api, env, tmp_path, capsys):
-    from apikley_wan import archive
+    from apikley_wan.results import archive
     assert v2v(capsys, tmp_path / "out.mp4")[0] == 0
     archived = next((env / "results").glob("*.mp4"))
     archived.write_bytes(b"\0" * 1000)
@@ -303,13 +303,13 @@ def test_the_prompt_sent_is_the_prompt_checked(api, env, tmp_path, capsys):
                                  "http://169.254.169.254/latest/meta-data", "http://nas.local/a.mp4",
                                  "https://example.com/" + "a" * 100_000])
 def test_a_video_url_the_provider_cannot_fetch_is_refused(url):
-    from apikley_wan.request import check_public_url
+    from apikley_wan.run.request import check_public_url
     with pytest.raises(InputError):
         check_public_url(url, "https://api.apikley.ru")
 
 
 def test_a_public_video_url_passes_and_a_local_simulator_may_use_local_urls():
-    from apikley_wan.request import check_public_url
+    from apikley_wan.run.request import check_public_url
     check_public_url("https://cdn.example.com/clip.mp4", "https://api.apikley.ru")
     check_public_url("http://127.0.0.1:9000/files/clip.mp4", "http://127.0.0.1:8199")
 

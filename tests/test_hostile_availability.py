@@ -13,12 +13,12 @@ import time
 import pytest
 
 from apikley_wan.record import entry as jr
-from apikley_wan.client import ApikleyClient, Cancel
+from apikley_wan.api.client import ApikleyClient, Cancel
 from apikley_wan.errors import CancelledError, CreateUncertainError, NetworkError
-from apikley_wan.generation import Generations
+from apikley_wan.run.generation import Generations
 from apikley_wan.record.sqlite import Journal
-from apikley_wan.report import COLLECTED, PAID, REUSED
-from apikley_wan.request import GenerationRequest, Reference
+from apikley_wan.money.report import COLLECTED, PAID, REUSED
+from apikley_wan.run.request import GenerationRequest, Reference
 from conftest import cancel_after, fast_runtime, wait_until
 from hostile_api import HostileApi
 

@@ -16,7 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from apikley_wan import budget, settings
+from apikley_wan.money import budget
+from apikley_wan.settings import settings
 from apikley_wan.record import entry as jr
 from apikley_wan.record.sqlite import Journal
 from hostile_api import SAMPLE, TASK_ID

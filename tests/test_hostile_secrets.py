@@ -15,12 +15,13 @@ import av
 import pytest
 
 from apikley_wan import __main__ as cli
-from apikley_wan import provenance, task_rows
+from apikley_wan.panel import task_rows
+from apikley_wan.results import provenance
 from apikley_wan.record import entry as jr
 from apikley_wan.record.sqlite import Journal
-from apikley_wan.client import ApikleyClient, scrub
+from apikley_wan.api.client import ApikleyClient, scrub
 from apikley_wan.errors import DownloadError, InputError
-from apikley_wan.request import check_public_url
+from apikley_wan.run.request import check_public_url
 from hostile_api import SAMPLE, TASK_ID, HostileApi
 from timings import FAST
 

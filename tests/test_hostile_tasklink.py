@@ -292,7 +292,7 @@ def test_a_task_collected_by_id_first_moves_into_the_entry_it_is_linked_to(api, 
 # -- 6c. the tasks panel: "I know the task id…" ---------------------------------------------------------
 def test_the_panel_links_a_task_id_to_an_uncertain_entry_through_the_same_core(routes, long_key_sim,  # noqa: F811
                                                                                 tmp_path, monkeypatch):
-    from apikley_wan.client import ApikleyClient
+    from apikley_wan.api.client import ApikleyClient
     from test_routes import KEY as SIM_KEY, _foreign_task
     monkeypatch.setenv("APIKLEY_API_KEY", SIM_KEY)
     task_id = _foreign_task(long_key_sim, SAMPLE)  # the task the lost create made

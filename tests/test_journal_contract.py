@@ -577,9 +577,9 @@ def test_two_workers_with_the_same_inputs_pay_once_and_each_saves_the_result(sto
     """Two pipelines (two ComfyUI machines: own journal object, own results folder) run the same inputs
     at once: one creates the task, the other attaches to it; a third one later re-uses it and downloads the
     result onto its own disk."""
-    from apikley_wan.client import ApikleyClient
-    from apikley_wan.generation import Generations
-    from apikley_wan.request import GenerationRequest, Reference
+    from apikley_wan.api.client import ApikleyClient
+    from apikley_wan.run.generation import Generations
+    from apikley_wan.run.request import GenerationRequest, Reference
 
     request = GenerationRequest(prompt="character1 walks on the moon", duration="5", resolution="720p",
                                 references=[Reference(source=str(reference_clip))])

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from apikley_wan.client import ApikleyClient
+from apikley_wan.api.client import ApikleyClient
 from apikley_wan.record.sqlite import Journal
-from apikley_wan.request import GenerationRequest, Reference
-from apikley_wan import settings, workers
-from apikley_wan.settings import Timings
+from apikley_wan.run.request import GenerationRequest, Reference
+from apikley_wan.run import workers
+from apikley_wan.settings import settings
+from apikley_wan.settings.settings import Timings
 from conftest import fast_runtime
 
 REPO = Path(__file__).resolve().parents[1]

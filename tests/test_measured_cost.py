@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from apikley_wan import metering
+from apikley_wan.money import metering
 from apikley_wan.record import entry as jr
-from apikley_wan.client import ApikleyClient
-from apikley_wan.generation import Generations
+from apikley_wan.api.client import ApikleyClient
+from apikley_wan.run.generation import Generations
 from apikley_wan.record.sqlite import Journal
-from apikley_wan.report import ESTIMATE, MEASURED, REPORTED
-from apikley_wan.request import GenerationRequest, Reference
+from apikley_wan.money.report import ESTIMATE, MEASURED, REPORTED
+from apikley_wan.run.request import GenerationRequest, Reference
 from conftest import FAST, wait_until
 from test_journal import V0_SCHEMA
 from test_journal_contract import PgStore, pg_url, store  # noqa: F401 - store: the fixture of both journals

@@ -11,12 +11,12 @@ import threading
 
 import pytest
 
-from apikley_wan.account import CreditsCache
-from apikley_wan.client import ApikleyClient
+from apikley_wan.panel.account import CreditsCache
+from apikley_wan.api.client import ApikleyClient
 from apikley_wan.errors import CreateUncertainError, DownloadError, NetworkError, TaskStillPendingError
-from apikley_wan.generation import Generations
+from apikley_wan.run.generation import Generations
 from apikley_wan.record.sqlite import Journal
-from apikley_wan.request import GenerationRequest, Reference
+from apikley_wan.run.request import GenerationRequest, Reference
 from conftest import FAST
 
 KEY = "sk-secret-network-0123456789"

@@ -11,11 +11,13 @@ import shutil
 
 import pytest
 
-from apikley_wan import __main__ as cli, batch, request as core_request
-from apikley_wan.client import ApikleyClient
+from apikley_wan import __main__ as cli
+from apikley_wan.batch import batch
+from apikley_wan.run import request as core_request
+from apikley_wan.api.client import ApikleyClient
 from apikley_wan.errors import InputError
 from apikley_wan.record.sqlite import Journal
-from apikley_wan.request import GenerationRequest, Reference, build_request, check_request
+from apikley_wan.run.request import GenerationRequest, Reference, build_request, check_request
 from conftest import fast_runtime, pack_module
 
 PROMPT = "character1 dances in the rain"
@@ -139,7 +141,7 @@ def test_one_run_for_node_v2v_and_batch_hears_the_task_first_holds_the_gate_for_
         sim, state_dir, reference_clip, tmp_path):
     """Generations.run with the hooks v2v and a batch use: the task is heard before the wait ends, the gate is
     held while submitting only, and the paid result is copied to ``out`` (re-used the second time)."""
-    from apikley_wan.generation import Generations
+    from apikley_wan.run.generation import Generations
     from conftest import FAST
     sim.task_seconds = 0.5
     gens = Generations(ApikleyClient(api_key="sim-key", base_url=sim.base_url), Journal(tmp_path / "j.sqlite"),

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from apikley_wan import pacing
+from apikley_wan.money import pacing
 from apikley_wan.record import entry as jr
-from apikley_wan.client import ApikleyClient, Cancel
+from apikley_wan.api.client import ApikleyClient, Cancel
 from apikley_wan.errors import CancelledError
 from apikley_wan.record.sqlite import Journal
 from apikley_wan.record import sqlite as sqlite_journal
-from apikley_wan.workers import Lanes
+from apikley_wan.run.workers import Lanes
 from apikley_wan.simulator import Simulator
 from conftest import FAST_CLI, errors_when_run_at_once
 from test_journal_contract import store  # noqa: F401 - the fixture: each test runs on SQLite and PostgreSQL

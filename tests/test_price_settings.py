@@ -11,13 +11,13 @@ import json
 import pytest
 
 from apikley_wan import __main__ as cli
-from apikley_wan import price_settings, pricing
-from apikley_wan.budget import BudgetGuard
-from apikley_wan.client import ApikleyClient
+from apikley_wan.money import price_settings, pricing
+from apikley_wan.money.budget import BudgetGuard
+from apikley_wan.api.client import ApikleyClient
 from apikley_wan.errors import BudgetError, ConfigError, InputError
-from apikley_wan.generation import Generations
+from apikley_wan.run.generation import Generations
 from apikley_wan.record.sqlite import Journal
-from apikley_wan.request import GenerationRequest, Reference
+from apikley_wan.run.request import GenerationRequest, Reference
 from conftest import FAST, pack_module
 from hostile_api import SAMPLE, HostileApi
 from test_estimate import _run_node, _wan, inputs, pack  # noqa: F401 - fixtures
@@ -83,7 +83,7 @@ def _request():
 
 def test_the_guard_counts_in_the_override(sim, tmp_path, folder):
     """A $0.40 session cap lets a 5 s 720p run by the pack's table ($0.35), not at 100 credits ($0.50)."""
-    from apikley_wan import budget_settings
+    from apikley_wan.money import budget_settings
     guard = BudgetGuard()
     guard.caps_folder = folder
     budget_settings.save({"session_usd": 0.40}, folder, guard, Journal(tmp_path / "journal.sqlite"))

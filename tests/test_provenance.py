@@ -18,13 +18,13 @@ import av
 import numpy as np
 import pytest
 
-from apikley_wan import provenance
-from apikley_wan.client import ApikleyClient
+from apikley_wan.results import provenance
+from apikley_wan.api.client import ApikleyClient
 from apikley_wan.errors import InputError, NoProvenanceError, ProvenanceInvalidError
-from apikley_wan.generation import Generations
+from apikley_wan.run.generation import Generations
 from apikley_wan.record.sqlite import Journal
 from apikley_wan.media import check_video
-from apikley_wan.request import GenerationRequest, Reference
+from apikley_wan.run.request import GenerationRequest, Reference
 from conftest import FAST
 
 PROMPT = "character1 walks on the moon\nslow camera, dusk light"

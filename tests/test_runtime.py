@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from apikley_wan.runtime import Config, Runtime
-from apikley_wan.workers import TaskLocks
+from apikley_wan.run.workers import TaskLocks
 from conftest import FAST, REPO, wait_until
 
 CORE = [p for p in (REPO / "apikley_wan").rglob("*.py") if "simulator" not in p.parts]
@@ -97,7 +97,7 @@ def test_the_lanes_of_a_runtime_run_steps_off_the_loop(state_dir):
 
 
 def test_an_idle_worker_ends_so_a_runtime_dropped_leaves_no_threads(state_dir, monkeypatch):
-    from apikley_wan import workers
+    from apikley_wan.run import workers
     monkeypatch.setattr(workers, "IDLE_EXIT_S", 0.05)
     lanes = workers.Lanes()
 

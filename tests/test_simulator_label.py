@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 
 from apikley_wan import __main__ as cli
-from apikley_wan import simulated
-from apikley_wan.client import ApikleyClient, api_kind
+from apikley_wan.api import simulated
+from apikley_wan.api.client import ApikleyClient, api_kind
 from apikley_wan.record.sqlite import Journal
-from apikley_wan.generation import Generations
-from apikley_wan.request import GenerationRequest, Reference
+from apikley_wan.run.generation import Generations
+from apikley_wan.run.request import GenerationRequest, Reference
 from conftest import FAST, pack_module
 from hostile_api import SAMPLE, HostileApi
 from test_routes import _call, talk

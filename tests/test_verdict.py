@@ -13,16 +13,17 @@ import time
 
 import pytest
 
-from apikley_wan import batch, estimate
+from apikley_wan.batch import batch
+from apikley_wan.run import estimate
 from apikley_wan.record import entry as jr
-from apikley_wan.client import ApikleyClient
+from apikley_wan.api.client import ApikleyClient
 from apikley_wan.errors import CreateUncertainError
-from apikley_wan.generation import Generations
-from apikley_wan.jobs import Job
+from apikley_wan.run.generation import Generations
+from apikley_wan.batch.jobs import Job
 from apikley_wan.record.entry import Decision, JournalEntry
 from apikley_wan.record.sqlite import Journal
-from apikley_wan.report import PAID, REATTACHED, REUSED
-from apikley_wan.request import GenerationRequest, Reference, fingerprint
+from apikley_wan.money.report import PAID, REATTACHED, REUSED
+from apikley_wan.run.request import GenerationRequest, Reference, fingerprint
 from conftest import FAST
 
 NOW = 1_000_000.0  # far from the real clock: a verdict that read the clock instead of ``now`` would differ

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 from . import archive, provenance
-from .errors import InputError, NoProvenanceError
+from ..errors import InputError, NoProvenanceError
 
 OVERWRITE_FLAG = "--overwrite"
 

@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 MODEL = "wan/2-6-video-to-video"
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Optional
 
 from . import pricing
-from .simulated import SIMULATOR, api_kind
+from ..api.simulated import SIMULATOR, api_kind
 
 # how a run came by its task
 PAID = "paid"              # this run created the task: it is charged for it

@@ -11,10 +11,10 @@ import threading
 import time
 from typing import Awaitable, Callable, Optional
 
-from .client import ApikleyClient, Cancel, TaskInfo
-from .errors import (BadResponseError, GenerationFailedError, MaintenanceError, NetworkError, NotFoundError,
+from ..api.client import ApikleyClient, Cancel, TaskInfo
+from ..errors import (BadResponseError, GenerationFailedError, MaintenanceError, NetworkError, NotFoundError,
                      RateLimitError, ResultMissingError, ServerError, TaskStillPendingError)
-from .settings import TIMINGS, Timings
+from ..settings.settings import TIMINGS, Timings
 
 log = logging.getLogger("apikley_wan")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from typing import Optional, TextIO
 
-from .settings import TIMINGS, Timings
+from ..settings.settings import TIMINGS, Timings
 
 KEY = "sim-key"
 # the journal's "api" for its tasks: its port changes with every command, its results stay re-usable
@@ -20,7 +20,7 @@ def embedded_simulator(timings: Timings = TIMINGS, *, credits: Optional[float] =
                        out: Optional[TextIO] = None):
     """A running simulator (its task times from ``timings``) for one command; ``credits``: its account's
     start balance (the simulator's own default unless given); says where it listens on ``out``."""
-    from .simulator import Simulator
+    from ..simulator import Simulator
     more = {} if credits is None else {"credits": credits}
     with Simulator(api_key=KEY, task_seconds=timings.simulator_task_s, null_seconds=timings.simulator_null_s,
                    **more) as sim:

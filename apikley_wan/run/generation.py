@@ -24,19 +24,21 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import archive, budget as budget_guard, media, metering, outputs, pacing, pricing, provenance
-from .record import entry as jr
-from .callbacks import CallbackBoard
-from .client import ApikleyClient, Cancel, TaskInfo
-from .errors import (ApikleyError, BudgetError, CancelledError, ConfigError, CreateUncertainError,
+from .. import media
+from ..money import budget as budget_guard, metering, pacing, pricing
+from ..results import archive, outputs, provenance
+from ..record import entry as jr
+from ..api.callbacks import CallbackBoard
+from ..api.client import ApikleyClient, Cancel, TaskInfo
+from ..errors import (ApikleyError, BudgetError, CancelledError, ConfigError, CreateUncertainError,
                      GenerationFailedError, JournalError, NotFoundError, ResultInvalidError, TaskIdTakenError,
                      TaskStillPendingError, link_hint)
-from .record.entry import JournalEntry
-from .record.store import JournalStore
-from .report import (COLLECTED, ESTIMATE, MEASURED, PAID, REATTACHED, REPORTED, REUSED, UNKNOWN, RunReport,
+from ..record.entry import JournalEntry
+from ..record.store import JournalStore
+from ..money.report import (COLLECTED, ESTIMATE, MEASURED, PAID, REATTACHED, REPORTED, REUSED, UNKNOWN, RunReport,
                      report_for)
 from .request import GenerationRequest, check_request, fingerprint
-from .settings import TIMINGS, Timings, deadline_s as default_deadline_s
+from ..settings.settings import TIMINGS, Timings, deadline_s as default_deadline_s
 from .status import Status, status_for
 from .watch import Clock, pause, wait_for_task
 from .workers import Lanes, TaskLocks

@@ -28,10 +28,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from . import budget_settings, price_settings, settings
-from .errors import ApikleyError, BudgetError, CancelledError
+from . import budget_settings, price_settings
+from ..settings import settings
+from ..errors import ApikleyError, BudgetError, CancelledError
 from .pricing import DEFAULT, PriceTable
-from .settings import Budget
+from ..settings.settings import Budget
 
 
 def _usd(credits: float, prices: PriceTable) -> str:

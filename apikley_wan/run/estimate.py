@@ -11,7 +11,7 @@ import functools
 import os
 from typing import Optional
 
-from .record import entry as jr
+from ..record import entry as jr
 from .request import GenerationRequest, Reference, fingerprint
 
 # re-hashing a large clip at every graph edit would be slow; a file is re-read when it changes

@@ -16,9 +16,9 @@ import os
 from pathlib import Path
 from typing import Mapping, Optional
 
-from . import settings
-from .errors import ConfigError, InputError
-from .settings import Budget
+from ..settings import settings
+from ..errors import ConfigError, InputError
+from ..settings.settings import Budget
 
 FILE_NAME = "budget.json"
 # each cap as the Settings page and the file name it, and the variable that overrides it

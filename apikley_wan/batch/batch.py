@@ -22,17 +22,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional, TextIO
 
-from . import archive, config, embedded, outputs, pricing, settings, stopping
-from .record import entry as jr
-from .client import ApikleyClient, Cancel
-from .errors import ApikleyError, BudgetError, CancelledError
-from .generation import Generations
+from ..run import embedded
+from ..money import pricing
+from ..results import archive, outputs
+from ..run import stopping
+from ..settings import config, settings
+from ..record import entry as jr
+from ..api.client import ApikleyClient, Cancel
+from ..errors import ApikleyError, BudgetError, CancelledError
+from ..run.generation import Generations
 from .jobs import Job, JobsFileError, Problem, batch_inputs, load_jobs
-from .record.store import JournalStore
-from .report import PAID, REATTACHED, REUSED
-from .request import fingerprint
-from .settings import Timings
-from .runtime import Runtime
+from ..record.store import JournalStore
+from ..money.report import PAID, REATTACHED, REUSED
+from ..run.request import fingerprint
+from ..settings.settings import Timings
+from ..runtime import Runtime
 
 log = logging.getLogger("apikley_wan")
 

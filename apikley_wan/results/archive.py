@@ -9,11 +9,12 @@ import logging
 import time
 from pathlib import Path
 
-from . import MODEL, pricing
-from .errors import ResultInvalidError, StorageError
-from .files import PART_SUFFIX, pieces, write_file
-from .record.entry import JournalEntry, valid_task_id
-from .media import ClipInfo, NotAVideo, check_video
+from .. import MODEL
+from ..money import pricing
+from ..errors import ResultInvalidError, StorageError
+from ..files import PART_SUFFIX, pieces, write_file
+from ..record.entry import JournalEntry, valid_task_id
+from ..media import ClipInfo, NotAVideo, check_video
 
 log = logging.getLogger("apikley_wan")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 
-from .client import Cancel
-from .record.store import JournalStore
+from ..api.client import Cancel
+from ..record.store import JournalStore
 
 UNWIND_S = 2.0  # jobs cancelled after the grace get this long to unwind
 

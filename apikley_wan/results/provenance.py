@@ -22,13 +22,14 @@ from typing import Any, Optional, Union
 
 import av
 
-from . import __version__, settings
-from .client import scrub_tree
-from .errors import NoProvenanceError, ProvenanceInvalidError
-from .files import open_part
-from .record.entry import JournalEntry, valid_task_id
-from .media import ClipInfo, NotAVideo, check_video
-from .media.sources import stream_of
+from .. import __version__
+from ..settings import settings
+from ..api.client import scrub_tree
+from ..errors import NoProvenanceError, ProvenanceInvalidError
+from ..files import open_part
+from ..record.entry import JournalEntry, valid_task_id
+from ..media import ClipInfo, NotAVideo, check_video
+from ..media.sources import stream_of
 
 log = logging.getLogger("apikley_wan")
 

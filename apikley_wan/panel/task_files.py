@@ -11,10 +11,10 @@ import filecmp
 import itertools
 from pathlib import Path
 
-from .errors import NotFoundError, StorageError
-from .archive import copy_result
-from .record.entry import valid_task_id
-from .record.store import JournalStore
+from ..errors import NotFoundError, StorageError
+from ..results.archive import copy_result
+from ..record.entry import valid_task_id
+from ..record.store import JournalStore
 
 
 def result_video(journal: JournalStore, task_id: str) -> Path:

@@ -7,9 +7,9 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from .record import entry as jr
-from .pricing import DEFAULT, PriceTable
-from .settings import TYPICAL_SECONDS
+from ..record import entry as jr
+from ..money.pricing import DEFAULT, PriceTable
+from ..settings.settings import TYPICAL_SECONDS
 
 # the progress a pending task may show: the estimate of its time can be wrong, its end cannot
 PROGRESS_CAP = 0.95

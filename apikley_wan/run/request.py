@@ -13,11 +13,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from . import media
-from .client import check_create_fields, check_reference_url, sent_prompt
-from .errors import InputError
-from .hosts import refused_host
-from .settings import MODEL
+from .. import media
+from ..api.client import check_create_fields, check_reference_url, sent_prompt
+from ..errors import InputError
+from ..api.hosts import refused_host
+from ..settings.settings import MODEL
 
 # a public clip URL longer than this is refused (real storage links are far shorter)
 MAX_URL_LENGTH = 2048

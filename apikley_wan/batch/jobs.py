@@ -10,9 +10,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import outputs, settings
-from .errors import ApikleyError
-from .request import CLIPS as LOCAL_VIDEOS, GenerationRequest, build_request
+from ..results import outputs
+from ..settings import settings
+from ..errors import ApikleyError
+from ..run.request import CLIPS as LOCAL_VIDEOS, GenerationRequest, build_request
 
 COLUMNS = ("video", "video_2", "video_3", "video_url", "prompt", "duration", "resolution", "out", "multi_shots",
            "take")

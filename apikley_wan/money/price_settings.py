@@ -18,7 +18,7 @@ from typing import Optional
 
 from . import pricing
 from .budget_settings import write_json
-from .errors import ConfigError, InputError
+from ..errors import ConfigError, InputError
 
 FILE_NAME = "prices.json"
 NOTE = "Estimate from kie.ai's public price table; apikley's own prices may differ."

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
-from .settings import PRICE_CREDITS as CREDITS, USD_PER_CREDIT
+from ..settings.settings import PRICE_CREDITS as CREDITS, USD_PER_CREDIT
 
 __all__ = ["CREDITS", "DEFAULT", "USD_PER_CREDIT", "PriceTable", "credits_to_usd", "estimate_credits", "price_of"]
 

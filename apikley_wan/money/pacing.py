@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Optional
 
-from . import settings
+from ..settings import settings
 
 # every slot is an unanswered create: look again this soon
 ALL_IN_FLIGHT_RECHECK_S = 0.05

@@ -34,14 +34,15 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from . import config, simulated
-from .errors import (ApikleyError, BadResponseError, CancelledError, ConfigError, CreateUncertainError,
+from . import simulated
+from ..settings import config
+from ..errors import (ApikleyError, BadResponseError, CancelledError, ConfigError, CreateUncertainError,
                      BalanceUnreadableError, DownloadError, InputError, MaintenanceError, NetworkError,
                      RateLimitError, ServerError, ApiValidationError, StorageError, error_for_code)
-from .files import open_part, write_all
+from ..files import open_part, write_all
 from .hosts import refused_host
-from .record.entry import valid_task_id
-from .settings import API_CALL_DEADLINE_S, CREATE_SENDS_PER_ENTRY, DURATIONS, MODEL, PROMPT_CHARS, RESOLUTIONS, amount
+from ..record.entry import valid_task_id
+from ..settings.settings import API_CALL_DEADLINE_S, CREATE_SENDS_PER_ENTRY, DURATIONS, MODEL, PROMPT_CHARS, RESOLUTIONS, amount
 
 log = logging.getLogger("apikley_wan")
 

@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import config, price_settings, pricing
-from .client import ApikleyClient, api_kind, scrub
-from .errors import (ApikleyError, ConfigError, KeyInvalidError, KeyNotRemovedError, KeyNotStoredError,
+from ..money import price_settings, pricing
+from ..settings import config
+from ..api.client import ApikleyClient, api_kind, scrub
+from ..errors import (ApikleyError, ConfigError, KeyInvalidError, KeyNotRemovedError, KeyNotStoredError,
                      KeyRefusedError, KeyUncheckedError, NetworkError)
 
 log = logging.getLogger("apikley_wan")

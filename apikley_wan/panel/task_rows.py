@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from .record import entry as jr
-from . import pricing, provenance, settings
-from .client import ApikleyClient, Cancel
-from .errors import ApikleyError, BusyError, InputError, NotFoundError
-from .record.entry import JournalEntry
-from .record.store import JournalStore
+from ..record import entry as jr
+from ..money import pricing
+from ..results import provenance
+from ..settings import settings
+from ..api.client import ApikleyClient, Cancel
+from ..errors import ApikleyError, BusyError, InputError, NotFoundError
+from ..record.entry import JournalEntry
+from ..record.store import JournalStore
 
 MAX_ROWS = 200
 MAX_ENTRY_DIGITS = 18  # the journal's row ids are 64-bit integers: a longer number is none of them
