@@ -34,8 +34,8 @@ def _module_state(path: Path) -> list:
 def test_the_core_keeps_no_state_in_its_modules():
     kept = [hit for path in CORE for hit in _module_state(path)]
     # frozen values only: BT.709's colour tags, the default price table and the production waits
-    assert sorted(kept) == ["apikley_wan/media/color.py BT709", "apikley_wan/pricing.py DEFAULT",
-                            "apikley_wan/settings.py TIMINGS"], kept
+    assert sorted(kept) == ["apikley_wan/media/color.py BT709", "apikley_wan/money/pricing.py DEFAULT",
+                            "apikley_wan/settings/settings.py TIMINGS"], kept
 
 
 def test_production_code_reads_no_test_switch():
