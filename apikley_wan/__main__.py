@@ -19,7 +19,7 @@ from typing import Optional
 
 from .settings import config
 from .api.client import ApikleyClient
-from .errors import ApikleyError, CancelledError, InputError, link_hint
+from .errors import ApikleyError, RunCancelledError, InputError, link_hint
 from .run import embedded
 from .panel import task_rows
 from .results import outputs, provenance
@@ -219,7 +219,7 @@ def _stopped_note(args, holder: dict, lost: list, timings: settings.Timings) -> 
                 f"{timings.stop_grace_s:g} s: a task may exist and may be billed; it will not be sent "
                 f"again. {link_hint(lost[0].id, out=out)}")
     error = holder.get("error")
-    if isinstance(error, ApikleyError) and not isinstance(error, CancelledError):  # it ended on its own meanwhile
+    if isinstance(error, ApikleyError) and not isinstance(error, RunCancelledError):  # it ended on its own meanwhile
         return error.user_message()
     return "No task was created: the create request had not been sent."
 

@@ -18,7 +18,7 @@ from apikley_wan.run import watch
 from apikley_wan.api.client import ApikleyClient, Cancel
 from apikley_wan.settings.settings import TIMINGS
 from apikley_wan.run.workers import Lanes
-from apikley_wan.errors import (ApiValidationError, AuthError, BadResponseError, CancelledError,
+from apikley_wan.errors import (ApiValidationError, AuthError, BadResponseError, RunCancelledError,
                                 CreateUncertainError, DownloadError, GenerationFailedError, InputError,
                                 InsufficientCreditsError, NetworkError, ResultMissingError, TaskStillPendingError)
 from conftest import FAST, VirtualClock, cancel_after, wait_until
@@ -280,7 +280,7 @@ def test_cancel_is_felt_within_a_second(sim, uploaded):
 
     async def on_status(info):
         polled.set()
-    with pytest.raises(CancelledError) as err:
+    with pytest.raises(RunCancelledError) as err:
         wait_for(client, task_id, timings=TIMINGS, on_status=on_status)  # the production slices
     assert time.monotonic() - cancelled_at[0] < 1.0
     assert err.value.task_id == task_id and err.value.credits_may_be_spent

@@ -18,7 +18,7 @@ import pytest
 from apikley_wan.record import entry as jr
 from apikley_wan.api.callbacks import CallbackBoard
 from apikley_wan.api.client import ApikleyClient, Cancel
-from apikley_wan.errors import (CancelledError, CreateUncertainError, GenerationFailedError, InputError,
+from apikley_wan.errors import (RunCancelledError, CreateUncertainError, GenerationFailedError, InputError,
                                 InsufficientCreditsError, TaskStillPendingError)
 from apikley_wan.run.generation import Generations
 from apikley_wan.run.request import GenerationRequest, Reference
@@ -181,7 +181,7 @@ def test_cancel_leaves_the_task_recorded_and_a_rerun_collects_it(sim, tmp_path, 
     entry = submit(gens, _request(reference_clip))
     polled = threading.Event()
     cancelled_at = cancel_after(polled, cancel)
-    with pytest.raises(CancelledError) as err:
+    with pytest.raises(RunCancelledError) as err:
         wait(gens, entry, lambda status: polled.set())
     assert time.monotonic() - cancelled_at[0] < 1.1 and err.value.task_id == entry.task_id
     assert Journal(tmp_path / "journal.sqlite").by_task_id(entry.task_id).pending

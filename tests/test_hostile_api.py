@@ -22,7 +22,7 @@ from apikley_wan.api import client as client_mod
 from apikley_wan.record import entry as jr
 from apikley_wan.record.sqlite import Journal
 from apikley_wan.api.client import ApikleyClient, Cancel
-from apikley_wan.errors import CancelledError, InputError
+from apikley_wan.errors import RunCancelledError, InputError
 from hostile_api import SAMPLE, TASK_ID, HostileApi
 from timings import FAST
 
@@ -193,7 +193,7 @@ def test_cancel_stops_a_dripping_download_within_a_second(api, tmp_path):
     client.cancel.set()
     worker.join(5)
     assert "ended" in outcome and outcome["ended"] - cancelled_at < 1.0
-    assert isinstance(outcome["error"], CancelledError)
+    assert isinstance(outcome["error"], RunCancelledError)
     assert not list(tmp_path.glob("*.part")) and not (tmp_path / "r.mp4").exists()
 
 
@@ -210,7 +210,7 @@ def test_cancel_requested_by_a_check_is_felt_per_read(api, tmp_path):
         flagged_at.append(time.monotonic())
         flag.set()
     threading.Thread(target=interrupt, daemon=True).start()
-    with pytest.raises(CancelledError):
+    with pytest.raises(RunCancelledError):
         client.download(api.base_url + "/files/slow.mp4", tmp_path / "r.mp4", task_id=TASK_ID)
     assert time.monotonic() - flagged_at[0] < 1.0
 

@@ -14,7 +14,7 @@ import pytest
 
 from apikley_wan.record import entry as jr
 from apikley_wan.api.client import ApikleyClient, Cancel
-from apikley_wan.errors import CancelledError, CreateUncertainError, NetworkError
+from apikley_wan.errors import RunCancelledError, CreateUncertainError, NetworkError
 from apikley_wan.run.generation import Generations
 from apikley_wan.record.sqlite import Journal
 from apikley_wan.money.report import COLLECTED, PAID, REUSED
@@ -87,7 +87,7 @@ def test_cancel_shuts_a_polls_socket_but_a_creates_answer_is_still_read(api):
     set_at = cancel_after(api.dripping, cancel, delay=0.2)
     poll = _finishes_within(10, lambda: poller.get_task("0" * 32, attempts=1))
     felt = time.monotonic() - set_at[0] if poll else None  # the poll ended this long after Cancel
-    assert poll and isinstance(poll[0], CancelledError), poll
+    assert poll and isinstance(poll[0], RunCancelledError), poll
     print(f"a dripping poll ended {felt:.2f} s after Cancel")
     assert felt < 1.0
 

@@ -23,7 +23,7 @@ import pytest
 from apikley_wan.money import pacing
 from apikley_wan.record import entry as jr
 from apikley_wan.api.client import ApikleyClient, Cancel
-from apikley_wan.errors import CancelledError
+from apikley_wan.errors import RunCancelledError
 from apikley_wan.record.sqlite import Journal
 from apikley_wan.record import sqlite as sqlite_journal
 from apikley_wan.run.workers import Lanes
@@ -188,7 +188,7 @@ def test_waiting_for_a_slot_holds_no_thread_and_feels_cancel(tmp_path):
         await asyncio.sleep(0.3)
         started = time.monotonic()
         cancel.set()
-        with pytest.raises(CancelledError):
+        with pytest.raises(RunCancelledError):
             await asyncio.wait_for(waiting, 2)
         return time.monotonic() - started
     assert asyncio.run(cancel_while_waiting()) < 1.0

@@ -36,7 +36,7 @@ from requests.adapters import HTTPAdapter
 
 from . import simulated
 from ..settings import config
-from ..errors import (ApikleyError, BadResponseError, CancelledError, ConfigError, CreateUncertainError,
+from ..errors import (ApikleyError, BadResponseError, RunCancelledError, ConfigError, CreateUncertainError,
                      BalanceUnreadableError, DownloadError, InputError, MaintenanceError, NetworkError,
                      RateLimitError, ServerError, ApiValidationError, StorageError, error_for_code)
 from ..files import open_part, write_all
@@ -189,7 +189,7 @@ class Cancel:
         return self._event.is_set() or bool(self._check and self._check())
 
     def sleep(self, seconds: float, task_id: Optional[str] = None) -> None:
-        """A blocking retry backoff (on a worker) in slices of at most 0.2 s; raise CancelledError on cancel."""
+        """A blocking retry backoff (on a worker) in slices of at most 0.2 s; raise RunCancelledError on cancel."""
         end = time.monotonic() + max(0.0, seconds)
         while True:
             self.raise_if_requested(task_id)
@@ -200,7 +200,7 @@ class Cancel:
 
     def raise_if_requested(self, task_id: Optional[str] = None) -> None:
         if self.requested:
-            raise CancelledError("stopped by the user", task_id=task_id,
+            raise RunCancelledError("stopped by the user", task_id=task_id,
                                  credits_may_be_spent=task_id is not None)
 
 

@@ -29,7 +29,7 @@ from ..run import stopping
 from ..settings import config, settings
 from ..record import entry as jr
 from ..api.client import ApikleyClient, Cancel
-from ..errors import ApikleyError, BudgetError, CancelledError
+from ..errors import ApikleyError, BudgetError, RunCancelledError
 from ..run.generation import Generations
 from .jobs import Job, JobsFileError, Problem, batch_inputs, load_jobs
 from ..record.store import JournalStore
@@ -301,7 +301,7 @@ class Batch:
             self._finished(line, JobResult(line, SKIPPED_BUDGET, error=exc.user_message()), started)
             return
         except ApikleyError as exc:
-            stopped = isinstance(exc, CancelledError) and self.cancel.requested
+            stopped = isinstance(exc, RunCancelledError) and self.cancel.requested
             row = JobResult(line, INTERRUPTED if stopped else FAILED, **self._task_of(submitted, exc),
                             error=exc.user_message())
             self._finished(line, row, started)

@@ -30,7 +30,7 @@ from typing import Callable, Optional
 
 from . import budget_settings, price_settings
 from ..settings import settings
-from ..errors import ApikleyError, BudgetError, CancelledError
+from ..errors import ApikleyError, BudgetError, RunCancelledError
 from .pricing import DEFAULT, PriceTable
 from ..settings.settings import Budget
 
@@ -242,7 +242,7 @@ class BudgetGuard:
             return None
         try:
             return float(client.credits())
-        except CancelledError:
+        except RunCancelledError:
             raise
         except ApikleyError as exc:
             reason = exc.what + (f": {exc.detail}" if exc.detail else "")

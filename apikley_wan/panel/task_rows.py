@@ -130,7 +130,7 @@ class Collector:
         """Waits for a pending task (up to the pipeline's deadline, or until cancelled), then saves its result.
 
         NotFoundError for a task the journal does not hold, BusyError while it is being collected,
-        CancelledError when ``cancel`` (or the request's end) stopped it.
+        RunCancelledError when ``cancel`` (or the request's end) stopped it.
         """
         if not jr.valid_task_id(task_id):
             raise NotFoundError(f"no task {task_id[:80]!r} in the journal", credits_may_be_spent=False)

@@ -30,7 +30,7 @@ from ..results import archive, outputs, provenance
 from ..record import entry as jr
 from ..api.callbacks import CallbackBoard
 from ..api.client import ApikleyClient, Cancel, TaskInfo
-from ..errors import (ApikleyError, BudgetError, CancelledError, ConfigError, CreateUncertainError,
+from ..errors import (ApikleyError, BudgetError, RunCancelledError, ConfigError, CreateUncertainError,
                      GenerationFailedError, JournalError, NotFoundError, ResultInvalidError, TaskIdTakenError,
                      TaskStillPendingError, link_hint)
 from ..record.entry import JournalEntry
@@ -300,7 +300,7 @@ class Generations:
         if known is None:
             try:
                 known = self.client.credits(attempts=1)
-            except CancelledError:
+            except RunCancelledError:
                 raise
             except ApikleyError:
                 ticket.spoil()

@@ -36,7 +36,7 @@ class Clock:
 
 async def pause(seconds: float, cancel: Cancel, *, wake: Optional[threading.Event] = None,
                 task_id: Optional[str] = None, timings: Timings = TIMINGS, clock: Optional[Clock] = None) -> None:
-    """Sleep on the event loop; return early when ``wake`` is set, raise CancelledError on Cancel."""
+    """Sleep on the event loop; return early when ``wake`` is set, raise RunCancelledError on Cancel."""
     clock = clock or Clock()
     end = clock.monotonic() + max(0.0, seconds)
     while True:
