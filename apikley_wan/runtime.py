@@ -13,7 +13,8 @@ from typing import Optional
 from .money import budget, metering, pacing
 from .settings import config, settings
 from .api.callbacks import CallbackBoard
-from .api.client import ApikleyClient, Cancel
+from .api.cancel import Cancel
+from .api.client import ApikleyClient
 from .record.journals import journal_url, open_journal
 from .record.store import JournalStore
 from .settings.settings import Timings

@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Awaitable, Callable, Optional
 
-from ..apikley_wan.api.client import Cancel
+from ..apikley_wan.api.cancel import Cancel
 from ..apikley_wan.errors import RunCancelledError
 from ..apikley_wan.run.status import Status
 from . import host, service

@@ -17,7 +17,9 @@ import pytest
 
 from apikley_wan.record import entry as jr
 from apikley_wan.api.callbacks import CallbackBoard
-from apikley_wan.api.client import ApikleyClient, Cancel
+from apikley_wan.api.cancel import Cancel
+from apikley_wan.api.client import ApikleyClient
+from apikley_wan.api.tasks import build_create_body
 from apikley_wan.errors import (RunCancelledError, CreateUncertainError, GenerationFailedError, InputError,
                                 InsufficientCreditsError, TaskStillPendingError)
 from apikley_wan.run.generation import Generations
@@ -202,7 +204,7 @@ def test_deadline_keeps_the_task_pending_then_collects(sim, tmp_path, reference_
 def test_collect_by_id_adopts_a_foreign_task(sim, tmp_path, reference_clip):
     client = ApikleyClient(api_key="sim-key", base_url=sim.base_url)
     url = client.upload(reference_clip)
-    task_id = client.create_task(client.build_create_body("a dog surfs a wave", [url], "5", "720p"))
+    task_id = client.create_task(build_create_body("a dog surfs a wave", [url], "5", "720p"))
     entry = collect(_gens(sim, tmp_path), task_id)
     assert entry.state == jr.SUCCESS and Path(entry.result_path).is_file()
 
@@ -213,14 +215,14 @@ def test_a_task_collected_by_id_is_recorded_at_its_real_price(sim, tmp_path, ref
     sim.fps = 6  # a real 10 s 1080p result in 60 frames, not 240: its price is the point here
     client = ApikleyClient(api_key="sim-key", base_url=sim.base_url)
     url = client.upload(reference_clip)
-    task_id = client.create_task(client.build_create_body("a dog surfs a wave", [url], "10", "1080p"))
+    task_id = client.create_task(build_create_body("a dog surfs a wave", [url], "10", "1080p"))
     report = collect(_gens(sim, tmp_path), task_id)
     assert report.cost_credits == 209.5 and report.cost_kind == "estimate"
     entry = Journal(tmp_path / "journal.sqlite").by_task_id(task_id)
     assert (entry.params["duration"], entry.params["resolution"]) == ("10", "1080p")
     sidecar = json.loads(Path(report.result_path).with_suffix(".json").read_text())
     assert sidecar["cost_credits"] == 209.5
-    from apikley_wan.api.client import TaskInfo
+    from apikley_wan.api.tasks import TaskInfo
     unknown = TaskInfo.from_record(task_id, {"state": "success", "param": "{not json"})
     assert unknown.duration is None and unknown.resolution is None
 

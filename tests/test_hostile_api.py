@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 
 from apikley_wan import __main__ as cli
-from apikley_wan.api import client as client_mod
+from apikley_wan.api import downloads
 from apikley_wan.record import entry as jr
 from apikley_wan.record.sqlite import Journal
-from apikley_wan.api.client import ApikleyClient, Cancel
+from apikley_wan.api.cancel import Cancel
+from apikley_wan.api.client import ApikleyClient
 from apikley_wan.errors import RunCancelledError, InputError
 from hostile_api import SAMPLE, TASK_ID, HostileApi
 from timings import FAST
@@ -265,7 +266,7 @@ def test_a_damaged_journal_is_one_sentence_not_a_traceback(api, env, tmp_path, c
 
 def test_a_full_disk_during_download_is_one_sentence_and_not_retried(api, env, tmp_path, capsys, monkeypatch):
     part = tmp_path / "fake.part"
-    monkeypatch.setattr(client_mod, "open_part", lambda dest, task_id=None: (part, open("/dev/full", "wb", 0)))
+    monkeypatch.setattr(downloads, "open_part", lambda dest, task_id=None: (part, open("/dev/full", "wb", 0)))
     code, text = v2v(capsys, tmp_path / "out.mp4")
     assert code == 2 and "the disk is full" in text and "Traceback" not in text
     assert "never created again" in text and "Credits may have been spent" in text

@@ -13,7 +13,9 @@ import time
 import pytest
 
 from apikley_wan.record import entry as jr
-from apikley_wan.api.client import ApikleyClient, Cancel
+from apikley_wan.api.cancel import Cancel
+from apikley_wan.api.client import ApikleyClient
+from apikley_wan.api.tasks import build_create_body
 from apikley_wan.errors import RunCancelledError, CreateUncertainError, NetworkError
 from apikley_wan.run.generation import Generations
 from apikley_wan.record.sqlite import Journal
@@ -66,7 +68,7 @@ def test_an_api_call_ends_at_its_deadline_however_slowly_its_answer_drips(api):
     api.on(*STATUS, slow_header)
     api.on(*CREATE, lambda h: h.drip(100_000, every_s=0.05))
     client = ApikleyClient(api_key=KEY, base_url=api.base_url, call_deadline_s=1.0)
-    body = client.build_create_body("character1 waits", [api.base_url + "/files/uploaded.mp4"], "5", "720p")
+    body = build_create_body("character1 waits", [api.base_url + "/files/uploaded.mp4"], "5", "720p")
 
     balance = _finishes_within(10, lambda: client.credits(attempts=1))
     status = _finishes_within(10, lambda: client.get_task("0" * 32, attempts=1))
@@ -96,7 +98,7 @@ def test_cancel_shuts_a_polls_socket_but_a_creates_answer_is_still_read(api):
     api.on(*CREATE, lambda h: h.drip(0, every_s=0.02, body=answer))
     cancel = Cancel()
     creator = ApikleyClient(api_key=KEY, base_url=api.base_url, cancel=cancel)
-    body = creator.build_create_body("character1 waits", [api.base_url + "/files/uploaded.mp4"], "5", "720p")
+    body = build_create_body("character1 waits", [api.base_url + "/files/uploaded.mp4"], "5", "720p")
     cancel_after(api.dripping, cancel, delay=0.1)
     create = _finishes_within(20, lambda: creator.create_task(body))
     assert create and create[0] == api.task_id  # cancelled mid-answer, the task id was still read

@@ -19,7 +19,8 @@ from apikley_wan.panel import task_rows
 from apikley_wan.results import provenance
 from apikley_wan.record import entry as jr
 from apikley_wan.record.sqlite import Journal
-from apikley_wan.api.client import ApikleyClient, scrub
+from apikley_wan.api.client import ApikleyClient
+from apikley_wan.api.untrusted import scrub
 from apikley_wan.errors import DownloadError, InputError
 from apikley_wan.run.request import check_public_url
 from hostile_api import SAMPLE, TASK_ID, HostileApi

@@ -16,6 +16,7 @@ import pytest
 from apikley_wan.money import metering
 from apikley_wan.record import entry as jr
 from apikley_wan.api.client import ApikleyClient
+from apikley_wan.api.tasks import build_create_body
 from apikley_wan.run.generation import Generations
 from apikley_wan.record.sqlite import Journal
 from apikley_wan.money.report import ESTIMATE, MEASURED, REPORTED
@@ -165,7 +166,7 @@ def test_a_balance_that_cannot_be_read_never_blocks_the_create(sim, tmp_path, cl
 def test_a_collected_task_is_never_measured(sim, tmp_path, clip_url):
     """Its create happened elsewhere (or before a restart): no balance of before it was read here."""
     client = ApikleyClient(api_key="sim-key", base_url=sim.base_url)
-    task_id = client.create_task(client.build_create_body("a dog surfs a wave", [clip_url], "5", "720p"))
+    task_id = client.create_task(build_create_body("a dog surfs a wave", [clip_url], "5", "720p"))
     wait_until(lambda: sim.tasks[task_id].done.is_set())
     report = asyncio.run(_gens(sim, tmp_path).collect(task_id))
     assert (report.cost_credits, report.cost_kind) == (70, ESTIMATE)

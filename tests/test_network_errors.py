@@ -13,6 +13,7 @@ import pytest
 
 from apikley_wan.panel.account import CreditsCache
 from apikley_wan.api.client import ApikleyClient
+from apikley_wan.api.tasks import build_create_body
 from apikley_wan.errors import CreateUncertainError, DownloadError, NetworkError, TaskStillPendingError
 from apikley_wan.run.generation import Generations
 from apikley_wan.record.sqlite import Journal
@@ -97,7 +98,7 @@ def test_the_node_status_line_shows_each_retry_while_uploading(closed_port, tmp_
 def test_a_refused_create_is_retried_and_ends_saying_no_task_was_made(closed_port):
     client = _client(closed_port, create_attempts=3)
     notes = []
-    body = client.build_create_body("character1 dances", ["https://example.com/a.mp4"], "5", "720p")
+    body = build_create_body("character1 dances", ["https://example.com/a.mp4"], "5", "720p")
     with pytest.raises(NetworkError) as failed:
         client.create_task(body, on_retry=notes.append)
     message = failed.value.user_message()
@@ -110,7 +111,7 @@ def test_a_refused_create_is_retried_and_ends_saying_no_task_was_made(closed_por
 
 def test_a_create_whose_answer_never_comes_is_uncertain_and_never_re_sent(silent_port):
     client = _client(silent_port, timeout=(2.0, 0.5))
-    body = client.build_create_body("character1 dances", ["https://example.com/a.mp4"], "5", "720p")
+    body = build_create_body("character1 dances", ["https://example.com/a.mp4"], "5", "720p")
     with pytest.raises(CreateUncertainError) as lost:
         client.create_task(body)
     message = lost.value.user_message()
@@ -124,7 +125,7 @@ def test_a_create_answer_cut_off_by_the_server_is_uncertain_in_a_few_words(sim):
     sim.faults.drop_after_create = 1
     client = ApikleyClient(api_key="sim-key", base_url=sim.base_url)
     with pytest.raises(CreateUncertainError) as lost:
-        client.create_task(client.build_create_body("character1 dances", [sim.base_url + "/x.mp4"], "5", "720p"))
+        client.create_task(build_create_body("character1 dances", [sim.base_url + "/x.mp4"], "5", "720p"))
     host = sim.base_url.split("//")[1]
     assert lost.value.detail == f"connection closed by the server ({host})" and sim.create_requests == 1
 

@@ -14,6 +14,7 @@ import pytest
 from apikley_wan import __main__ as cli
 from apikley_wan.batch import batch
 from apikley_wan.run import request as core_request
+from apikley_wan.api import tasks
 from apikley_wan.api.client import ApikleyClient
 from apikley_wan.errors import InputError
 from apikley_wan.record.sqlite import Journal
@@ -111,7 +112,7 @@ def test_v2v_checks_the_reference_order_and_keeps_each_clip_in_its_place(referen
 def test_the_request_check_builds_no_create_body_and_says_what_the_body_builder_says(monkeypatch):
     def no_body(*a, **kw):
         raise AssertionError("a throwaway create body was built to validate a request")
-    monkeypatch.setattr(ApikleyClient, "build_create_body", staticmethod(no_body))
+    monkeypatch.setattr(tasks, "build_create_body", no_body)
     good = GenerationRequest(PROMPT, "5", "720p", [Reference(source="clip.mp4"), Reference(url="https://x.example/y.mp4")])
     check_request(good, "https://api.apikley.ru")  # checked without any body
     monkeypatch.undo()
@@ -119,7 +120,7 @@ def test_the_request_check_builds_no_create_body_and_says_what_the_body_builder_
         with pytest.raises(InputError) as by_request:
             check_request(GenerationRequest(*fields, [Reference(url="https://x.example/y.mp4")]))
         with pytest.raises(InputError) as by_body:
-            ApikleyClient.build_create_body(fields[0], ["https://x.example/y.mp4"], *fields[1:])
+            tasks.build_create_body(fields[0], ["https://x.example/y.mp4"], *fields[1:])
         assert by_request.value.detail == by_body.value.detail
 
 

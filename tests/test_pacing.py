@@ -22,7 +22,8 @@ import pytest
 
 from apikley_wan.money import pacing
 from apikley_wan.record import entry as jr
-from apikley_wan.api.client import ApikleyClient, Cancel
+from apikley_wan.api.cancel import Cancel
+from apikley_wan.api.client import ApikleyClient
 from apikley_wan.errors import RunCancelledError
 from apikley_wan.record.sqlite import Journal
 from apikley_wan.record import sqlite as sqlite_journal

@@ -183,8 +183,9 @@ def test_prices_come_from_the_one_table(routes):
 
 def _foreign_task(sim, clip) -> str:
     from apikley_wan.api.client import ApikleyClient
+    from apikley_wan.api.tasks import build_create_body
     client = ApikleyClient(api_key=KEY, base_url=sim.base_url)
-    return client.create_task(client.build_create_body("a cat juggles", [client.upload(clip)], "5", "720p"))
+    return client.create_task(build_create_body("a cat juggles", [client.upload(clip)], "5", "720p"))
 
 
 def test_recent_tasks_and_collect_never_create_a_task(routes, long_key_sim, reference_clip, tmp_path, monkeypatch):

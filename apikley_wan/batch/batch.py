@@ -28,7 +28,8 @@ from ..results import archive, outputs
 from ..run import stopping
 from ..settings import config, settings
 from ..record import entry as jr
-from ..api.client import ApikleyClient, Cancel
+from ..api.cancel import Cancel
+from ..api.client import ApikleyClient
 from ..errors import ApikleyError, BudgetError, RunCancelledError
 from ..run.generation import Generations
 from .jobs import Job, JobsFileError, Problem, batch_inputs, load_jobs

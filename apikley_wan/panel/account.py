@@ -17,7 +17,8 @@ from typing import Callable, Optional
 
 from ..money import price_settings, pricing
 from ..settings import config
-from ..api.client import ApikleyClient, api_kind, scrub
+from ..api.client import ApikleyClient, api_kind
+from ..api.untrusted import scrub
 from ..errors import (ApikleyError, ConfigError, KeyInvalidError, KeyNotRemovedError, KeyNotStoredError,
                      KeyRefusedError, KeyUncheckedError, NetworkError)
 

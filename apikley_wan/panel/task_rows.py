@@ -15,7 +15,8 @@ from ..record import entry as jr
 from ..money import pricing
 from ..results import provenance
 from ..settings import settings
-from ..api.client import ApikleyClient, Cancel
+from ..api.cancel import Cancel
+from ..api.client import ApikleyClient
 from ..errors import ApikleyError, BusyError, InputError, NotFoundError
 from ..record.entry import JournalEntry
 from ..record.store import JournalStore

@@ -24,7 +24,7 @@ import av
 
 from .. import __version__
 from ..settings import settings
-from ..api.client import scrub_tree
+from ..api.untrusted import scrub_tree
 from ..errors import NoProvenanceError, ProvenanceInvalidError
 from ..files import open_part
 from ..record.entry import JournalEntry, valid_task_id

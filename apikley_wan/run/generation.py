@@ -29,7 +29,9 @@ from ..money import budget as budget_guard, metering, pacing, pricing
 from ..results import archive, outputs, provenance
 from ..record import entry as jr
 from ..api.callbacks import CallbackBoard
-from ..api.client import ApikleyClient, Cancel, TaskInfo
+from ..api.cancel import Cancel
+from ..api.client import ApikleyClient
+from ..api.tasks import TaskInfo, build_create_body
 from ..errors import (ApikleyError, BudgetError, RunCancelledError, ConfigError, CreateUncertainError,
                      GenerationFailedError, JournalError, NotFoundError, ResultInvalidError, TaskIdTakenError,
                      TaskStillPendingError, link_hint)
@@ -217,7 +219,7 @@ class Generations:
             secret = self.callbacks.new_secret()
             params = {**params, "callback_secret": secret}
             callback_url = self.callbacks.url_for(self.callback_base, secret)
-        body = self.client.build_create_body(request.prompt, urls, request.duration, request.resolution,
+        body = build_create_body(request.prompt, urls, request.duration, request.resolution,
                                              request.multi_shots, callback_url)
         params = {**params, "video_urls": urls}
         self._status(on_status, None, "creating the task", params)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .. import media
-from ..api.client import check_create_fields, check_reference_url, sent_prompt
+from ..api.tasks import check_create_fields, check_reference_url, sent_prompt
 from ..errors import InputError
 from ..api.hosts import refused_host
 from ..settings.settings import MODEL

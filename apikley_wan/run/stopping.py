@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ..api.client import Cancel
+from ..api.cancel import Cancel
 from ..record.store import JournalStore
 
 UNWIND_S = 2.0  # jobs cancelled after the grace get this long to unwind

@@ -11,7 +11,11 @@ import threading
 import time
 from typing import Awaitable, Callable, Optional
 
-from ..api.client import ApikleyClient, Cancel, TaskInfo
+from ..api.cancel import Cancel
+
+from ..api.client import ApikleyClient
+
+from ..api.tasks import TaskInfo
 from ..errors import (BadResponseError, GenerationFailedError, MaintenanceError, NetworkError, NotFoundError,
                      RateLimitError, ResultMissingError, ServerError, TaskStillPendingError)
 from ..settings.settings import TIMINGS, Timings
