@@ -18,6 +18,7 @@ from .api.client import ApikleyClient
 from .record.journals import journal_url, open_journal
 from .record.store import JournalStore
 from .settings.settings import Timings
+from .run.pipeline import Pipeline
 from .run.watch import Clock
 from .run.workers import Lanes, TaskLocks
 
@@ -92,13 +93,12 @@ class Runtime:
     def client(self, cancel: Optional[Cancel] = None, **kw) -> ApikleyClient:
         return ApikleyClient(api_key=self.api_key() or "", base_url=self.config.base_url, cancel=cancel, **kw)
 
-    def generations(self, cancel: Cancel, *, client: Optional[ApikleyClient] = None, **kw):
+    def pipeline(self, cancel: Cancel, *, client: Optional[ApikleyClient] = None, **kw) -> Pipeline:
         """The pipeline bound to one run's cancel hook, on this runtime's parts; the key is read now, never
         from a widget."""
-        from .run.generation import Generations
         kw.setdefault("deadline_s", self.config.deadline_s)
         kw.setdefault("callback_base", self.config.callback_base)
         kw.setdefault("timings", self.timings)
-        return Generations(client or self.client(cancel), self.journal, kw.pop("results_dir", self.results_dir),
-                           callbacks=self.callbacks, lanes=self.lanes, budget=self.guard, pacer=self.pacer,
-                           clock=self.clock, meter=self.meter, locks=self.locks, **kw)
+        return Pipeline(client or self.client(cancel), self.journal, kw.pop("results_dir", self.results_dir),
+                        callbacks=self.callbacks, lanes=self.lanes, budget=self.guard, pacer=self.pacer,
+                        clock=self.clock, meter=self.meter, locks=self.locks, **kw)

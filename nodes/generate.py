@@ -36,7 +36,7 @@ class Wan26VideoToVideo:
         request = to_request(prompt, duration, resolution, **optional)
 
         async def work(cancel, board):
-            return results.finished(await service.state().generations(cancel).run(request, board.update), board)
+            return results.finished(await service.state().pipeline(cancel).run(request, board.update), board)
 
         return await run_pipeline(work, unique_id)
 
@@ -58,9 +58,9 @@ class Wan26Submit:
         request = to_request(prompt, duration, resolution, **optional)
 
         async def work(cancel, board):
-            gens = service.state().generations(cancel)
-            submitted = await gens.submit(request, board.update)
-            results.announce(gens.report(submitted.entry, submitted.outcome, board.started_at, submitted.notes), board)
+            pipeline = service.state().pipeline(cancel)
+            submitted = await pipeline.submit(request, board.update)
+            results.announce(pipeline.report(submitted.entry, submitted.outcome, board.started_at, submitted.notes), board)
             return (task_value(submitted.entry),)
 
         return await run_pipeline(work, unique_id)

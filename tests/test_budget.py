@@ -27,7 +27,7 @@ from apikley_wan.__main__ import _parser
 from apikley_wan.money.budget import BudgetGuard
 from apikley_wan.api.client import ApikleyClient
 from apikley_wan.errors import BudgetError, ConfigError, InsufficientCreditsError
-from apikley_wan.run.generation import Generations
+from apikley_wan.run.pipeline import Pipeline
 from apikley_wan.record.sqlite import Journal
 from apikley_wan.money.report import PAID, REATTACHED, REUSED
 from apikley_wan.run.request import GenerationRequest, Reference
@@ -44,10 +44,10 @@ def clip_url(sim, reference_clip) -> str:
     return ApikleyClient(api_key="sim-key", base_url=sim.base_url).upload(reference_clip)
 
 
-def _gens(sim, tmp_path, guard: BudgetGuard, key: str = "sim-key") -> Generations:
+def _gens(sim, tmp_path, guard: BudgetGuard, key: str = "sim-key") -> Pipeline:
     client = ApikleyClient(api_key=key, base_url=sim.base_url, backoff_start_s=0.05, download_backoff_s=0.01)
-    return Generations(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "results", timings=FAST,
-                       budget=guard)
+    return Pipeline(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "results", timings=FAST,
+                    budget=guard)
 
 
 def _url_request(url: str, take: int = 0) -> GenerationRequest:

@@ -19,7 +19,7 @@ from apikley_wan.money import budget_settings
 from apikley_wan.money.budget import BudgetGuard
 from apikley_wan.api.client import ApikleyClient
 from apikley_wan.errors import BudgetError, ConfigError, InputError
-from apikley_wan.run.generation import Generations
+from apikley_wan.run.pipeline import Pipeline
 from apikley_wan.record.sqlite import Journal
 from apikley_wan.run.request import GenerationRequest, Reference
 from conftest import FAST, FAST_CLI, load_pack, use_pack_runtime
@@ -114,7 +114,7 @@ def test_a_change_in_settings_holds_the_next_run_without_a_restart(sim, tmp_path
     guard = BudgetGuard()
     guard.caps_folder = folder
     client = ApikleyClient(api_key="sim-key", base_url=sim.base_url)
-    gens = Generations(client, journal, tmp_path / "results", timings=FAST, budget=guard)
+    gens = Pipeline(client, journal, tmp_path / "results", timings=FAST, budget=guard)
     url = client.upload(reference_clip)
     request = GenerationRequest("character1 dances in the rain", "5", "720p", [Reference(url=url)])
     _save({"session_usd": 0.3}, folder, journal, guard)

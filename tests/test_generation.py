@@ -22,7 +22,7 @@ from apikley_wan.api.client import ApikleyClient
 from apikley_wan.api.tasks import build_create_body
 from apikley_wan.errors import (RunCancelledError, CreateUncertainError, GenerationFailedError, InputError,
                                 InsufficientCreditsError, TaskStillPendingError)
-from apikley_wan.run.generation import Generations
+from apikley_wan.run.pipeline import Pipeline
 from apikley_wan.run.request import GenerationRequest, Reference
 from apikley_wan.record.sqlite import Journal
 from apikley_wan.settings.settings import TIMINGS
@@ -31,12 +31,12 @@ from conftest import FAST, cancel_after
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _gens(sim, tmp_path, key="sim-key", **kw) -> Generations:
+def _gens(sim, tmp_path, key="sim-key", **kw) -> Pipeline:
     """The pipeline on the suite's fast timings (a test of the production waits passes ``timings=TIMINGS``)."""
     client = ApikleyClient(api_key=key, base_url=sim.base_url, backoff_start_s=0.05, download_backoff_s=0.01,
                            cancel=kw.pop("cancel", None))
     kw.setdefault("timings", FAST)
-    return Generations(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "results", **kw)
+    return Pipeline(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "results", **kw)
 
 
 def run(gens, request, on_status=None):
@@ -122,13 +122,13 @@ def _crash_script(sim, tmp_path, clip) -> str:
         sys.path.insert(0, {str(REPO)!r})
         from apikley_wan.api.client import ApikleyClient
         import asyncio
-        from apikley_wan.run.generation import Generations
+        from apikley_wan.run.pipeline import Pipeline
         from apikley_wan.run.request import GenerationRequest, Reference
         from apikley_wan.record.sqlite import Journal
         journal = Journal({str(tmp_path / 'journal.sqlite')!r})
         journal.record_task_id = lambda *a, **k: os._exit(9)   # the process dies right after the POST
-        gens = Generations(ApikleyClient(api_key="sim-key", base_url={sim.base_url!r}), journal,
-                           {str(tmp_path / 'results')!r})
+        gens = Pipeline(ApikleyClient(api_key="sim-key", base_url={sim.base_url!r}), journal,
+                        {str(tmp_path / 'results')!r})
         asyncio.run(gens.submit(GenerationRequest("character1 walks on the moon", "5", "720p",
                                                   [Reference(source={str(clip)!r})])))
     """)

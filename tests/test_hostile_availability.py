@@ -17,7 +17,7 @@ from apikley_wan.api.cancel import Cancel
 from apikley_wan.api.client import ApikleyClient
 from apikley_wan.api.tasks import build_create_body
 from apikley_wan.errors import RunCancelledError, CreateUncertainError, NetworkError
-from apikley_wan.run.generation import Generations
+from apikley_wan.run.pipeline import Pipeline
 from apikley_wan.record.sqlite import Journal
 from apikley_wan.money.report import COLLECTED, PAID, REUSED
 from apikley_wan.run.request import GenerationRequest, Reference
@@ -113,8 +113,8 @@ def test_a_reuse_and_a_poll_finish_at_once_behind_12_creates_stuck_on_dripping_a
     journal = Journal(tmp_path / "journal.sqlite")
     runtime = fast_runtime(tmp_path / "results", journal, state_dir=tmp_path / "state")
 
-    def pipeline(cancel: Cancel) -> Generations:
-        return runtime.generations(cancel, client=ApikleyClient(api_key=KEY, base_url=api.base_url, cancel=cancel))
+    def pipeline(cancel: Cancel) -> Pipeline:
+        return runtime.pipeline(cancel, client=ApikleyClient(api_key=KEY, base_url=api.base_url, cancel=cancel))
 
     async def scenario():
         paid = await pipeline(Cancel()).run(_request("character1 dances, paid once", api))

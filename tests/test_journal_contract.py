@@ -578,7 +578,7 @@ def test_two_workers_with_the_same_inputs_pay_once_and_each_saves_the_result(sto
     at once: one creates the task, the other attaches to it; a third one later re-uses it and downloads the
     result onto its own disk."""
     from apikley_wan.api.client import ApikleyClient
-    from apikley_wan.run.generation import Generations
+    from apikley_wan.run.pipeline import Pipeline
     from apikley_wan.run.request import GenerationRequest, Reference
 
     request = GenerationRequest(prompt="character1 walks on the moon", duration="5", resolution="720p",
@@ -586,8 +586,8 @@ def test_two_workers_with_the_same_inputs_pay_once_and_each_saves_the_result(sto
     reports, errors = {}, []
 
     def worker(name):
-        gens = Generations(ApikleyClient(api_key="sim-key", base_url=sim.base_url, backoff_start_s=0.05),
-                           store.open(), tmp_path / name)
+        gens = Pipeline(ApikleyClient(api_key="sim-key", base_url=sim.base_url, backoff_start_s=0.05),
+                        store.open(), tmp_path / name)
         try:
             reports[name] = asyncio.run(gens.run(request))
         except Exception as exc:  # noqa: BLE001 - asserted below

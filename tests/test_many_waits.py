@@ -42,7 +42,7 @@ def remote_sim():
 async def _runs(runtime, base_url: str, count: int, url: str, name: str) -> list:
     async def one(i: int):
         client = ApikleyClient(api_key="sim-key", base_url=base_url)
-        gens = runtime.generations(client.cancel, client=client)
+        gens = runtime.pipeline(client.cancel, client=client)
         request = GenerationRequest(f"character1 {name} take {i}", "5", "720p", [Reference(url=url)])
         return await gens.run(request)
 

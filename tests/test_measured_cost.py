@@ -17,7 +17,7 @@ from apikley_wan.money import metering
 from apikley_wan.record import entry as jr
 from apikley_wan.api.client import ApikleyClient
 from apikley_wan.api.tasks import build_create_body
-from apikley_wan.run.generation import Generations
+from apikley_wan.run.pipeline import Pipeline
 from apikley_wan.record.sqlite import Journal
 from apikley_wan.money.report import ESTIMATE, MEASURED, REPORTED
 from apikley_wan.run.request import GenerationRequest, Reference
@@ -32,9 +32,9 @@ def clip_url(sim, reference_clip):
     return ApikleyClient(api_key="sim-key", base_url=sim.base_url).upload(reference_clip)
 
 
-def _gens(sim, tmp_path) -> Generations:
+def _gens(sim, tmp_path) -> Pipeline:
     client = ApikleyClient(api_key="sim-key", base_url=sim.base_url, backoff_start_s=0.05)
-    return Generations(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "results", timings=FAST)
+    return Pipeline(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "results", timings=FAST)
 
 
 def _request(url, prompt="character1 walks on the moon") -> GenerationRequest:

@@ -165,15 +165,15 @@ def test_a_run_with_an_hdr_reference_says_so_in_its_status_and_report(sim, tmp_p
     import asyncio
 
     from apikley_wan.api.client import ApikleyClient
-    from apikley_wan.run.generation import Generations
+    from apikley_wan.run.pipeline import Pipeline
     from apikley_wan.record.sqlite import Journal
     from apikley_wan.media.clips import write_clip
     from apikley_wan.run.request import GenerationRequest, Reference
     from conftest import FAST
 
     hlg = write_clip(tmp_path / "hlg.mp4", seconds=2, pix_fmt="yuv420p10le", color=HLG)
-    gens = Generations(ApikleyClient(api_key="sim-key", base_url=sim.base_url), Journal(tmp_path / "j.sqlite"),
-                       tmp_path / "results", timings=FAST)
+    gens = Pipeline(ApikleyClient(api_key="sim-key", base_url=sim.base_url), Journal(tmp_path / "j.sqlite"),
+                    tmp_path / "results", timings=FAST)
     statuses = []
 
     def run(clip):

@@ -15,7 +15,7 @@ from apikley_wan.panel.account import CreditsCache
 from apikley_wan.api.client import ApikleyClient
 from apikley_wan.api.tasks import build_create_body
 from apikley_wan.errors import CreateUncertainError, DownloadError, NetworkError, TaskStillPendingError
-from apikley_wan.run.generation import Generations
+from apikley_wan.run.pipeline import Pipeline
 from apikley_wan.record.sqlite import Journal
 from apikley_wan.run.request import GenerationRequest, Reference
 from conftest import FAST
@@ -82,7 +82,7 @@ def test_an_upload_to_a_closed_port_says_what_failed_that_nothing_was_spent_and_
 
 
 def test_the_node_status_line_shows_each_retry_while_uploading(closed_port, tmp_path, reference_clip):
-    gens = Generations(_client(closed_port), Journal(tmp_path / "journal.sqlite"), tmp_path / "results", timings=FAST)
+    gens = Pipeline(_client(closed_port), Journal(tmp_path / "journal.sqlite"), tmp_path / "results", timings=FAST)
     lines = []
     request = GenerationRequest("character1 dances in the rain", "5", "720p", [Reference(source=str(reference_clip))])
     with pytest.raises(NetworkError) as failed:
@@ -171,8 +171,8 @@ def test_a_result_host_that_refuses_says_the_task_is_kept(closed_port, tmp_path)
 
 def test_status_checks_that_fail_are_counted_on_the_line_and_the_task_stays_collectable(sim, tmp_path, clip_url):
     sim.task_seconds = 60
-    gens = Generations(ApikleyClient(api_key="sim-key", base_url=sim.base_url), Journal(tmp_path / "j.sqlite"),
-                       tmp_path / "results", timings=FAST, deadline_s=1.0)
+    gens = Pipeline(ApikleyClient(api_key="sim-key", base_url=sim.base_url), Journal(tmp_path / "j.sqlite"),
+                    tmp_path / "results", timings=FAST, deadline_s=1.0)
     request = GenerationRequest("character1 dances in the rain", "5", "720p", [Reference(url=clip_url)])
     entry = asyncio.run(gens.submit(request)).entry
     sim.stop()  # the API goes away while the task runs
@@ -194,7 +194,7 @@ def clip_url(sim, reference_clip):
 
 def test_the_status_line_counts_download_retries_and_names_the_task(sim, tmp_path, clip_url, closed_port):
     client = ApikleyClient(api_key="sim-key", base_url=sim.base_url, download_backoff_s=0.01)
-    gens = Generations(client, Journal(tmp_path / "j.sqlite"), tmp_path / "results", timings=FAST)
+    gens = Pipeline(client, Journal(tmp_path / "j.sqlite"), tmp_path / "results", timings=FAST)
     request = GenerationRequest("character1 dances in the rain", "5", "720p", [Reference(url=clip_url)])
     entry = asyncio.run(gens.submit(request)).entry
     finished = asyncio.run(gens.wait(entry))

@@ -140,13 +140,13 @@ def test_raw_values_from_a_file_are_taken_as_the_widgets_are():
 
 def test_one_run_for_node_v2v_and_batch_hears_the_task_first_holds_the_gate_for_submit_only_and_copies(
         sim, state_dir, reference_clip, tmp_path):
-    """Generations.run with the hooks v2v and a batch use: the task is heard before the wait ends, the gate is
+    """Pipeline.run with the hooks v2v and a batch use: the task is heard before the wait ends, the gate is
     held while submitting only, and the paid result is copied to ``out`` (re-used the second time)."""
-    from apikley_wan.run.generation import Generations
+    from apikley_wan.run.pipeline import Pipeline
     from conftest import FAST
     sim.task_seconds = 0.5
-    gens = Generations(ApikleyClient(api_key="sim-key", base_url=sim.base_url), Journal(tmp_path / "j.sqlite"),
-                       tmp_path / "results", timings=FAST)
+    gens = Pipeline(ApikleyClient(api_key="sim-key", base_url=sim.base_url), Journal(tmp_path / "j.sqlite"),
+                    tmp_path / "results", timings=FAST)
     seen, held = [], []
 
     class Gate:

@@ -15,7 +15,7 @@ from apikley_wan.money import price_settings, pricing
 from apikley_wan.money.budget import BudgetGuard
 from apikley_wan.api.client import ApikleyClient
 from apikley_wan.errors import BudgetError, ConfigError, InputError
-from apikley_wan.run.generation import Generations
+from apikley_wan.run.pipeline import Pipeline
 from apikley_wan.record.sqlite import Journal
 from apikley_wan.run.request import GenerationRequest, Reference
 from conftest import FAST, pack_module
@@ -74,7 +74,7 @@ def test_a_damaged_file_refuses_clearly(folder):
 # -- one table: guard, status line, journal, report -----------------------------------------------
 def _gens(base_url, tmp_path, guard, key="sim-key"):
     client = ApikleyClient(api_key=key, base_url=base_url)
-    return Generations(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "results", timings=FAST, budget=guard)
+    return Pipeline(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "results", timings=FAST, budget=guard)
 
 
 def _request():

@@ -233,7 +233,7 @@ def test_a_second_collect_of_the_same_task_waits_its_turn(routes):
                 await release.wait()
                 raise errors.ApikleyError("stopped for the test")
 
-        runtime.generations = lambda cancel: _Slow()
+        runtime.pipeline = lambda cancel: _Slow()
         first = asyncio.ensure_future(collector.collect(runtime, "busy-task"))
         while "busy-task" not in collector._busy:
             await asyncio.sleep(0.01)

@@ -62,7 +62,7 @@ def test_each_runtime_owns_its_parts_and_hands_them_to_every_run(state_dir, tmp_
     one, two = Runtime(Config.from_env(timings=FAST)), Runtime(Config.from_env(state_dir=tmp_path / "other"))
     assert one.guard is not two.guard and one.meter is not two.meter and one.lanes is not two.lanes
     assert one.guard.caps_folder == state_dir and two.journal.path == tmp_path / "other" / "journal.sqlite"
-    gens = one.generations(one.client().cancel)
+    gens = one.pipeline(one.client().cancel)
     assert (gens.budget, gens.meter, gens.pacer, gens.locks, gens.clock, gens.timings) == (
         one.guard, one.meter, one.pacer, one.locks, one.clock, FAST)
     assert gens.journal is one.journal and gens.deadline_s == one.config.deadline_s

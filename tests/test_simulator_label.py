@@ -11,7 +11,7 @@ from apikley_wan import __main__ as cli
 from apikley_wan.api import simulated
 from apikley_wan.api.client import ApikleyClient, api_kind
 from apikley_wan.record.sqlite import Journal
-from apikley_wan.run.generation import Generations
+from apikley_wan.run.pipeline import Pipeline
 from apikley_wan.run.request import GenerationRequest, Reference
 from conftest import FAST, pack_module
 from hostile_api import SAMPLE, HostileApi
@@ -30,7 +30,7 @@ def hostile():
 
 def _run(base_url: str, tmp_path) -> tuple:
     client = ApikleyClient(api_key=KEY, base_url=base_url)
-    gens = Generations(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "out", timings=FAST)
+    gens = Pipeline(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "out", timings=FAST)
     import asyncio
     request = GenerationRequest(prompt="character1 waves", duration="5", resolution="720p",
                                 references=(Reference(source=str(SAMPLE)),))

@@ -2,7 +2,7 @@
 
 The table below is written out by hand, state by state, and every journal state x heartbeat liveness x
 result-file presence is checked against it. Then the same real journal row, in each state, is put to the
-estimate route's core (``estimate.reuse``), the batch plan and the pipeline (``Generations.submit`` on the
+estimate route's core (``estimate.reuse``), the batch plan and the pipeline (``Pipeline.submit`` on the
 simulator): all three must say what the verdict says, each in its own words.
 """
 
@@ -18,7 +18,7 @@ from apikley_wan.run import estimate
 from apikley_wan.record import entry as jr
 from apikley_wan.api.client import ApikleyClient
 from apikley_wan.errors import CreateUncertainError
-from apikley_wan.run.generation import Generations
+from apikley_wan.run.pipeline import Pipeline
 from apikley_wan.batch.jobs import Job
 from apikley_wan.record.entry import Decision, JournalEntry
 from apikley_wan.record.sqlite import Journal
@@ -106,7 +106,7 @@ def _row(journal: Journal, fp: str, name: str) -> JournalEntry:
     return journal.update(entry.id, state=name)
 
 
-async def _pipeline_says(gens: Generations, request: GenerationRequest, journal: Journal, row: JournalEntry) -> str:
+async def _pipeline_says(gens: Pipeline, request: GenerationRequest, journal: Journal, row: JournalEntry) -> str:
     """What the pipeline's submit does with the row; a live creator records its task id while it waits."""
     async def creator_records_its_id():
         await asyncio.sleep(0.3)
@@ -132,8 +132,8 @@ def test_the_estimate_the_batch_plan_and_the_pipeline_agree_on_the_same_row(name
 
     reuse = estimate.reuse(journal, request, sim.base_url)
     (planned,), problems = batch.plan([Job(1, request, tmp_path / "out.mp4")], journal, sim.base_url)
-    gens = Generations(ApikleyClient(api_key="sim-key", base_url=sim.base_url, backoff_start_s=0.05), journal,
-                       tmp_path / "results", timings=FAST)
+    gens = Pipeline(ApikleyClient(api_key="sim-key", base_url=sim.base_url, backoff_start_s=0.05), journal,
+                    tmp_path / "results", timings=FAST)
     pipeline = asyncio.run(_pipeline_says(gens, request, journal, row))
 
     assert not problems and (reuse, planned.kind, pipeline) == WORDS[decision], name

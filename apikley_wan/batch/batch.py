@@ -31,7 +31,7 @@ from ..record import entry as jr
 from ..api.cancel import Cancel
 from ..api.client import ApikleyClient
 from ..errors import ApikleyError, BudgetError, RunCancelledError
-from ..run.generation import Generations
+from ..run.pipeline import Pipeline
 from .jobs import Job, JobsFileError, Problem, batch_inputs, load_jobs
 from ..record.store import JournalStore
 from ..money.report import PAID, REATTACHED, REUSED
@@ -235,9 +235,9 @@ class Batch:
                 self.results[p.job.line] = JobResult(p.job.line, SKIPPED_BUDGET, error=(
                     f"not started: its estimate ({_money(p.estimate_credits)}) would take the batch past --max-usd"))
 
-    def _generations(self) -> Generations:
+    def _new_pipeline(self) -> Pipeline:
         client = ApikleyClient(api_key=self.api_key, base_url=self.base_url, cancel=self.cancel)
-        return self.runtime.generations(self.cancel, client=client, deadline_s=self.deadline_s,
+        return self.runtime.pipeline(self.cancel, client=client, deadline_s=self.deadline_s,
                                         api_identity=self.api_identity, callback_base=None)
 
     async def run(self) -> list:
@@ -291,7 +291,7 @@ class Batch:
                                     f"(~{_money(p.estimate_credits)}, estimate)")
         try:
             async with in_flight:  # the pipeline of the node and ``v2v``, with the batch's slots and lines
-                report = await self._generations().run(p.job.request, on_submitted=created,
+                report = await self._new_pipeline().run(p.job.request, on_submitted=created,
                                                        gate=self._preparing(gate), out=p.job.out,
                                                        overwrite=self.overwrite)
         except asyncio.CancelledError:

@@ -13,8 +13,8 @@ cap by cap: ``budget_settings.py``; read at each use, so a change applies to the
   this run and this process's creates in flight, must stay at or above it. A balance that cannot be
   read refuses the create (the guard was asked for).
 
-``Generations.submit`` asks ``check`` right after the re-use lookup, before any clip is prepared or
-uploaded; ``_claim_and_create`` then ``reserve``s the run's estimate atomically with the others of
+``Pipeline.submit`` asks ``check`` right after the re-use lookup, before any clip is prepared or
+uploaded; the paid create (``run/create.py``) then ``reserve``s the run's estimate atomically with the others of
 the process (one lock), claims the journal row under that lock, and re-counts the day once the row
 is written (another worker of a shared journal may have claimed the room meanwhile). A create the
 API refused ``release``s the reservation; a created (or possibly created) task ``spend``s it.

@@ -12,16 +12,21 @@ finish: it may be billed meanwhile.
 Other processes and farm workers are seen through the journal they share: after the second balance read,
 the journal is asked whether another entry of the account was in flight between the ticket's opening and
 that read (``journal.busy_between``). What this cannot see: spending outside the journal (another tool on
-the same key, a top-up). The caller keeps a measurement only when it is plausible (``plausible``), else the
-price-table estimate stands.
+the same key, a top-up). A measurement is kept only when it is plausible (``plausible``), else the
+price-table estimate stands. ``balance_before`` and ``measured_cost`` are the two balance reads.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from typing import Optional
+
+from ..errors import ApikleyError, RunCancelledError
+
+log = logging.getLogger("apikley_wan")
 
 # a difference above this many times the estimate is someone else's spending, not this task's
 PLAUSIBLE_FACTOR = 3.0
@@ -36,6 +41,42 @@ def account_of(client) -> str:
 def plausible(difference: Optional[float], estimate: Optional[float]) -> bool:
     """A balance difference that can be one task's cost: more than nothing, at most 3x its estimate."""
     return difference is not None and estimate is not None and 0 < difference <= PLAUSIBLE_FACTOR * estimate
+
+
+def balance_before(ticket: "Ticket", client, known: Optional[float]) -> None:
+    """The balance before the create, for a measured cost: the guard's reading when it just made one,
+    else one quick read, and only while this create is alone. A failed read only loses the measurement."""
+    if not ticket.alone:
+        return
+    if known is None:
+        try:
+            known = client.credits(attempts=1)
+        except RunCancelledError:
+            raise
+        except ApikleyError:
+            ticket.spoil()
+            return
+    ticket.balance_before = known
+
+
+def measured_cost(ticket: "Ticket", client, journal, api_identity: str, entry_id: int,
+                  estimate: Optional[float]) -> Optional[float]:
+    """The balance before the create less the balance now, when the task was alone from before its
+    create until after this read (in this process, and in the journal every process on the account
+    writes) and the difference is plausible; else None (the estimate stands)."""
+    if ticket.balance_before is None or not ticket.alone:
+        return None
+    try:
+        after = client.credits(attempts=1)
+    except ApikleyError:  # Cancel included: the success must be recorded all the same
+        return None
+    difference = round(ticket.balance_before - after, 4)
+    busy = journal.busy_between(api_identity, entry_id, ticket.opened_at, time.time())
+    if ticket.alone and not busy and plausible(difference, estimate):
+        return difference
+    log.info("apikley task %s: balance moved by %g credits (estimate %s): not taken as its cost",
+             ticket.task_id, difference, estimate)
+    return None
 
 
 class Ticket:

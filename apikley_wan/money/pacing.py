@@ -3,7 +3,7 @@ tasks in any ``CREATE_WINDOW_S`` seconds, per account (api-reference §7; 20 per
 
 The window is kept in the journal (its ``create_slots``), not in the process: every process and farm
 worker on one journal paces the account's creates together, so batches run back to back or at once
-normally never hear 429. The account is the API the journal's rows belong to (``Generations.api_identity``).
+normally never hear 429. The account is the API the journal's rows belong to (``Pipeline.api_identity``).
 A create counts from the moment its slot is taken until ``CREATE_WINDOW_S`` after its answer came
 back: the server counts on receipt, somewhere in between, so a slow first create can never make the
 21st one too early. A 429 (or 455) marks the window full for everyone until ``CREATE_WINDOW_S`` after

@@ -1,7 +1,7 @@
 """The recent-tasks panel's data: journal entries as plain rows, and collecting one by task id.
 
 Rows carry only what the panel shows (never the callback secret or uploaded URLs). Collecting
-goes through ``Generations.collect``, which downloads an existing task's result and never
+goes through ``Pipeline.collect``, which downloads an existing task's result and never
 creates a task: a coroutine on the caller's loop (ComfyUI's server loop), its steps on the Runtime's
 workers, stopped by ``Collector.cancel``. Functions return plain data or raise typed errors (the routes map them to HTTP).
 """
@@ -141,7 +141,7 @@ class Collector:
         try:
             if await runtime.lanes.run(runtime.journal.by_task_id, task_id) is None:
                 raise NotFoundError(f"no task {task_id[:80]!r} in the journal", credits_may_be_spent=False)
-            await runtime.generations(cancel).collect(task_id)
+            await runtime.pipeline(cancel).collect(task_id)
             return {"ok": True, "task": await runtime.lanes.run(lambda: task_row(runtime.journal.by_task_id(task_id)))}
         except asyncio.CancelledError:  # the request went away: the work on the workers stops too
             cancel.set()

@@ -1,5 +1,5 @@
-"""Where paid results are kept: a file name per task that cannot leave the results folder, the
-check that a downloaded file is a video, the sidecar beside it, and leftovers of killed downloads.
+"""Where paid results are kept: a file name per task that cannot leave the results folder, the one step that
+keeps a downloaded result (verified, tagged, its sidecar beside it), and leftovers of killed downloads.
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Optional
 
 from .. import MODEL
 from ..money import pricing
@@ -15,6 +16,7 @@ from ..errors import ResultInvalidError, StorageError
 from ..files import PART_SUFFIX, pieces, write_file
 from ..record.entry import JournalEntry, valid_task_id
 from ..media import ClipInfo, NotAVideo, check_video
+from . import provenance
 
 log = logging.getLogger("apikley_wan")
 
@@ -34,7 +36,16 @@ def result_path(results_dir: Path, prefix: str, task_id: str) -> Path:
     return path
 
 
-def verify(path: Path, task_id: str) -> ClipInfo:
+def keep(video: Path, entry: JournalEntry, secret: Optional[str]) -> None:
+    """A downloaded result made the paid file that is kept, in one step: verified to be a video (else deleted:
+    ResultInvalidError), tagged with its task (provenance.py: the file alone leads back to it), and its
+    sidecar written beside it."""
+    facts = _verify(video, entry.task_id)
+    provenance.embed(video, entry, secret, facts)
+    _write_sidecar(entry, video)
+
+
+def _verify(path: Path, task_id: str) -> ClipInfo:
     """A paid result counts only when it is a real video (its facts are returned); anything else is
     deleted and reported."""
     try:
@@ -52,7 +63,7 @@ def is_video(path: Path) -> bool:
     return True
 
 
-def write_sidecar(entry: JournalEntry, video: Path) -> None:
+def _write_sidecar(entry: JournalEntry, video: Path) -> None:
     """Metadata beside the result: task id, model, parameters, prompt, cost (never the key or the
     callback secret)."""
     params = {k: v for k, v in entry.params.items() if k != "callback_secret"}

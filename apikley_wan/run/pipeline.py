@@ -9,7 +9,7 @@ fetch:  the result file (downloaded again from the task if the archived file wen
 The pipeline is a coroutine: waiting holds no thread. Each blocking step (a journal write, an
 encode, one HTTP call, a download) runs on bounded pools of daemon workers, one per kind of step
 (workers.py: a re-use needs no worker an API call can hold), and the steps that
-must not be split (claim -> create -> record the task id; download -> verify -> record the file)
+must not be split (claim -> create -> record the task id, create.py; download -> keep -> record the file)
 run as one step, so a Cancel between awaits can never lose a paid task id or result.
 """
 
@@ -25,32 +25,30 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .. import media
-from ..money import budget as budget_guard, metering, pacing, pricing
-from ..results import archive, outputs, provenance
-from ..record import entry as jr
 from ..api.callbacks import CallbackBoard
 from ..api.cancel import Cancel
 from ..api.client import ApikleyClient
 from ..api.tasks import TaskInfo, build_create_body
-from ..errors import (ApikleyError, BudgetError, RunCancelledError, ConfigError, CreateUncertainError,
-                     GenerationFailedError, JournalError, NotFoundError, ResultInvalidError, TaskIdTakenError,
-                     TaskStillPendingError, link_hint)
+from ..errors import (BudgetError, ConfigError, CreateUncertainError, GenerationFailedError, NotFoundError, ResultInvalidError,
+                      TaskStillPendingError, link_hint)
+from ..money import budget as budget_guard, metering, pacing, pricing
+from ..money.report import (COLLECTED, ESTIMATE, MEASURED, PAID, REATTACHED, REPORTED, REUSED, UNKNOWN, RunReport,
+                            report_for)
+from ..record import entry as jr
 from ..record.entry import JournalEntry
 from ..record.store import JournalStore
-from ..money.report import (COLLECTED, ESTIMATE, MEASURED, PAID, REATTACHED, REPORTED, REUSED, UNKNOWN, RunReport,
-                     report_for)
-from .request import GenerationRequest, check_request, fingerprint
+from ..results import archive, outputs
 from ..settings.settings import TIMINGS, Timings, deadline_s as default_deadline_s
+from .create import CREATES_REFUSED, PaidCreate
+from .request import GenerationRequest, check_request, fingerprint
 from .status import Status, status_for
 from .watch import Clock, pause, wait_for_task
 from .workers import Lanes, TaskLocks
 
 log = logging.getLogger("apikley_wan")
 
-# in an entry's params: how many of its create requests the API answered with a refusal (429/455), so far
-CREATES_REFUSED = "creates_refused"
-
 OnStatus = Optional[Callable[[Status], None]]
+
 
 @dataclass(frozen=True)
 class Submission:
@@ -61,8 +59,9 @@ class Submission:
     notes: tuple = ()  # what preparing the references changed, e.g. "HDR reference converted to SDR for upload"
 
 
-class Generations:
-    """The pipeline over one client and one journal; its methods are coroutines."""
+class Pipeline:
+    """One generation's way from inputs to a kept result, over one client and one journal; its methods are
+    coroutines."""
 
     def __init__(self, client: ApikleyClient, journal: JournalStore, results_dir: str | os.PathLike, *,
                  deadline_s: Optional[float] = None, callbacks: Optional[CallbackBoard] = None,
@@ -72,7 +71,7 @@ class Generations:
                  pacer: Optional[pacing.Pacer] = None, meter: Optional[metering.Meter] = None,
                  locks=None):
         """The parts a process shares (lanes, guard, pacer, meter, locks, clock) come from its Runtime
-        (``Runtime.generations``); each one not given is this pipeline's own."""
+        (``Runtime.pipeline``); each one not given is this pipeline's own."""
         self.client = client
         # every paid create goes through the guard (the process's own unless given one); a re-use never does
         self.budget = budget_guard.BudgetGuard() if budget is None else budget
@@ -91,6 +90,7 @@ class Generations:
         self._lanes = lanes or Lanes()
         self.meter = meter or metering.Meter()
         self.locks = TaskLocks() if locks is None else locks  # (an empty one is falsy: it has a length)
+        self._paid_create = PaidCreate(client, journal, self.budget, self.meter, self.pacer, timings)
 
     @property
     def cancel(self) -> Cancel:
@@ -228,8 +228,8 @@ class Generations:
             # the account's create window (pacing.py), awaited on the loop before the row is claimed
             async with self.pacer.slot(self.api_identity, self.cancel, self._lanes.files.run, self.timings.slice_s) as slot:
                 try:
-                    entry, created = await self._on(self._lanes.creates, self._claim_and_create, fp, params, body,
-                                                    credits, slot, on_retry)
+                    entry, created = await self._on(self._lanes.creates, self._paid_create, fp, params, body, credits,
+                                                    slot, on_retry)
                 except BudgetError:
                     slot.used = False  # refused by the guard: no request was sent
                     raise
@@ -239,101 +239,6 @@ class Generations:
             attached = await self._reusable(fp)  # None: the other creator was refused; claim again
             if attached is not None:
                 return attached
-
-    def _claim_and_create(self, fp: str, params: dict, body: dict, credits: float, slot: pacing.Slot,
-                          on_retry=None) -> tuple:
-        """One step: the budget is reserved, the journal row written before the POST, and the row gets
-        the task id right after it.
-
-        Returns ``(entry, True)`` when this call created the task, ``(existing_entry, False)`` when
-        another run holds the fingerprint. BudgetError (nothing sent) when the run would cross a cap.
-        """
-        ticket = self.meter.open(self.client)  # before the guard may read the balance (metering.py)
-        may_exist = False  # whether a task may have come of this call: then the ticket stays open
-        try:
-            held = self.budget.reserve(self.journal, self.client, credits)
-            try:
-                entry, is_new = held.claim(lambda: self.journal.claim(fp, params))
-                if not is_new:
-                    return entry, False
-                try:  # nothing is sent yet: whatever stops the run here gives the row back for the next run
-                    held.recheck(self.journal)
-                    self._balance_before(ticket, held.balance)
-                except BaseException as exc:
-                    self.journal.update(entry.id, state=jr.REFUSED, error=exc.user_message() if isinstance(
-                        exc, ApikleyError) else f"stopped before the create was sent ({type(exc).__name__})")
-                    raise
-                may_exist = True  # from the POST on, unless the answer proves otherwise
-
-                def refused(sent: int) -> None:  # kept before any re-send; the window is full for everyone
-                    self.journal.update(entry.id, params={**params, CREATES_REFUSED: sent})
-                    self.pacer.refused(slot)
-                try:
-                    task_id = self.client.create_task(body, on_retry=on_retry, on_refused=refused)
-                except CreateUncertainError as exc:
-                    held.spend()  # a task may exist: it counts
-                    self.journal.update(entry.id, state=jr.UNCERTAIN, error=exc.user_message())
-                    exc.hint = f"{exc.hint} {link_hint(entry.id)}"
-                    raise
-                except ApikleyError as exc:  # the API refused, or cancel came before sending: no task
-                    may_exist = False
-                    self.journal.update(entry.id, state=jr.REFUSED, error=exc.user_message())
-                    raise
-                except BaseException as exc:  # anything else mid-create: a task may exist
-                    held.spend()
-                    self.journal.update(entry.id, state=jr.UNCERTAIN,
-                                        error=f"stopped during create ({type(exc).__name__})")
-                    raise
-                held.spend()
-                ticket.bind(task_id)
-            finally:
-                held.release()  # no task was made (a no-op once spent)
-        finally:
-            if not may_exist:
-                ticket.close()
-        log.info("apikley task %s created (journal entry %d)", task_id, entry.id)
-        return self._record_task_id(entry, task_id), True
-
-    def _balance_before(self, ticket: metering.Ticket, known: Optional[float]) -> None:
-        """The balance before the create, for a measured cost: the guard's reading when it just made one,
-        else one quick read, and only while this create is alone. A failed read only loses the measurement."""
-        if not ticket.alone:
-            return
-        if known is None:
-            try:
-                known = self.client.credits(attempts=1)
-            except RunCancelledError:
-                raise
-            except ApikleyError:
-                ticket.spoil()
-                return
-        ticket.balance_before = known
-
-    def _record_task_id(self, entry: JournalEntry, task_id: str) -> JournalEntry:
-        """A paid task's id must reach the journal: the write is retried (a busy file, a database restarting)
-        for up to ``timings.record_retry_s``; past that, the error names the id and how to link it later."""
-        deadline, delay = time.monotonic() + self.timings.record_retry_s, 0.25
-        while True:
-            try:
-                return self.journal.record_task_id(entry.id, task_id)
-            except TaskIdTakenError as exc:  # a task may exist for this entry: it stays uncertain
-                log.error("apikley task %s was answered for journal entry %d, but another entry holds it",
-                          task_id, entry.id)
-                self.journal.update(entry.id, state=jr.UNCERTAIN, error=exc.user_message())
-                raise
-            except JournalError as exc:
-                if time.monotonic() + delay > deadline:
-                    log.error("apikley task %s could not be recorded in journal entry %d; link it by id",
-                              task_id, entry.id)
-                    self.journal.release(entry.id)  # no heartbeat for it: others see it as uncertain
-                    exc.task_id, exc.credits_may_be_spent = task_id, True
-                    exc.hint = (f"The task WAS created. Once the journal works again: {link_hint(entry.id, task_id)} "
-                                f"{exc.hint}")
-                    raise
-                log.warning("apikley task %s created, but the journal could not record it (%s); retrying in %.2g s",
-                            task_id, exc.detail, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
 
     # -- wait + download -------------------------------------------------------------------
     async def wait(self, entry: JournalEntry, on_status: OnStatus = None) -> JournalEntry:
@@ -394,31 +299,14 @@ class Generations:
             if info.consumed_credits is not None:
                 cost, kind = info.consumed_credits, REPORTED
             else:
-                measured = self._measured(entry, ticket, estimate)
+                measured = metering.measured_cost(ticket, self.client, self.journal, self.api_identity, entry.id,
+                                                  estimate)
                 cost, kind = (measured, MEASURED) if measured is not None else (
                     estimate, ESTIMATE if estimate is not None else UNKNOWN)
         finally:
             ticket.close()
         return self.journal.update(entry.id, state=jr.SUCCESS, result_url=info.result_urls[0], error=None,
                                    params=params, cost_credits=cost, cost_kind=kind)
-
-    def _measured(self, entry: JournalEntry, ticket: metering.Ticket, estimate: Optional[float]) -> Optional[float]:
-        """The balance before the create less the balance now, when the task was alone from before its
-        create until after this read (in this process, and in the journal every process on the account
-        writes) and the difference is plausible; else None (the estimate stands)."""
-        if ticket.balance_before is None or not ticket.alone:
-            return None
-        try:
-            after = self.client.credits(attempts=1)
-        except ApikleyError:  # Cancel included: the success must be recorded all the same
-            return None
-        difference = round(ticket.balance_before - after, 4)
-        busy = self.journal.busy_between(self.api_identity, entry.id, ticket.opened_at, time.time())
-        if ticket.alone and not busy and metering.plausible(difference, estimate):
-            return difference
-        log.info("apikley task %s: balance moved by %g credits (estimate %s): not taken as its cost",
-                 ticket.task_id, difference, estimate)
-        return None
 
     def _ensure_file(self, entry: JournalEntry, on_status: OnStatus = None) -> JournalEntry:
         """The result in THIS pipeline's results folder, downloaded (again) from the task when missing or
@@ -453,14 +341,12 @@ class Generations:
         self.client.download(url, dest, task_id=entry.task_id,
                              on_retry=self._retries(on_status, "downloading", entry.params, entry.task_id))
         try:
-            facts = archive.verify(dest, entry.task_id)
+            archive.keep(dest, entry, self.client.api_key)  # verified, tagged with its task, its sidecar beside it
         except ResultInvalidError:
             # the next attempt asks the API for the result again instead of re-using this link
             self.journal.update(entry.id, result_url=None, result_path=None,
                                 error="the downloaded result was not a video; it will be fetched again")
             raise
-        provenance.embed(dest, entry, self.client.api_key, facts)  # the file alone leads back to its task
-        archive.write_sidecar(entry, dest)
         return self.journal.update(entry.id, result_path=str(dest), error=None)
 
     # -- helpers ---------------------------------------------------------------------------
