@@ -250,7 +250,7 @@ async def _run_or_collect(args, request: Optional[GenerationRequest], pipeline: 
         if request is not None:
             _check_out(args, {ref.source: f"the --video {ref.source!r}" for ref in request.references if ref.source},
                        pipeline.journal.by_fingerprint(fingerprint(request, pipeline.api_identity)[0]))
-            return await pipeline.run(request, show, on_submitted=submitted, out=args.out, overwrite=args.overwrite)
+            return await pipeline.generate_video(request, show, on_submitted=submitted, out=args.out, overwrite=args.overwrite)
         holder["task_id"] = _task_to_collect(args, pipeline)
         _check_out(args, {args.from_file: "the --from-file video"} if args.from_file else {},
                    pipeline.journal.by_task_id(holder["task_id"]), holder["task_id"])

@@ -89,7 +89,7 @@ def test_the_session_cap_counts_what_this_session_created(sim, tmp_path, clip_ur
 
 def test_the_day_cap_is_counted_from_the_journal_across_a_restart(sim, tmp_path, clip_url):
     day = Budget(day_usd=0.50)
-    done = asyncio.run(_gens(sim, tmp_path, BudgetGuard(day)).run(_url_request(clip_url)))
+    done = asyncio.run(_gens(sim, tmp_path, BudgetGuard(day)).generate_video(_url_request(clip_url)))
     assert done.cost_credits == 70
     # a restart: a new pipeline and a new guard on the same journal still sees today's task
     with pytest.raises(BudgetError) as refused:
@@ -140,7 +140,7 @@ def test_a_minimum_balance_that_cannot_be_read_refuses_clearly(sim, tmp_path, re
 
 
 def test_a_reuse_or_reattach_is_never_blocked_even_over_every_cap(sim, tmp_path, clip_url, monkeypatch):
-    done = asyncio.run(_gens(sim, tmp_path, BudgetGuard(Budget())).run(_url_request(clip_url)))
+    done = asyncio.run(_gens(sim, tmp_path, BudgetGuard(Budget())).generate_video(_url_request(clip_url)))
     sim.task_seconds = 60
     pending = asyncio.run(_gens(sim, tmp_path, BudgetGuard(Budget())).submit(_url_request(clip_url, take=1)))
     closed = BudgetGuard(Budget(session_usd=0, day_usd=0, min_balance=1e9))

@@ -119,12 +119,12 @@ def test_a_change_in_settings_holds_the_next_run_without_a_restart(sim, tmp_path
     request = GenerationRequest("character1 dances in the rain", "5", "720p", [Reference(url=url)])
     _save({"session_usd": 0.3}, folder, journal, guard)
     with pytest.raises(BudgetError) as refused:
-        asyncio.run(gens.run(request))
+        asyncio.run(gens.generate_video(request))
     message = refused.value.user_message()
     assert "the per-session cap (saved in Settings) is $0.30" in message and "clear it in Settings" in message
     assert sim.create_requests == 0
     _save({"session_usd": ""}, folder, journal, guard)
-    assert asyncio.run(gens.run(request)).charged and sim.create_count == 1
+    assert asyncio.run(gens.generate_video(request)).charged and sim.create_count == 1
     assert budget_settings.status(folder, guard, journal)["spent"] == {"session_usd": 0.35, "day_usd": 0.35}
 
 

@@ -40,7 +40,7 @@ def _gens(sim, tmp_path, key="sim-key", **kw) -> Pipeline:
 
 
 def run(gens, request, on_status=None):
-    return asyncio.run(gens.run(request, on_status))
+    return asyncio.run(gens.generate_video(request, on_status))
 
 
 def submit(gens, request):

@@ -117,10 +117,10 @@ def test_a_reuse_and_a_poll_finish_at_once_behind_12_creates_stuck_on_dripping_a
         return runtime.pipeline(cancel, client=ApikleyClient(api_key=KEY, base_url=api.base_url, cancel=cancel))
 
     async def scenario():
-        paid = await pipeline(Cancel()).run(_request("character1 dances, paid once", api))
+        paid = await pipeline(Cancel()).generate_video(_request("character1 dances, paid once", api))
         api.on(*CREATE, lambda h: h.drip(1_000_000, every_s=0.05))
         cancels = [Cancel() for _ in range(STUCK)]
-        stuck = [asyncio.ensure_future(pipeline(c).run(_request(f"character1 take {i}", api)))
+        stuck = [asyncio.ensure_future(pipeline(c).generate_video(_request(f"character1 take {i}", api)))
                  for i, c in enumerate(cancels)]
         while not (api.dripping.is_set() and api.count(*CREATE) >= 2):  # the first create is the paid one
             await asyncio.sleep(0.02)
@@ -133,7 +133,7 @@ def test_a_reuse_and_a_poll_finish_at_once_behind_12_creates_stuck_on_dripping_a
 
         started = time.monotonic()
         try:
-            reused = await asyncio.wait_for(pipeline(Cancel()).run(_request("character1 dances, paid once", api)), 10)
+            reused = await asyncio.wait_for(pipeline(Cancel()).generate_video(_request("character1 dances, paid once", api)), 10)
             reuse_s = time.monotonic() - started
             collected = await asyncio.wait_for(pipeline(Cancel()).collect("fedcba9876543210fedcba9876543210"), 10)
             collect_s = time.monotonic() - started - reuse_s

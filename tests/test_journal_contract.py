@@ -589,7 +589,7 @@ def test_two_workers_with_the_same_inputs_pay_once_and_each_saves_the_result(sto
         gens = Pipeline(ApikleyClient(api_key="sim-key", base_url=sim.base_url, backoff_start_s=0.05),
                         store.open(), tmp_path / name)
         try:
-            reports[name] = asyncio.run(gens.run(request))
+            reports[name] = asyncio.run(gens.generate_video(request))
         except Exception as exc:  # noqa: BLE001 - asserted below
             errors.append(exc)
     threads = [threading.Thread(target=worker, args=(name,)) for name in ("machine-a", "machine-b")]

@@ -44,7 +44,7 @@ async def _runs(runtime, base_url: str, count: int, url: str, name: str) -> list
         client = ApikleyClient(api_key="sim-key", base_url=base_url)
         gens = runtime.pipeline(client.cancel, client=client)
         request = GenerationRequest(f"character1 {name} take {i}", "5", "720p", [Reference(url=url)])
-        return await gens.run(request)
+        return await gens.generate_video(request)
 
     return await asyncio.gather(*(one(i) for i in range(count)))
 

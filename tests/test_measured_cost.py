@@ -47,7 +47,7 @@ def _balance_reads(sim) -> int:
 
 def test_a_task_alone_is_recorded_at_what_it_took_from_the_balance(sim, tmp_path, clip_url):
     sim.credits = 1000
-    report = asyncio.run(_gens(sim, tmp_path).run(_request(clip_url)))
+    report = asyncio.run(_gens(sim, tmp_path).generate_video(_request(clip_url)))
     assert sim.credits == 930  # the simulator took the task's price on success
     assert (report.cost_credits, report.cost_kind, report.cost_usd) == (70, MEASURED, 0.35)
     assert "Paid now: 70 credits ($0.35, measured from the balance)" in report.line()
@@ -59,7 +59,7 @@ def test_a_task_alone_is_recorded_at_what_it_took_from_the_balance(sim, tmp_path
 
 def test_the_budget_guards_balance_read_is_the_one_before_the_create(sim, tmp_path, clip_url, monkeypatch):
     monkeypatch.setenv("APIKLEY_MIN_BALANCE", "100")
-    report = asyncio.run(_gens(sim, tmp_path).run(_request(clip_url)))
+    report = asyncio.run(_gens(sim, tmp_path).generate_video(_request(clip_url)))
     assert report.cost_kind == MEASURED and report.cost_credits == 70
     assert _balance_reads(sim) == 3  # the guard's look before upload, its reading at create (re-used), after
 
@@ -75,7 +75,7 @@ def test_overlapping_tasks_keep_the_estimate_and_one_after_another_are_measured(
     assert [(e.cost_credits, e.cost_kind) for e in done] == [(70, "estimate"), (70, "estimate")]
 
     sim.task_seconds = FAST.simulator_task_s
-    later = [asyncio.run(gens.run(_request(clip_url, f"character1 jumps {i}"))) for i in range(2)]
+    later = [asyncio.run(gens.generate_video(_request(clip_url, f"character1 jumps {i}"))) for i in range(2)]
     assert [(r.cost_credits, r.cost_kind) for r in later] == [(70, MEASURED), (70, MEASURED)]
 
 
@@ -85,7 +85,7 @@ def test_a_task_left_pending_by_a_stopped_wait_still_counts_as_in_flight(sim, tm
     gens = _gens(sim, tmp_path)
     left = asyncio.run(gens.submit(_request(clip_url, "character1 waits"))).entry
     sim.task_seconds = FAST.simulator_task_s
-    report = asyncio.run(gens.run(_request(clip_url, "character1 hurries")))
+    report = asyncio.run(gens.generate_video(_request(clip_url, "character1 hurries")))
     assert report.cost_kind == ESTIMATE
     sim.finish_task(left.task_id)
     assert asyncio.run(gens.wait(left)).cost_kind == "estimate"  # never alone either
@@ -113,7 +113,7 @@ def test_a_refused_or_long_finished_entry_of_the_account_does_not_count(sim, tmp
     journal.update(refused.id, state=jr.REFUSED)
     finished, _ = journal.claim("fp-finished", {"api": sim.base_url})
     journal.update(finished.id, state=jr.SUCCESS, task_id="t-old")
-    report = asyncio.run(_gens(sim, tmp_path).run(_request(clip_url)))
+    report = asyncio.run(_gens(sim, tmp_path).generate_video(_request(clip_url)))
     assert (report.cost_credits, report.cost_kind) == (70, MEASURED)
 
 
@@ -137,7 +137,7 @@ def test_every_worker_on_the_store_sees_another_entry_of_the_account_in_flight(s
 
 def test_the_apis_own_figure_wins_over_a_measurement(sim, tmp_path, clip_url):
     sim.record_credits = True  # recordInfo carries consumeCredits once the task is done
-    report = asyncio.run(_gens(sim, tmp_path).run(_request(clip_url)))
+    report = asyncio.run(_gens(sim, tmp_path).generate_video(_request(clip_url)))
     assert (report.cost_credits, report.cost_kind) == (70, REPORTED)
     assert "Paid now: 70 credits ($0.35) ·" in report.line()
     assert _balance_reads(sim) == 1  # the reading before the create; none after: the API said it
@@ -158,7 +158,7 @@ def test_an_implausible_difference_keeps_the_estimate(sim, tmp_path, clip_url, m
 
 def test_a_balance_that_cannot_be_read_never_blocks_the_create(sim, tmp_path, clip_url):
     sim.faults.server_errors, sim.faults.server_error_paths = 1, ("/api/v1/chat/credit",)
-    report = asyncio.run(_gens(sim, tmp_path).run(_request(clip_url)))
+    report = asyncio.run(_gens(sim, tmp_path).generate_video(_request(clip_url)))
     assert report.state == "success" and report.charged and report.cost_kind == ESTIMATE
     assert sim.create_count == 1
 

@@ -179,7 +179,7 @@ def test_a_run_with_an_hdr_reference_says_so_in_its_status_and_report(sim, tmp_p
     def run(clip):
         request = GenerationRequest(prompt="a walk", duration="5", resolution="720p",
                                     references=[Reference(source=str(clip))])
-        return asyncio.run(gens.run(request, statuses.append))
+        return asyncio.run(gens.generate_video(request, statuses.append))
 
     report = run(hlg)
     note = "HDR reference converted to SDR for upload (HLG to BT.709)"

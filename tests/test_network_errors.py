@@ -86,7 +86,7 @@ def test_the_node_status_line_shows_each_retry_while_uploading(closed_port, tmp_
     lines = []
     request = GenerationRequest("character1 dances in the rain", "5", "720p", [Reference(source=str(reference_clip))])
     with pytest.raises(NetworkError) as failed:
-        asyncio.run(gens.run(request, lambda status: lines.append(status.line())))
+        asyncio.run(gens.generate_video(request, lambda status: lines.append(status.line())))
     assert not failed.value.credits_may_be_spent
     retries = [line for line in lines if "retry" in line]
     assert [line.split(" | ")[0] for line in retries] == [

@@ -140,7 +140,7 @@ def test_raw_values_from_a_file_are_taken_as_the_widgets_are():
 
 def test_one_run_for_node_v2v_and_batch_hears_the_task_first_holds_the_gate_for_submit_only_and_copies(
         sim, state_dir, reference_clip, tmp_path):
-    """Pipeline.run with the hooks v2v and a batch use: the task is heard before the wait ends, the gate is
+    """Pipeline.generate_video with the hooks v2v and a batch use: the task is heard before the wait ends, the gate is
     held while submitting only, and the paid result is copied to ``out`` (re-used the second time)."""
     from apikley_wan.run.pipeline import Pipeline
     from conftest import FAST
@@ -159,9 +159,9 @@ def test_one_run_for_node_v2v_and_batch_hears_the_task_first_holds_the_gate_for_
     def heard(submission):
         seen.append((submission.outcome, submission.entry.state, list(held)))
     request = build_request(PROMPT, "5", "720p", video=str(reference_clip))
-    report = asyncio.run(gens.run(request, on_submitted=heard, gate=Gate(), out=tmp_path / "copy.mp4"))
+    report = asyncio.run(gens.generate_video(request, on_submitted=heard, gate=Gate(), out=tmp_path / "copy.mp4"))
     assert seen == [("paid", "waiting", ["in", "out"])] and report.outcome == "paid"
     assert report.output == str(tmp_path / "copy.mp4") and (tmp_path / "copy.mp4").read_bytes() == \
         open(report.result_path, "rb").read()
-    again = asyncio.run(gens.run(request, on_submitted=heard, out=tmp_path / "copy.mp4"))
+    again = asyncio.run(gens.generate_video(request, on_submitted=heard, out=tmp_path / "copy.mp4"))
     assert again.outcome == "reused" and seen[-1][0] == "reused" and sim.create_count == 1

@@ -89,11 +89,11 @@ def test_the_guard_counts_in_the_override(sim, tmp_path, folder):
     budget_settings.save({"session_usd": 0.40}, folder, guard, Journal(tmp_path / "journal.sqlite"))
     price_settings.save({"override": "5/720p=100"}, folder)
     with pytest.raises(BudgetError) as refused:
-        asyncio.run(_gens(sim.base_url, tmp_path, guard).run(_request()))
+        asyncio.run(_gens(sim.base_url, tmp_path, guard).generate_video(_request()))
     assert "$0.50 (100 credits, price-table estimate)" in refused.value.user_message()
     assert sim.create_requests == 0
     price_settings.save({"override": ""}, folder)
-    assert asyncio.run(_gens(sim.base_url, tmp_path, guard).run(_request())).charged
+    assert asyncio.run(_gens(sim.base_url, tmp_path, guard).generate_video(_request())).charged
 
 
 def test_the_status_line_the_journal_and_the_report_use_the_override(tmp_path, folder):
@@ -103,7 +103,8 @@ def test_the_status_line_the_journal_and_the_report_use_the_override(tmp_path, f
     price_settings.save({"override": "5/720p=100, usd_per_credit=0.01"}, folder)
     lines = []
     with HostileApi("sim-key") as api:
-        report = asyncio.run(_gens(api.base_url, tmp_path, guard).run(_request(), on_status=lambda s: lines.append(s.line())))
+        report = asyncio.run(_gens(api.base_url, tmp_path, guard).generate_video(
+            _request(), on_status=lambda s: lines.append(s.line())))
     assert lines and all(line.endswith("~100 credits ($1.00, estimate)") for line in lines), lines
     entry = Journal(tmp_path / "journal.sqlite").recent()[0]
     assert (entry.cost_credits, entry.cost_kind) == (100, "estimate")

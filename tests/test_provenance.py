@@ -71,7 +71,7 @@ def test_a_paid_result_carries_its_task_and_plays_exactly_what_was_downloaded(si
     gens = Pipeline(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "results", timings=FAST)
     request = GenerationRequest(prompt=PROMPT, duration="5", resolution="720p",
                                 references=[Reference(source=str(reference_clip))])
-    entry = gens.journal.by_task_id(asyncio.run(gens.run(request)).task_id)
+    entry = gens.journal.by_task_id(asyncio.run(gens.generate_video(request)).task_id)
     result = Path(entry.result_path)
     downloaded = tmp_path / "as_downloaded.mp4"  # the provider's file, byte for byte
     with urllib.request.urlopen(entry.result_url, timeout=30) as answer:

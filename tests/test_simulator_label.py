@@ -34,7 +34,7 @@ def _run(base_url: str, tmp_path) -> tuple:
     import asyncio
     request = GenerationRequest(prompt="character1 waves", duration="5", resolution="720p",
                                 references=(Reference(source=str(SAMPLE)),))
-    return asyncio.run(gens.run(request)), client
+    return asyncio.run(gens.generate_video(request)), client
 
 
 def test_every_answer_of_the_simulator_says_so_and_the_stand_in_does_not(sim, hostile):

@@ -1,6 +1,6 @@
 """The one place that speaks the apikley protocol: auth, the {code,msg,data} envelope, retries, creating a
-task, reading it and the balance. How one call travels is transport.py; what a task's messages hold, tasks.py;
-uploads and result downloads, the client's two halves in uploads.py and downloads.py.
+task, reading it and the balance, uploads, and downloads (each attempt at a result host is downloads.py). How one
+call travels is transport.py; what a task's messages hold, tasks.py.
 
 Money rule: ``create_task`` is re-sent only when the answer proves no task was made
 (a 429/455 body, a refused connection), and at most ``CREATE_SENDS_PER_ENTRY`` requests
@@ -10,32 +10,38 @@ the API answered. Anything else after the request may have left the machine rais
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
+import os
 import time
+import uuid
+from pathlib import Path
 from typing import Callable, Optional
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 from . import simulated
 from ..errors import (ApiValidationError, ApikleyError, BadResponseError, BalanceUnreadableError, ConfigError,
-                      CreateUncertainError, MaintenanceError, NetworkError, RateLimitError, ServerError, error_for_code)
+                      CreateUncertainError, DownloadError, MaintenanceError, NetworkError, RateLimitError, ServerError,
+                      StorageError, TaskStillPendingError, error_for_code)
 from ..record.entry import valid_task_id
 from ..settings import config
 from ..settings.settings import API_CALL_DEADLINE_S, CREATE_SENDS_PER_ENTRY, amount
 from .cancel import Cancel
-from .downloads import ResultDownloads
+from .downloads import MAX_RESULT_BYTES, ResultExpired, ResultRefused, fetch_result
 from .tasks import TaskInfo
-from .transport import CallAdapter, OnRetry, host_of, network_cause, nothing_was_sent, tell_retry
+from .transport import CallAdapter, CancellableBody, OnRetry, host_of, network_cause, nothing_was_sent, tell_retry
 from .untrusted import scrub, scrub_tree, short_text
-from .uploads import Uploads
 
 log = logging.getLogger("apikley_wan")
 
 # a non-JSON answer is quoted up to this many characters
 SNIPPET_CHARS = 120
 POLL_TIMEOUT = (10.0, 20.0)
+SMALL_UPLOAD_BYTES = 1024 * 1024
 
 
 def _creates(count: int) -> str:
@@ -58,7 +64,7 @@ def api_kind(base_url: str) -> str:
     return simulated.api_kind(ApikleyClient(api_key="", base_url=base_url).announces_simulator())
 
 
-class ApikleyClient(Uploads, ResultDownloads):
+class ApikleyClient:
     """Blocking client; run it off ComfyUI's event loop (on ``workers``)."""
 
     def __init__(self, api_key: Optional[str] = None, base_url: Optional[str] = None, *,
@@ -279,6 +285,13 @@ class ApikleyClient(Uploads, ResultDownloads):
             return None
         return TaskInfo.from_record(task_id, data)
 
+    def result_url(self, task_id: str) -> str:
+        """The task's result link, from its record (recordInfo); TaskStillPendingError while it has none."""
+        info = self.get_task(task_id)
+        if not (info and info.result_urls):
+            raise TaskStillPendingError("no result URL recorded yet", task_id=task_id)
+        return info.result_urls[0]
+
     def credits(self, attempts: Optional[int] = None) -> float:
         """The balance; a NaN, infinite, negative or non-number answer is a balance that cannot be read."""
         data = self.retried_call("GET", "/api/v1/chat/credit", attempts=attempts, action="balance")
@@ -288,3 +301,74 @@ class ApikleyClient(Uploads, ResultDownloads):
                 f"{float(data):g}" if isinstance(data, (int, float)) and not isinstance(data, bool) else
                 f"a {type(data).__name__}")
         return balance
+
+    # -- upload and download ----------------------------------------------------------------
+    def fresh_download_url(self, url: str, task_id: Optional[str] = None) -> str:
+        return str(self.retried_call("POST", "/api/v1/common/download-url", json={"url": url}, task_id=task_id,
+                                     action="download"))
+
+    def download(self, url: str, dest: str | os.PathLike, *, task_id: Optional[str] = None,
+                 max_bytes: int = MAX_RESULT_BYTES, attempts: int = 4, on_retry: OnRetry = None) -> Path:
+        """Stream a result to ``dest`` (temp file, renamed when complete), never with the key (downloads.py).
+
+        An expired URL (403/404/410) is swapped once for a fresh one from download-url. A local
+        write failure (disk full) is not retried; ``on_retry`` hears each retry in words.
+        """
+        dest = Path(dest)
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"the folder {dest.parent} could not be created ({exc.strerror})",
+                               task_id=task_id) from None
+        current, refreshed = url, False
+        last: Optional[ApikleyError] = None
+        for attempt in range(1, attempts + 1):
+            self.cancel.raise_if_requested(task_id)
+            try:
+                fetch_result(current, dest, cancel=self.cancel, timeout=self.timeout, api_base=self.base_url,
+                             secret=self.api_key, max_bytes=max_bytes, task_id=task_id)
+                return dest
+            except ResultExpired as exc:
+                last = DownloadError(str(exc), task_id=task_id)
+                if refreshed:
+                    break
+                current, refreshed = self.fresh_download_url(url, task_id=task_id), True
+            except ResultRefused as exc:  # the same link would be refused again
+                raise DownloadError(str(exc), task_id=task_id, hint=(
+                    "The pack fetches results only from public hosts (local ones only when the API itself is "
+                    "local); the task is kept: collect it by its task id once the provider gives a public link."
+                )) from None
+            except StorageError:
+                raise
+            except (DownloadError, NetworkError) as exc:
+                last = exc if isinstance(exc, DownloadError) else DownloadError(exc.detail, task_id=task_id)
+                if attempt < attempts:
+                    tell_retry(on_retry, last, attempt, attempts)
+                self.cancel.sleep(min(self.download_backoff_s * attempt, 10.0), task_id=task_id)
+        raise last or DownloadError("unknown error", task_id=task_id)
+
+    def upload(self, path: str | os.PathLike, upload_path: str = "videos/wan26-v2v", on_retry: OnRetry = None) -> str:
+        """Upload a local file (free) and return its public URL (``data.downloadUrl``).
+
+        Each upload gets a fresh name: the API overwrites (and caches) same-named uploads, so a
+        user's edited ``clip.mp4`` must never be served as the old one.
+        """
+        path = Path(path)
+        name = f"{uuid.uuid4().hex}{path.suffix or '.mp4'}"
+        size = path.stat().st_size
+        if size <= SMALL_UPLOAD_BYTES:
+            payload = {"base64Data": base64.b64encode(path.read_bytes()).decode("ascii"),
+                       "uploadPath": upload_path, "fileName": name}
+            data = self.retried_call("POST", self.upload_base + "/api/file-base64-upload", json=payload, action="upload",
+                                     on_retry=on_retry)
+        else:
+            # the whole body in memory (prepared clips are <= 10 MB), re-read from the start on each retry
+            body, content_type = urllib3.encode_multipart_formdata(
+                {"file": (name, path.read_bytes(), "video/mp4"), "uploadPath": upload_path, "fileName": name})
+            data = self.retried_call("POST", self.upload_base + "/api/file-stream-upload",
+                                     data_factory=lambda: CancellableBody(body, self.cancel),
+                                     headers={"Content-Type": content_type}, action="upload", on_retry=on_retry)
+        url = (data or {}).get("downloadUrl") or (data or {}).get("fileUrl")
+        if not url:
+            raise BadResponseError("the upload answer had no downloadUrl")
+        return str(url)

@@ -1,6 +1,7 @@
 """How one API call travels: on connections of its own whose every read waits at most until the call's
-deadline (a server dripping its answer cannot hold a worker longer), shut at once by Cancel; what a failed
-call's transport trouble was, in a few words; and each retry told in words."""
+deadline (a server dripping its answer cannot hold a worker longer), shut at once by Cancel, an upload's body
+read in blocks that Cancel stops; what a failed call's transport trouble was, in a few words; and each retry
+told in words."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+
+from .cancel import Cancel
 
 # hears each retry of a request in words: "connection refused, retry 2 of 4"
 OnRetry = Optional[Callable[[str], None]]
@@ -182,3 +185,19 @@ class _Within(io.RawIOBase):
         self._raw.close()
         super().close()
 
+
+class CancellableBody:
+    """A request body read in blocks that checks cancel between them, so a long upload stops
+    within a block of Cancel; ``len`` gives requests its Content-Length."""
+
+    def __init__(self, data: bytes, cancel: Cancel):
+        self._data, self._cancel, self._pos = data, cancel, 0
+
+    def __len__(self) -> int:
+        return len(self._data) - self._pos
+
+    def read(self, size: int = -1) -> bytes:
+        self._cancel.raise_if_requested()
+        end = len(self._data) if size is None or size < 0 else min(len(self._data), self._pos + size)
+        chunk, self._pos = self._data[self._pos:end], end
+        return chunk

@@ -291,9 +291,9 @@ class Batch:
                                     f"(~{_money(p.estimate_credits)}, estimate)")
         try:
             async with in_flight:  # the pipeline of the node and ``v2v``, with the batch's slots and lines
-                report = await self._new_pipeline().run(p.job.request, on_submitted=created,
-                                                       gate=self._preparing(gate), out=p.job.out,
-                                                       overwrite=self.overwrite)
+                report = await self._new_pipeline().generate_video(p.job.request, on_submitted=created,
+                                                                   gate=self._preparing(gate), out=p.job.out,
+                                                                   overwrite=self.overwrite)
         except asyncio.CancelledError:
             self._finished(line, JobResult(line, INTERRUPTED, **self._task_of(submitted), error=(
                 "stopped before it finished; run the batch again to continue (nothing is paid twice)")), started)

@@ -4,14 +4,11 @@ keeps a downloaded result (verified, tagged, its sidecar beside it), and leftove
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
 from typing import Optional
 
-from .. import MODEL
-from ..money import pricing
 from ..errors import ResultInvalidError, StorageError
 from ..files import PART_SUFFIX, pieces, write_file
 from ..record.entry import JournalEntry, valid_task_id
@@ -38,11 +35,9 @@ def result_path(results_dir: Path, prefix: str, task_id: str) -> Path:
 
 def keep(video: Path, entry: JournalEntry, secret: Optional[str]) -> None:
     """A downloaded result made the paid file that is kept, in one step: verified to be a video (else deleted:
-    ResultInvalidError), tagged with its task (provenance.py: the file alone leads back to it), and its
-    sidecar written beside it."""
+    ResultInvalidError), then its task written into it and beside it (``provenance.mark``)."""
     facts = _verify(video, entry.task_id)
-    provenance.embed(video, entry, secret, facts)
-    _write_sidecar(entry, video)
+    provenance.mark(video, entry, secret, facts)
 
 
 def _verify(path: Path, task_id: str) -> ClipInfo:
@@ -61,19 +56,6 @@ def is_video(path: Path) -> bool:
     except NotAVideo:
         return False
     return True
-
-
-def _write_sidecar(entry: JournalEntry, video: Path) -> None:
-    """Metadata beside the result: task id, model, parameters, prompt, cost (never the key or the
-    callback secret)."""
-    params = {k: v for k, v in entry.params.items() if k != "callback_secret"}
-    sidecar = {"task_id": entry.task_id, "model": MODEL, "prompt": params.get("prompt"),
-               "parameters": params, "cost_credits": entry.cost_credits,
-               "cost_usd": pricing.credits_to_usd(entry.cost_credits) if entry.cost_credits is not None else None,
-               "cost_kind": entry.cost_kind,
-               "created_at": entry.task_created_at, "finished_at": entry.finished_at}
-    write_file(video.with_suffix(".json"), json.dumps(sidecar, indent=2, ensure_ascii=False).encode("utf-8"),
-               entry.task_id)
 
 
 def remove_stale_parts(folder: Path, now: float | None = None) -> int:

@@ -1,6 +1,7 @@
 """The task a result file came from, written into the mp4 itself, so the file alone leads back to its
 task: renamed, copied or saved again by ComfyUI's Save Video (which keeps container tags), it can still
-be collected at no new charge (Task From File, the tasks panel's drop, ``collect --from-file``).
+be collected at no new charge (Task From File, the tasks panel's drop, ``collect --from-file``); and the
+sidecar beside it (task id, prompt, parameters, cost). ``mark`` writes both.
 
 Writing is a stream copy (no re-encode) into a temporary file beside the result, checked to hold the
 same frames, then renamed over it. The paid file must never be lost, so any failure keeps the verified
@@ -26,7 +27,8 @@ from .. import __version__
 from ..settings import settings
 from ..api.untrusted import scrub_tree
 from ..errors import NoProvenanceError, ProvenanceInvalidError
-from ..files import open_part
+from ..files import open_part, write_file
+from ..money import pricing
 from ..record.entry import JournalEntry, valid_task_id
 from ..media import ClipInfo, NotAVideo, check_video
 from ..media.sources import stream_of
@@ -71,6 +73,12 @@ def tags_for(entry: JournalEntry, secret: Optional[str]) -> dict:
     return scrub_tree(tags, secret)
 
 
+def mark(video: Path, entry: JournalEntry, secret: Optional[str], facts: ClipInfo) -> None:
+    """The task of a verified result (``facts``: its ``check_video``) written into it and beside it."""
+    embed(video, entry, secret, facts)
+    _write_sidecar(entry, video)
+
+
 def embed(video: Path, entry: JournalEntry, secret: Optional[str], facts: ClipInfo) -> bool:
     """Write the task's provenance into ``video``, a verified result whose ``check_video`` facts are
     ``facts``; False, with one warning and the original untouched, when anything goes wrong. Never
@@ -112,6 +120,20 @@ def _same_frames(before: ClipInfo, copy: Path) -> None:
     after = check_video(copy)
     if dataclasses.replace(before, size=0) != dataclasses.replace(after, size=0):
         raise NotAVideo(f"the copy differs ({after.frame_count} frames, {after.duration:.3f} s)")
+
+
+def _write_sidecar(entry: JournalEntry, video: Path) -> None:
+    """Metadata beside the result: task id, model, parameters, prompt, cost (never the key or the
+    callback secret)."""
+    params = {k: v for k, v in entry.params.items() if k != "callback_secret"}
+    sidecar = {"task_id": entry.task_id, "model": settings.MODEL, "prompt": params.get("prompt"),
+               "parameters": params, "cost_credits": entry.cost_credits,
+               "cost_usd": pricing.credits_to_usd(entry.cost_credits) if entry.cost_credits is not None else None,
+               "cost_kind": entry.cost_kind,
+               "created_at": entry.task_created_at, "finished_at": entry.finished_at}
+    write_file(video.with_suffix(".json"), json.dumps(sidecar, indent=2, ensure_ascii=False).encode("utf-8"),
+               entry.task_id)
+
 
 
 def _why(exc: Exception) -> str:

@@ -30,7 +30,7 @@ from ..api.cancel import Cancel
 from ..api.client import ApikleyClient
 from ..api.tasks import TaskInfo, build_create_body
 from ..errors import (BudgetError, ConfigError, CreateUncertainError, GenerationFailedError, NotFoundError, ResultInvalidError,
-                      TaskStillPendingError, link_hint)
+                      link_hint)
 from ..money import budget as budget_guard, metering, pacing, pricing
 from ..money.report import (COLLECTED, ESTIMATE, MEASURED, PAID, REATTACHED, REPORTED, REUSED, UNKNOWN, RunReport,
                             report_for)
@@ -109,7 +109,7 @@ class Pipeline:
         return await lane.run(fn, *args, **kw)
 
     # -- whole runs ------------------------------------------------------------------------
-    async def run(self, request: GenerationRequest, on_status: OnStatus = None, *,
+    async def generate_video(self, request: GenerationRequest, on_status: OnStatus = None, *,
                   on_submitted: Optional[Callable[[Submission], None]] = None, gate=None,
                   out: Optional[str | os.PathLike] = None, overwrite: bool = False) -> RunReport:
         """One whole generation, the same for the node, ``v2v`` and each job of a batch: submit -> wait ->
@@ -173,10 +173,8 @@ class Pipeline:
                 if ref.url is not None:
                     urls.append(ref.url)
                     continue
-                step = f"uploading reference {i}"
-                self._status(on_status, None, step, params)
-                urls.append(await self._call(self.client.upload, clips[i],
-                                             on_retry=self._retries(on_status, step, params)))
+                on_retry = self._begin(on_status, f"uploading reference {i}", params)
+                urls.append(await self._call(self.client.upload, clips[i], on_retry=on_retry))
         return replace(await self._create(fp, params, request, urls, credits, on_status), notes=tuple(notes))
 
     async def _reusable(self, fp: str) -> Optional[Submission]:
@@ -222,8 +220,7 @@ class Pipeline:
         body = build_create_body(request.prompt, urls, request.duration, request.resolution,
                                              request.multi_shots, callback_url)
         params = {**params, "video_urls": urls}
-        self._status(on_status, None, "creating the task", params)
-        on_retry = self._retries(on_status, "creating the task", params)
+        on_retry = self._begin(on_status, "creating the task", params)
         while True:
             # the account's create window (pacing.py), awaited on the loop before the row is claimed
             async with self.pacer.slot(self.api_identity, self.cancel, self._lanes.files.run, self.timings.slice_s) as slot:
@@ -317,9 +314,11 @@ class Pipeline:
         """
         with self.locks.hold(entry.task_id):
             kept = self._kept_file(entry)
-            return kept or self._download(self.journal.by_id(entry.id) or entry,
-                                          archive.result_path(self.results_dir, self.file_prefix, entry.task_id),
-                                          on_status)
+            if kept is not None:
+                return kept
+            entry = self.journal.by_id(entry.id) or entry
+            on_retry = self._begin(on_status, "downloading", entry.params, entry.task_id, entry.task_created_at)
+            return self._download(entry, on_retry)
 
     def _kept_file(self, entry: JournalEntry) -> Optional[JournalEntry]:
         """The entry, its path recorded, when its result is in this pipeline's folder; else None. Takes no
@@ -330,18 +329,14 @@ class Pipeline:
             return None
         return entry if entry.result_path == str(own) else self.journal.update(entry.id, result_path=str(own))
 
-    def _download(self, entry: JournalEntry, dest: Path, on_status: OnStatus) -> JournalEntry:
-        url = entry.result_url
-        if not url:
-            info = self.client.get_task(entry.task_id)
-            url = info.result_urls[0] if info and info.result_urls else None
-            if not url:
-                raise TaskStillPendingError("no result URL recorded yet", task_id=entry.task_id)
-        self._status(on_status, entry.task_id, "downloading", entry.params, entry.task_created_at)
-        self.client.download(url, dest, task_id=entry.task_id,
-                             on_retry=self._retries(on_status, "downloading", entry.params, entry.task_id))
+    def _download(self, entry: JournalEntry, on_retry=None) -> JournalEntry:
+        """The task's result downloaded into THIS pipeline's folder and kept there (verified, tagged with its
+        task, its sidecar beside it); the entry with its path recorded."""
+        dest = archive.result_path(self.results_dir, self.file_prefix, entry.task_id)
+        self.client.download(entry.result_url or self.client.result_url(entry.task_id), dest, task_id=entry.task_id,
+                             on_retry=on_retry)
         try:
-            archive.keep(dest, entry, self.client.api_key)  # verified, tagged with its task, its sidecar beside it
+            archive.keep(dest, entry, self.client.api_key)
         except ResultInvalidError:
             # the next attempt asks the API for the result again instead of re-using this link
             self.journal.update(entry.id, result_url=None, result_path=None,
@@ -362,10 +357,11 @@ class Pipeline:
         if on_status is not None:
             on_status(status_for(task_id, state, params, created, note=note, prices=self._prices()))
 
-    def _retries(self, on_status: OnStatus, state: str, params: dict, task_id: Optional[str] = None):
-        """The client's retry hook for one step: the step's status again, with the retry in words
-        ("uploading reference 1… connection refused, retry 2 of 4")."""
+    def _begin(self, on_status: OnStatus, state: str, params: dict, task_id: Optional[str] = None,
+               created=None):
+        """Say that a step begins, and give the client's retry hook for it: the step's status again, with the
+        retry in words ("uploading reference 1… connection refused, retry 2 of 4")."""
+        self._status(on_status, task_id, state, params, created)
         if on_status is None:
             return None
         return lambda note: self._status(on_status, task_id, state, params, note=note)
-
