@@ -279,8 +279,8 @@ def main(argv=None, timings: settings.Timings = settings.TIMINGS) -> int:
         if args.command == "abandon":
             return _abandon(args, runtime)
         if args.command == "batch":
-            from .batch import batch
-            return batch.command(args, runtime=runtime)
+            from .batch.command import command
+            return command(args, runtime=runtime)
         if args.command == "credits":
             with _client(args.simulator) as client:
                 balance = client.credits()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from apikley_wan.batch import batch
+from apikley_wan.batch.command import command
 from apikley_wan.money import budget
 from apikley_wan.settings import settings
 from apikley_wan.record import entry as jr
@@ -242,7 +242,7 @@ def test_a_batch_skips_for_budget_the_jobs_past_a_cap(sim, tmp_path, clip_url, s
     def endpoint():
         yield sim.base_url, "sim-key"
     args = _parser().parse_args(["batch", str(jobs), "--concurrency", "2", "--report", str(tmp_path / "r.json")])
-    rc = batch.command(args, runtime=fast_runtime(journal=Journal(tmp_path / "journal.sqlite"),
+    rc = command(args, runtime=fast_runtime(journal=Journal(tmp_path / "journal.sqlite"),
                                                   state_dir=tmp_path / "state"), out=out, err=err, endpoint=endpoint)
     report = json.loads((tmp_path / "r.json").read_text())
     assert rc == 1 and sim.create_count == 1, out.getvalue() + err.getvalue()

@@ -12,7 +12,7 @@ import shutil
 import pytest
 
 from apikley_wan import __main__ as cli
-from apikley_wan.batch import batch
+from apikley_wan.batch.command import command
 from apikley_wan.run import request as core_request
 from apikley_wan.api import tasks
 from apikley_wan.api.client import ApikleyClient
@@ -70,7 +70,7 @@ def _batch_error(columns: dict, clip, tmp_path) -> str:
     def never():
         raise AssertionError("a bad line must stop the batch before any API is used")
     args = cli._parser().parse_args(["batch", str(jobs)])
-    assert batch.command(args, runtime=fast_runtime(journal=Journal(tmp_path / "j.sqlite")), out=out, err=err,
+    assert command(args, runtime=fast_runtime(journal=Journal(tmp_path / "j.sqlite")), out=out, err=err,
                          endpoint=never) == 2
     assert "nothing was sent or paid" in err.getvalue()
     return err.getvalue().split("line 1: ", 1)[1].splitlines()[0]

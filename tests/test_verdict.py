@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from apikley_wan.batch import batch
+from apikley_wan.batch import plan
 from apikley_wan.run import estimate
 from apikley_wan.record import entry as jr
 from apikley_wan.api.client import ApikleyClient
@@ -86,8 +86,8 @@ def test_abandon_accepts_exactly_the_uncertain_verdicts(monkeypatch):
 
 # -- the same row, asked by the estimate route, the batch plan and the pipeline -----------------------------
 # each caller's words for each verdict: estimate.reuse, the batch plan's kind, what the pipeline's submit does
-WORDS = {C: (False, batch.NEW, PAID), R: (True, batch.REUSE, REUSED), A: (True, batch.ATTACH, REATTACHED),
-         W: (None, batch.WAIT, "waited, then " + REATTACHED), U: (None, batch.UNCERTAIN, "stopped, not sent")}
+WORDS = {C: (False, plan.NEW, PAID), R: (True, plan.REUSE, REUSED), A: (True, plan.ATTACH, REATTACHED),
+         W: (None, plan.WAIT, "waited, then " + REATTACHED), U: (None, plan.UNCERTAIN, "stopped, not sent")}
 ROWS = ["creating (live)", "creating (writer gone)", jr.UNCERTAIN, jr.REFUSED, jr.ABANDONED, jr.FAIL, jr.SUCCESS,
         "waiting", "queuing", "generating", jr.NOT_FOUND]
 
@@ -131,7 +131,7 @@ def test_the_estimate_the_batch_plan_and_the_pipeline_agree_on_the_same_row(name
     decision = jr.verdict(row, jr.clock()).decision
 
     reuse = estimate.reuse(journal, request, sim.base_url)
-    (planned,), problems = batch.plan([Job(1, request, tmp_path / "out.mp4")], journal, sim.base_url)
+    (planned,), problems = plan.plan([Job(1, request, tmp_path / "out.mp4")], journal, sim.base_url)
     gens = Pipeline(ApikleyClient(api_key="sim-key", base_url=sim.base_url, backoff_start_s=0.05), journal,
                     tmp_path / "results", timings=FAST)
     pipeline = asyncio.run(_pipeline_says(gens, request, journal, row))

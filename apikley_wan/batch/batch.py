@@ -1,11 +1,6 @@
-"""``python -m apikley_wan batch JOBS``: many generations from a JSON Lines or CSV file, on one event
-loop through the same core, journal and pacing as ``v2v``.
-
-check every line (nothing paid while any is bad, unless --skip-invalid) -> plan (fingerprint each
-job and ask the journal's verdict: re-use, attach, wait for creator, uncertain or new; the budget)
--> run (``--concurrency`` jobs preparing/uploading/creating at once, every create paced to the
-account's window, waiting holds no slot) -> each job's result copied to its ``out`` -> summary table
-and ``--report``.
+"""A batch's run: the planned jobs on one event loop through the same pipeline, journal and pacing as ``v2v``
+(``--concurrency`` jobs preparing, uploading and creating at once, every create paced to the account's window,
+waiting holds no slot), each job's result copied to its ``out``; then the summary table and the ``--report``.
 Run it again after any interruption: identical inputs re-use or attach to their task, never pay twice.
 """
 
@@ -15,56 +10,30 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Optional, TextIO
+from typing import Optional, TextIO
 
-from ..run import embedded
-from ..money import pricing
-from ..results import archive, outputs
-from ..run import stopping
-from ..settings import config, settings
-from ..record import entry as jr
 from ..api.cancel import Cancel
 from ..api.client import ApikleyClient
 from ..errors import ApikleyError, BudgetError, RunCancelledError
-from ..run.pipeline import Pipeline
-from .jobs import Job, JobsFileError, Problem, batch_inputs, load_jobs
-from ..record.store import JournalStore
+from ..money import pricing
 from ..money.report import PAID, REATTACHED, REUSED
-from ..run.request import fingerprint
-from ..settings.settings import Timings
+from ..run import stopping
+from ..run.pipeline import Pipeline
 from ..runtime import Runtime
+from .plan import NEW, Planned, money
+from .progress import Progress
 
 log = logging.getLogger("apikley_wan")
 
 DEFAULT_CONCURRENCY = 8
 # tasks waiting at the provider at once (kie: "typically 100+ concurrent tasks" per account, §7)
 MAX_IN_FLIGHT = 100
-
-# what the plan expects of a job: the journal's verdict in the plan's words, or a repeat of an earlier line
-NEW, REUSE, ATTACH, WAIT, UNCERTAIN, DUPLICATE = "new", "re-use", "attach", "wait for creator", "uncertain", "duplicate"
-_KIND_OF = {jr.Decision.CREATE: NEW, jr.Decision.REUSE: REUSE, jr.Decision.ATTACH: ATTACH,
-            jr.Decision.WAIT_FOR_CREATOR: WAIT, jr.Decision.UNCERTAIN: UNCERTAIN}
-# what may send a paid create in this run, so counts against --max-usd: a new task, and the wait for another
-# run's create (it creates if that one is refused); an uncertain job stops without sending
-_MAY_PAY = (NEW, WAIT)
 # a job's state in the summary and the report
 DONE, FAILED, INTERRUPTED, SKIPPED_BUDGET, INVALID = "done", "failed", "interrupted", "skipped (budget)", "invalid"
-
-
-@dataclass
-class Planned:
-    job: Job
-    fingerprint: str
-    kind: str                       # NEW, REUSE, ATTACH, WAIT, UNCERTAIN or DUPLICATE
-    estimate_credits: float         # what this run may pay for it (0 unless NEW or WAIT)
-    task_id: Optional[str] = None   # the journal's task for it, if any
-    same_as: Optional[int] = None   # DUPLICATE: the line whose task it shares
-    over_budget: bool = False
 
 
 @dataclass
@@ -81,133 +50,6 @@ class JobResult:
     error: Optional[str] = None
     elapsed_s: Optional[float] = None
 
-
-# -- plan -------------------------------------------------------------------------------------
-
-def plan(jobs: list, journal: JournalStore, api_identity: str, max_usd: Optional[float] = None,
-         overwrite: bool = False) -> tuple[list, list]:
-    """``(planned, problems)``: each job's fingerprint and what the journal says of it (no network),
-    and the budget: a job that may pay (new, or waiting for another run's create) whose estimate would take
-    the batch past ``max_usd`` is not run. A job whose ``out`` holds a file that is not its task's result
-    is a problem, unless ``overwrite`` (outputs.py)."""
-    planned, problems, seen = [], [], {}
-    spent_usd = 0.0
-    for job in jobs:
-        try:
-            fp, _ = fingerprint(job.request, api_identity)
-        except ApikleyError as exc:
-            problems.append(Problem(job.line, exc.detail or exc.what))
-            continue
-        entry = journal.by_fingerprint(fp)
-        taken = outputs.existing_problem(job.out, entry and entry.task_id, entry and entry.result_path, overwrite)
-        if taken:
-            problems.append(Problem(job.line, taken))
-            continue
-        if fp in seen:
-            p = Planned(job, fp, DUPLICATE, 0.0, entry.task_id if entry else None, same_as=seen[fp])
-        else:
-            kind = _KIND_OF[jr.verdict(entry, jr.clock()).decision]
-            credits = pricing.estimate_credits(job.request.duration, job.request.resolution) if kind in _MAY_PAY else 0.0
-            p = Planned(job, fp, kind, credits, None if kind == NEW or entry is None else entry.task_id)
-        if p.kind in _MAY_PAY and max_usd is not None:
-            cost = pricing.credits_to_usd(p.estimate_credits)
-            if spent_usd + cost > max_usd + 1e-9:
-                p.over_budget = True
-            else:
-                spent_usd += cost
-        seen.setdefault(fp, job.line)
-        planned.append(p)
-    return planned, problems
-
-
-def _money(credits: float) -> str:
-    return f"{credits:g} credits (${pricing.credits_to_usd(credits):.2f})"
-
-
-def describe_plan(planned: list, out: TextIO) -> dict:
-    """Print what a run would do, job by job, and the totals; return the totals."""
-    for p in planned:
-        what = {NEW: f"new task, ~{_money(p.estimate_credits)}",
-                REUSE: f"re-use task {p.task_id} (no new charge)",
-                ATTACH: f"attach to running task {p.task_id} (no new charge)",
-                WAIT: ("another run is creating this task now: waits for it (no new charge unless that create is "
-                       f"refused, then a new task, ~{_money(p.estimate_credits)})"),
-                UNCERTAIN: "an earlier create's answer was lost: will not be re-sent (see `tasks` / `abandon`)",
-                DUPLICATE: f"same inputs as line {p.same_as} (shares its task, no new charge)"}[p.kind]
-        if p.over_budget:
-            what = f"skipped for budget (would be a new task, ~{_money(p.estimate_credits)})"
-        print(f"line {p.job.line}: {what} -> {p.job.out}", file=out)
-    new = [p for p in planned if p.kind == NEW and not p.over_budget]
-    totals = {"jobs": len(planned), "new": len(new), "estimate_credits": sum(p.estimate_credits for p in new),
-              "reused": sum(p.kind == REUSE for p in planned), "attach": sum(p.kind == ATTACH for p in planned),
-              "duplicate": sum(p.kind == DUPLICATE for p in planned), "waiting": sum(p.kind == WAIT for p in planned),
-              "uncertain": sum(p.kind == UNCERTAIN for p in planned),
-              "over_budget": sum(p.over_budget for p in planned)}
-    totals["estimate_usd"] = pricing.credits_to_usd(totals["estimate_credits"])
-    return totals
-
-
-def totals_line(t: dict) -> str:
-    text = (f"{t['jobs']} job(s): {t['new']} new task(s) ~{_money(t['estimate_credits'])}, estimate from the "
-            f"price table; {t['reused']} re-used and {t['attach'] + t['duplicate']} attached (no new charge)")
-    if t["waiting"]:
-        text += f"; {t['waiting']} being created by another run (waited for)"
-    if t["uncertain"]:
-        text += f"; {t['uncertain']} with a lost create answer (not re-sent)"
-    if t["over_budget"]:
-        text += f"; {t['over_budget']} skipped for budget"
-    return text
-
-
-# -- progress ---------------------------------------------------------------------------------
-
-class Progress:
-    """A live line on a terminal (redrawn each second), plain lines otherwise; job events as lines."""
-
-    def __init__(self, total: int, new_jobs: int, out: TextIO, tty: bool, clock: Callable[[], float] = time.monotonic,
-                 typical_s: float = settings.TYPICAL_SECONDS[settings.DEFAULT_DURATION]):
-        self.total, self.new_jobs, self.out, self.tty, self.clock = total, new_jobs, out, tty, clock
-        self.typical_s = typical_s  # a task's time, for the ETA until the first job finishes
-        self.started = clock()
-        self.done = self.failed = self.running = 0
-        self.credits = 0.0
-        self._live = False
-
-    def eta_s(self) -> Optional[float]:
-        left = self.total - self.done - self.failed
-        if left <= 0:
-            return 0.0
-        finished = self.done + self.failed
-        elapsed = self.clock() - self.started
-        if finished and elapsed > 0:
-            return left * elapsed / finished
-        rounds = max(0, math.ceil(self.new_jobs / max(1, settings.CREATES_PER_WINDOW)) - 1)
-        return max(0.0, rounds * settings.CREATE_WINDOW_S + self.typical_s - elapsed)
-
-    def line(self) -> str:
-        eta = self.eta_s()
-        eta_text = "-" if eta is None else (f"{int(eta // 60)}m{int(eta % 60):02d}s" if eta >= 60 else f"{int(eta)}s")
-        return (f"batch: {self.done}/{self.total} done, {self.running} running, {self.failed} failed · "
-                f"{_money(self.credits)} spent · ETA ~{eta_text}")
-
-    def draw(self) -> None:
-        if self.tty:
-            self.out.write("\r\x1b[K" + self.line())
-            self.out.flush()
-            self._live = True
-
-    def event(self, text: str) -> None:
-        if self.tty:
-            self.out.write("\r\x1b[K" + text + "\n")
-            self.draw()
-        else:
-            print(f"[{self.done + self.failed}/{self.total}] {text}", file=self.out, flush=True)
-
-    def close(self) -> None:
-        if self.tty and self._live:
-            self.out.write("\r\x1b[K")
-            self.out.flush()
-            self._live = False
 
 
 # -- run --------------------------------------------------------------------------------------
@@ -233,7 +75,7 @@ class Batch:
         for p in planned:
             if p.over_budget:
                 self.results[p.job.line] = JobResult(p.job.line, SKIPPED_BUDGET, error=(
-                    f"not started: its estimate ({_money(p.estimate_credits)}) would take the batch past --max-usd"))
+                    f"not started: its estimate ({money(p.estimate_credits)}) would take the batch past --max-usd"))
 
     def _new_pipeline(self) -> Pipeline:
         client = ApikleyClient(api_key=self.api_key, base_url=self.base_url, cancel=self.cancel)
@@ -288,7 +130,7 @@ class Batch:
             submitted = found
             if found.outcome == PAID:
                 self.progress.event(f"line {line}: task {found.entry.task_id} created "
-                                    f"(~{_money(p.estimate_credits)}, estimate)")
+                                    f"(~{money(p.estimate_credits)}, estimate)")
         try:
             async with in_flight:  # the pipeline of the node and ``v2v``, with the batch's slots and lines
                 report = await self._new_pipeline().generate_video(p.job.request, on_submitted=created,
@@ -370,7 +212,7 @@ def summary(rows: list, out: TextIO) -> dict:
     t["paid_usd"] = pricing.credits_to_usd(t["paid_credits"])
     t["cost_kind"] = sorted({r.cost_kind for r in paid if r.cost_kind}) or None
     kind = "" if not paid else _TOTAL_KIND.get(tuple(t["cost_kind"] or ()), ", partly estimated")
-    print(f"{t['done']}/{t['jobs']} done: {t['paid']} paid now ({_money(t['paid_credits'])}{kind}), "
+    print(f"{t['done']}/{t['jobs']} done: {t['paid']} paid now ({money(t['paid_credits'])}{kind}), "
           f"{t['reused']} re-used and {t['reattached']} re-attached (no new charge); {t['failed']} failed, "
           f"{t['interrupted']} interrupted, {t['skipped_budget']} skipped for budget, {t['invalid']} invalid",
           file=out)
@@ -386,108 +228,3 @@ def write_report(path: str | Path, jobs_file: Path, api: str, rows: list, totals
     tmp.write_text(json.dumps(body, indent=2, ensure_ascii=False), encoding="utf-8")
     tmp.replace(path)
 
-
-# -- the command ------------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def _simulator_endpoint(timings: Timings, out: TextIO):
-    """The embedded simulator, like ``v2v --simulator``, with credits enough for a batch (they are not real)."""
-    with embedded.embedded_simulator(timings, credits=1_000_000.0, out=out) as sim:
-        yield sim.base_url, embedded.KEY
-
-
-def command(args, *, runtime: Runtime, out: Optional[TextIO] = None,
-            err: Optional[TextIO] = None, endpoint: Optional[Callable] = None) -> int:
-    """The ``batch`` subcommand. ``endpoint`` (tests) is a context manager yielding ``(base_url, key)``;
-    by default the embedded simulator with ``--simulator``, else the configured API and key. ``out`` and
-    ``err``: the streams of the moment (sys.stdout and sys.stderr) unless given."""
-    out, err = out or sys.stdout, err or sys.stderr
-    jobs_file = Path(args.jobs)
-    simulator = bool(getattr(args, "simulator", False))
-    journal, timings = runtime.journal, runtime.timings
-    runtime.guard.budget  # a malformed cap (environment or saved) is one clear error before anything
-    check_base = embedded.CHECK_BASE if simulator else config.base_url()
-    try:
-        jobs, problems = load_jobs(jobs_file, check_base)
-    except JobsFileError as exc:
-        print(f"error: {exc}", file=err)
-        return 2
-    if args.report:  # the report never replaces what the batch reads or writes
-        taken = outputs.input_problem(args.report, {**batch_inputs(jobs_file, jobs),
-                                                    **{job.out: f"the out of line {job.line}" for job in jobs}},
-                                      name="--report")
-        if taken:
-            print(f"error: {taken}; nothing was sent or paid.", file=err)
-            return 2
-    api_identity = embedded.IDENTITY if simulator else None
-    planned, more = plan(jobs, journal, api_identity or check_base, args.max_usd, args.overwrite)
-    problems = sorted(problems + more, key=lambda p: p.line)
-    for problem in problems:
-        print(f"{jobs_file}: {problem}", file=err)
-    if problems and not args.skip_invalid:
-        print(f"error: {len(problems)} bad line(s) in {jobs_file}; nothing was sent or paid. Fix them, or pass "
-              "--skip-invalid to run the valid jobs.", file=err)
-        return 2
-    if args.dry_run:
-        totals = describe_plan(planned, out)
-        print(f"dry run: {totals_line(totals)}. Nothing was sent.", file=out)
-        if args.report:
-            rows = [JobResult(p.job.line, SKIPPED_BUDGET if p.over_budget else f"plan: {p.kind}", p.task_id,
-                              cost_credits=p.estimate_credits, cost_usd=pricing.credits_to_usd(p.estimate_credits),
-                              cost_kind="estimate", output=str(p.job.out)) for p in planned]
-            rows += [JobResult(p.line, INVALID, error=p.message) for p in problems]
-            write_report(args.report, jobs_file, "dry-run", sorted(rows, key=lambda r: r.line),
-                         {**totals, "invalid": len(problems)}, time.time())
-        return 0
-    if not planned:
-        print("error: no valid job to run.", file=err)
-        return 2
-    if endpoint is None:
-        endpoint = (lambda: _simulator_endpoint(timings, out)) if simulator else _configured_endpoint
-    started = time.time()
-    archive.remove_stale_parts(runtime.results_dir)
-    interrupted = False
-    with endpoint() as (base_url, api_key):
-        if not api_key:
-            ApikleyClient(api_key="", base_url=base_url).require_key()  # the one clear "no API key" error
-        runnable = [p for p in planned if not p.over_budget]
-        tty = bool(getattr(out, "isatty", lambda: False)())
-        typical = (timings.simulator_task_s if simulator else
-                   max(settings.TYPICAL_SECONDS[p.job.request.duration] for p in runnable))
-        progress = Progress(len(runnable), sum(p.kind == NEW for p in runnable), out, tty, typical_s=typical)
-        batch = Batch(planned, base_url=base_url, api_key=api_key, runtime=runtime,
-                      api_identity=api_identity, deadline_s=args.deadline_min * 60,
-                      concurrency=args.concurrency, progress=progress, out=out, overwrite=args.overwrite)
-        print(f"batch: {len(runnable)} job(s), up to {batch.concurrency} at once, creates paced to "
-              f"{settings.CREATES_PER_WINDOW} per {settings.CREATE_WINDOW_S:g} s", file=out, flush=True)
-        quiet = _CreatedLogFilter()  # each create is one line of the batch's own, not also a log line
-        logging.getLogger("apikley_wan").addFilter(quiet)
-        try:
-            asyncio.run(batch.run())
-        except KeyboardInterrupt:
-            interrupted = True
-            stopping.give_up_creates(journal)  # answers still on the wire: never recorded now
-        finally:
-            logging.getLogger("apikley_wan").removeFilter(quiet)
-    batch.mark_unfinished()  # (a second Ctrl-C may stop the loop before the run's own cleanup)
-    rows = batch.rows() + [JobResult(p.line, INVALID, error=p.message) for p in problems]
-    rows.sort(key=lambda r: r.line)
-    totals = summary(rows, out)
-    if args.report:
-        write_report(args.report, jobs_file, "simulator" if simulator else base_url, rows, totals, started)
-        print(f"report: {args.report}", file=out)
-    if interrupted:
-        print("stopped. Tasks already created stay recorded in the journal; run the same command again to "
-              "continue: finished jobs are re-used and running tasks re-attached, nothing is paid twice.", file=err)
-        return 130
-    return 0 if totals["done"] == totals["jobs"] else 1
-
-
-class _CreatedLogFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("apikley task %s created")
-
-
-@contextlib.contextmanager
-def _configured_endpoint():
-    yield config.base_url(), config.api_key()
