@@ -1,8 +1,8 @@
 """The composition root: one ``Config`` read once, and one ``Runtime`` built from it that owns everything a
 process keeps (journal, budget guard, meter, pacer, worker lanes, clock, per-task download locks, callback
-board). Nodes, routes, the command line and batch are handed a Runtime; the core keeps no module state, so
-what a run depends on is what its Runtime holds. Tests build one with fast timings; nothing here reads a
-test switch."""
+board, the estimate's fingerprints). Nodes, routes, the command line and batch are handed a Runtime; the core
+keeps no module state, so what a run depends on is what its Runtime holds. Tests build one with fast timings;
+nothing here reads a test switch."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from .api.client import ApikleyClient
 from .record.journals import journal_url, open_journal
 from .record.store import JournalStore
 from .settings.settings import Timings
+from .run.estimate import Fingerprints
 from .run.pipeline import Pipeline
 from .run.watch import Clock
 from .run.workers import Lanes, TaskLocks
@@ -70,6 +71,7 @@ class Runtime:
         self.clock = clock or Clock()
         self.locks = TaskLocks()
         self.callbacks = CallbackBoard()
+        self.fingerprints = Fingerprints()  # the estimate route's clip hashes, kept between questions
         # the host's interrupts so far (ComfyUI clears its flag in the first run that sees it): every run
         # started before the latest one stops, however many run side by side
         self.interrupts = 0

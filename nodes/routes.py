@@ -210,7 +210,8 @@ def handlers(state: Runtime, credits_cache: account.CreditsCache, collector: tas
         if not isinstance(payload.get("prompt"), dict):
             return _refuse(400, 'Send {"prompt": <the API prompt>}.')
         return await _answer(estimate.answer, payload["prompt"], state.journal, state.guard,
-                             lambda: credits_cache.get(state.folder)["credits"], payload.get("batch_count", 1))
+                             lambda: credits_cache.get(state.folder)["credits"], payload.get("batch_count", 1),
+                             state.fingerprints)
 
     async def get_budget(request):
         return await _answer(budget_settings.status, state.folder, state.guard, state.journal)
