@@ -51,3 +51,32 @@ def test_a_journal_written_by_the_flat_core_opens_with_every_row_and_verdict(tmp
     assert is_new and fresh.id > max(e.id for e in rows.values())
     with journal._session() as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == jr.SCHEMA_VERSION
+
+
+def _widgets(node_class) -> list:
+    """The inputs ComfyUI shows as widgets (saved in a workflow's ``widgets_values``), in order."""
+    found = []
+    for section in ("required", "optional"):
+        for name, spec in node_class.INPUT_TYPES().get(section, {}).items():
+            kind, options = spec[0], (spec[1] if len(spec) > 1 else {})
+            if (isinstance(kind, list) or kind in ("INT", "FLOAT", "STRING", "BOOLEAN")) and not options.get("forceInput"):
+                found.append(name)
+    return found
+
+
+def test_the_example_workflows_open_with_todays_node_ids_inputs_and_outputs():
+    from conftest import load_pack
+    mappings = load_pack().NODE_CLASS_MAPPINGS
+    workflows = sorted((REPO / "example_workflows").glob("*.json"))
+    assert workflows
+    for path in workflows:
+        for node in json.loads(path.read_text(encoding="utf-8"))["nodes"]:
+            if not node["type"].startswith("Apikley"):
+                continue
+            cls = mappings[node["type"]]
+            declared = {name for section in cls.INPUT_TYPES().values() for name in section}
+            assert {i["name"] for i in node.get("inputs", [])} <= declared, (path.name, node["type"])
+            # saved links name output slots by index: the saved outputs are today's first ones (new ones only appended)
+            saved = [(o["name"], o["type"]) for o in node.get("outputs", [])]
+            assert saved == list(zip(cls.RETURN_NAMES, cls.RETURN_TYPES))[:len(saved)], (path.name, node["type"])
+            assert len(node.get("widgets_values", [])) == len(_widgets(cls)), (path.name, node["type"])
