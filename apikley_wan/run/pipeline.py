@@ -318,7 +318,7 @@ class Pipeline:
                 return kept
             entry = self.journal.by_id(entry.id) or entry
             on_retry = self._begin(on_status, "downloading", entry.params, entry.task_id, entry.task_created_at)
-            return self._download(entry, on_retry)
+            return self._download(entry, archive.result_path(self.results_dir, self.file_prefix, entry.task_id), on_retry)
 
     def _kept_file(self, entry: JournalEntry) -> Optional[JournalEntry]:
         """The entry, its path recorded, when its result is in this pipeline's folder; else None. Takes no
@@ -329,10 +329,9 @@ class Pipeline:
             return None
         return entry if entry.result_path == str(own) else self.journal.update(entry.id, result_path=str(own))
 
-    def _download(self, entry: JournalEntry, on_retry=None) -> JournalEntry:
-        """The task's result downloaded into THIS pipeline's folder and kept there (verified, tagged with its
-        task, its sidecar beside it); the entry with its path recorded."""
-        dest = archive.result_path(self.results_dir, self.file_prefix, entry.task_id)
+    def _download(self, entry: JournalEntry, dest: Path, on_retry=None) -> JournalEntry:
+        """The task's result downloaded to ``dest`` and kept there (verified, tagged with its task, its sidecar
+        beside it); the entry with its path recorded."""
         self.client.download(entry.result_url or self.client.result_url(entry.task_id), dest, task_id=entry.task_id,
                              on_retry=on_retry)
         try:
