@@ -110,8 +110,8 @@ class Pipeline:
 
     # -- whole runs ------------------------------------------------------------------------
     async def generate_video(self, request: GenerationRequest, on_status: OnStatus = None, *,
-                  on_submitted: Optional[Callable[[Submission], None]] = None, gate=None,
-                  out: Optional[str | os.PathLike] = None, overwrite: bool = False) -> RunReport:
+                             on_submitted: Optional[Callable[[Submission], None]] = None, gate=None,
+                             out: Optional[str | os.PathLike] = None, overwrite: bool = False) -> RunReport:
         """One whole generation, the same for the node, ``v2v`` and each job of a batch: submit -> wait ->
         report (-> a copy at ``out``). ``on_submitted`` hears the task as soon as it is known (before the
         wait); ``gate`` (an async context manager, e.g. a batch's semaphore) is held while submitting only."""
