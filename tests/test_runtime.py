@@ -12,7 +12,7 @@ from apikley_wan.runtime import Config, Runtime
 from apikley_wan.run.workers import TaskLocks
 from conftest import FAST, REPO, wait_until
 
-CORE = [p for p in (REPO / "apikley_wan").rglob("*.py") if "simulator" not in p.parts]
+CORE = list((REPO / "apikley_wan").rglob("*.py"))  # the simulator too: it keeps its state in its objects
 PRODUCTION = CORE + list((REPO / "nodes").glob("*.py")) + [REPO / "__init__.py"]
 
 
@@ -36,6 +36,16 @@ def test_the_core_keeps_no_state_in_its_modules():
     # frozen values only: BT.709's colour tags, the default price table and the production waits
     assert sorted(kept) == ["apikley_wan/media/color.py BT709", "apikley_wan/money/pricing.py DEFAULT",
                             "apikley_wan/settings/settings.py TIMINGS"], kept
+
+
+def test_the_core_rebinds_no_module_name_and_caches_nothing_in_its_modules():
+    for path in CORE:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            assert not isinstance(node, ast.Global), f"{path.relative_to(REPO)}:{node.lineno} global"
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for deco in node.decorator_list:
+                    name = ast.unparse(deco)
+                    assert "cache" not in name, f"{path.relative_to(REPO)}:{node.lineno} {name}: a process-wide cache"
 
 
 def test_production_code_reads_no_test_switch():
