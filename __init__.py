@@ -19,7 +19,7 @@ def _start_in_comfyui() -> None:
         return
     from pathlib import Path
 
-    from .apikley_wan.archive import remove_stale_parts
+    from .apikley_wan.results.archive import remove_stale_parts
     from .nodes import service
     from .nodes.host import install_sample
     from .nodes.routes import register

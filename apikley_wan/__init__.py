@@ -4,7 +4,7 @@ Nothing in this package imports ComfyUI, so it runs and is tested on its own
 (the command-line runner is ``python -m apikley_wan``).
 """
 
-from .settings import MODEL
+from .settings.settings import MODEL
 
 __all__ = ["MODEL"]
 __version__ = "0.1.0"

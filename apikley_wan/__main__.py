@@ -17,15 +17,20 @@ import time
 
 from typing import Optional
 
-from . import config
-from .client import ApikleyClient
-from .errors import ApikleyError, CancelledError, InputError, link_hint
-from . import embedded, outputs, provenance, settings, stopping, task_rows
-from .archive import remove_stale_parts
-from .generation import Generations
-from .request import CLIPS, GenerationRequest, build_request, fingerprint
-from .status import Status
-from .journal import Journal, open_journal
+from .settings import config
+from .api.client import ApikleyClient
+from .errors import ApikleyError, RunCancelledError, InputError, link_hint
+from .run import embedded
+from .panel import task_rows
+from .results import outputs, provenance
+from .run import stopping
+from .settings import settings
+from .results.archive import remove_stale_parts
+from .run.pipeline import Pipeline
+from .run.request import CLIPS, GenerationRequest, build_request, fingerprint
+from .run.status import Status
+from .record.journals import open_journal
+from .record.sqlite import Journal
 from .runtime import Config, Runtime
 
 
@@ -168,13 +173,13 @@ def _abandon(args, runtime: Runtime) -> int:
     return 0
 
 
-def _task_to_collect(args, gens: Generations) -> str:
+def _task_to_collect(args, pipeline: Pipeline) -> str:
     """The typed-in id (linked to ``--entry`` first), or the one a result file names (recorded with the
     file's parameters)."""
-    journal = gens.journal
+    journal = pipeline.journal
     if not args.from_file:
         if args.entry is not None:
-            task_rows.link(journal, args.entry, args.task_id, gens.client)
+            task_rows.link(journal, args.entry, args.task_id, pipeline.client)
             print(f"journal entry {args.entry} linked to task {args.task_id}: its inputs re-use this task "
                   "(no new charge)", flush=True)
         return args.task_id
@@ -214,7 +219,7 @@ def _stopped_note(args, holder: dict, lost: list, timings: settings.Timings) -> 
                 f"{timings.stop_grace_s:g} s: a task may exist and may be billed; it will not be sent "
                 f"again. {link_hint(lost[0].id, out=out)}")
     error = holder.get("error")
-    if isinstance(error, ApikleyError) and not isinstance(error, CancelledError):  # it ended on its own meanwhile
+    if isinstance(error, ApikleyError) and not isinstance(error, RunCancelledError):  # it ended on its own meanwhile
         return error.user_message()
     return "No task was created: the create request had not been sent."
 
@@ -226,16 +231,16 @@ async def _run_async(args, runtime: Runtime, holder: dict) -> int:
     remove_stale_parts(runtime.results_dir)
     timings = runtime.timings
     with _client(args.simulator, timings) as client:
-        gens = runtime.generations(client.cancel, client=client, deadline_s=args.deadline_min * 60, callback_base=None,
+        pipeline = runtime.pipeline(client.cancel, client=client, deadline_s=args.deadline_min * 60, callback_base=None,
                                    api_identity=embedded.IDENTITY if args.simulator else None)
-        job = asyncio.ensure_future(_pipeline(args, request, gens, holder))
-        await stopping.run_jobs([job], gens.cancel, timings.stop_grace_s)
+        job = asyncio.ensure_future(_run_or_collect(args, request, pipeline, holder))
+        await stopping.run_jobs([job], pipeline.cancel, timings.stop_grace_s)
         report = job.result()
         print(f"done: {report.line()}; saved {report.output}")
         return 0
 
 
-async def _pipeline(args, request: Optional[GenerationRequest], gens: Generations, holder: dict):
+async def _run_or_collect(args, request: Optional[GenerationRequest], pipeline: Pipeline, holder: dict):
     show = _printer()
 
     def submitted(found) -> None:
@@ -244,14 +249,14 @@ async def _pipeline(args, request: Optional[GenerationRequest], gens: Generation
     try:
         if request is not None:
             _check_out(args, {ref.source: f"the --video {ref.source!r}" for ref in request.references if ref.source},
-                       gens.journal.by_fingerprint(fingerprint(request, gens.api_identity)[0]))
-            return await gens.run(request, show, on_submitted=submitted, out=args.out, overwrite=args.overwrite)
-        holder["task_id"] = _task_to_collect(args, gens)
+                       pipeline.journal.by_fingerprint(fingerprint(request, pipeline.api_identity)[0]))
+            return await pipeline.generate_video(request, show, on_submitted=submitted, out=args.out, overwrite=args.overwrite)
+        holder["task_id"] = _task_to_collect(args, pipeline)
         _check_out(args, {args.from_file: "the --from-file video"} if args.from_file else {},
-                   gens.journal.by_task_id(holder["task_id"]), holder["task_id"])
-        return await gens.collect(holder["task_id"], show, out=args.out, overwrite=args.overwrite)
+                   pipeline.journal.by_task_id(holder["task_id"]), holder["task_id"])
+        return await pipeline.collect(holder["task_id"], show, out=args.out, overwrite=args.overwrite)
     except BaseException as exc:
-        gens.cancel.set()  # any failure: a transfer still in flight on a worker stops
+        pipeline.cancel.set()  # any failure: a transfer still in flight on a worker stops
         holder["error"] = exc
         raise
 
@@ -274,8 +279,8 @@ def main(argv=None, timings: settings.Timings = settings.TIMINGS) -> int:
         if args.command == "abandon":
             return _abandon(args, runtime)
         if args.command == "batch":
-            from . import batch
-            return batch.command(args, runtime=runtime)
+            from .batch.command import command
+            return command(args, runtime=runtime)
         if args.command == "credits":
             with _client(args.simulator) as client:
                 balance = client.credits()

@@ -319,7 +319,7 @@ class StorageError(DownloadError):
             "(or `collect` the task): it is downloaded again, never created again.")
 
 
-class CancelledError(ApikleyError):
+class RunCancelledError(ApikleyError):
     what = "Cancelled"
     hint = ("The provider may still finish (and bill) the task; re-queue with the same inputs "
             "to collect it without paying again.")

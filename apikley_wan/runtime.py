@@ -1,8 +1,8 @@
 """The composition root: one ``Config`` read once, and one ``Runtime`` built from it that owns everything a
 process keeps (journal, budget guard, meter, pacer, worker lanes, clock, per-task download locks, callback
-board). Nodes, routes, the command line and batch are handed a Runtime; the core keeps no module state, so
-what a run depends on is what its Runtime holds. Tests build one with fast timings; nothing here reads a
-test switch."""
+board, the estimate's fingerprints). Nodes, routes, the command line and batch are handed a Runtime; the core
+keeps no module state, so what a run depends on is what its Runtime holds. Tests build one with fast timings;
+nothing here reads a test switch."""
 
 from __future__ import annotations
 
@@ -10,13 +10,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from . import budget, config, metering, pacing, settings
-from .callbacks import CallbackBoard
-from .client import ApikleyClient, Cancel
-from .journal import Journal, journal_url, open_journal
-from .settings import Timings
-from .watch import Clock
-from .workers import Lanes, TaskLocks
+from .money import budget, metering, pacing
+from .settings import config, settings
+from .api.callbacks import CallbackBoard
+from .api.cancel import Cancel
+from .api.client import ApikleyClient
+from .record.journals import journal_url, open_journal
+from .record.store import JournalStore
+from .settings.settings import Timings
+from .run.estimate import Fingerprints
+from .run.pipeline import Pipeline
+from .run.watch import Clock
+from .run.workers import Lanes, TaskLocks
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,7 @@ class Config:
 class Runtime:
     """Everything one process keeps, built once from a Config."""
 
-    def __init__(self, cfg: Config, *, journal: Optional[Journal] = None, clock: Optional[Clock] = None):
+    def __init__(self, cfg: Config, *, journal: Optional[JournalStore] = None, clock: Optional[Clock] = None):
         self.config = cfg
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         self.journal = journal if journal is not None else open_journal(cfg.state_dir / "journal.sqlite",
@@ -66,6 +71,7 @@ class Runtime:
         self.clock = clock or Clock()
         self.locks = TaskLocks()
         self.callbacks = CallbackBoard()
+        self.fingerprints = Fingerprints()  # the estimate route's clip hashes, kept between questions
         # the host's interrupts so far (ComfyUI clears its flag in the first run that sees it): every run
         # started before the latest one stops, however many run side by side
         self.interrupts = 0
@@ -89,13 +95,12 @@ class Runtime:
     def client(self, cancel: Optional[Cancel] = None, **kw) -> ApikleyClient:
         return ApikleyClient(api_key=self.api_key() or "", base_url=self.config.base_url, cancel=cancel, **kw)
 
-    def generations(self, cancel: Cancel, *, client: Optional[ApikleyClient] = None, **kw):
+    def pipeline(self, cancel: Cancel, *, client: Optional[ApikleyClient] = None, **kw) -> Pipeline:
         """The pipeline bound to one run's cancel hook, on this runtime's parts; the key is read now, never
         from a widget."""
-        from .generation import Generations
         kw.setdefault("deadline_s", self.config.deadline_s)
         kw.setdefault("callback_base", self.config.callback_base)
         kw.setdefault("timings", self.timings)
-        return Generations(client or self.client(cancel), self.journal, kw.pop("results_dir", self.results_dir),
-                           callbacks=self.callbacks, lanes=self.lanes, budget=self.guard, pacer=self.pacer,
-                           clock=self.clock, meter=self.meter, locks=self.locks, **kw)
+        return Pipeline(client or self.client(cancel), self.journal, kw.pop("results_dir", self.results_dir),
+                        callbacks=self.callbacks, lanes=self.lanes, budget=self.guard, pacer=self.pacer,
+                        clock=self.clock, meter=self.meter, locks=self.locks, **kw)

@@ -15,8 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..apikley_wan import config, estimate, pricing
-from ..apikley_wan.client import api_kind
+from ..apikley_wan.money import pricing
+from ..apikley_wan.run import estimate
+from ..apikley_wan.settings import config
+from ..apikley_wan.api.client import api_kind
 from ..apikley_wan.errors import ApikleyError, BudgetError
 from . import folder, host
 from .inputs import to_request
@@ -104,7 +106,7 @@ def _runs(prompt: dict, node_id: str, sources: Optional[dict]) -> tuple:
     return runs, picks
 
 
-def _reuse(journal, api_base: str, inputs: dict, clips: dict) -> Optional[bool]:
+def _reuse(journal, api_base: str, inputs: dict, clips: dict, fingerprints) -> Optional[bool]:
     if inputs.get("images") is not None or any(_linked(inputs.get(name)) for name in VALUE_INPUTS):
         return None
     try:
@@ -112,13 +114,13 @@ def _reuse(journal, api_base: str, inputs: dict, clips: dict) -> Optional[bool]:
                              video=clips.get("video"), video_2=clips.get("video_2"), video_3=clips.get("video_3"),
                              video_url=inputs.get("video_url", ""), multi_shots=inputs.get("multi_shots", False),
                              take=inputs.get("take", 0))
-        return estimate.reuse(journal, request, api_base) if request.references else None
+        return estimate.reuse(journal, request, api_base, fingerprints) if request.references else None
     except (ApikleyError, ValueError, TypeError, OSError):
         return None
 
 
 def node_estimate(prompt: dict, node_id: str, journal, api_base: str,
-                  prices: pricing.PriceTable = pricing.DEFAULT) -> dict:
+                  prices: pricing.PriceTable = pricing.DEFAULT, fingerprints=None) -> dict:
     """``{"credits", "usd"}`` of one run by the table in force (None when duration or resolution is wired),
     ``"runs"`` (None: a list of unknown length, at least one), ``"reused_runs"`` (None: unknown) and
     ``"reuse"`` (one run: True re-used, False paid, None unknown)."""
@@ -128,7 +130,7 @@ def node_estimate(prompt: dict, node_id: str, journal, api_base: str,
     except (ValueError, TypeError):
         credits = None
     runs, picks = _runs(prompt, node_id, _clip_sources(prompt, inputs))
-    verdicts = [_reuse(journal, api_base, inputs, clips) for clips in picks] if picks else [None]
+    verdicts = [_reuse(journal, api_base, inputs, clips, fingerprints) for clips in picks] if picks else [None]
     reused = None if None in verdicts else sum(verdicts)
     return {"credits": credits, "usd": prices.to_usd(credits) if credits is not None else None,
             "runs": runs, "reused_runs": reused, "reuse": verdicts[0] if runs == 1 else None}
@@ -152,9 +154,10 @@ def _paid(node: dict, estimate: dict, prices: pricing.PriceTable, batch_count: i
 
 
 def estimate_prompt(prompt: dict, journal, api_base: str, prices: pricing.PriceTable = pricing.DEFAULT,
-                    batch_count: int = 1) -> dict:
+                    batch_count: int = 1, fingerprints=None) -> dict:
     """Every generating node of an API prompt, by its id (a node in a subgraph as ``outer:inner``)."""
-    return {str(node_id): _paid(node, node_estimate(prompt, node_id, journal, api_base, prices), prices, batch_count)
+    return {str(node_id): _paid(node, node_estimate(prompt, node_id, journal, api_base, prices, fingerprints), prices,
+                                batch_count)
             for node_id, node in prompt.items()
             if isinstance(node, dict) and node.get("class_type") in GENERATING and isinstance(node.get("inputs"), dict)}
 
@@ -177,13 +180,13 @@ def _refusal(guard, journal, credits: float, balance: Callable[[], float]) -> Op
     return None
 
 
-def answer(prompt: dict, journal, guard, balance: Callable[[], float], batch_count=1) -> dict:
+def answer(prompt: dict, journal, guard, balance: Callable[[], float], batch_count=1, fingerprints=None) -> dict:
     """The estimate route's answer: the API the runs would go to, every generating node's estimate and
     part of the total in a queue of ``batch_count`` copies, priced by the guard's table in force, the
     total, and what the guard would refuse of it (``refusal``: None, or its cap and sentence)."""
     base, prices = config.base_url(), guard.prices
     batch = max(1, int(batch_count)) if isinstance(batch_count, int) and not isinstance(batch_count, bool) else 1
-    nodes = estimate_prompt(prompt, journal, base, prices, batch)
+    nodes = estimate_prompt(prompt, journal, base, prices, batch, fingerprints)
     credits = sum(node["paid_credits"] for node in nodes.values())
     total = {"credits": credits, "usd": prices.to_usd(credits), "batch_count": batch,
              "at_least": any(node["at_least"] for node in nodes.values())}

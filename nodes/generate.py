@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..apikley_wan.run.pipeline import Pipeline
 from . import results, service
 from .inputs import CATEGORY, COST_NOTE, generation_inputs, to_request
 from .task import TASK_TYPE, task_value
@@ -36,7 +37,9 @@ class Wan26VideoToVideo:
         request = to_request(prompt, duration, resolution, **optional)
 
         async def work(cancel, board):
-            return results.finished(await service.state().generations(cancel).run(request, board.update), board)
+            pipeline: Pipeline = service.state().pipeline(cancel)
+            report = await pipeline.generate_video(request, board.update)
+            return results.finished(report, board)
 
         return await run_pipeline(work, unique_id)
 
@@ -58,9 +61,9 @@ class Wan26Submit:
         request = to_request(prompt, duration, resolution, **optional)
 
         async def work(cancel, board):
-            gens = service.state().generations(cancel)
-            submitted = await gens.submit(request, board.update)
-            results.announce(gens.report(submitted.entry, submitted.outcome, board.started_at, submitted.notes), board)
+            pipeline = service.state().pipeline(cancel)
+            submitted = await pipeline.submit(request, board.update)
+            results.announce(pipeline.report(submitted.entry, submitted.outcome, board.started_at, submitted.notes), board)
             return (task_value(submitted.entry),)
 
         return await run_pipeline(work, unique_id)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ..apikley_wan import pricing, settings
-from ..apikley_wan.request import GenerationRequest, build_request
+from ..apikley_wan.money import pricing
+from ..apikley_wan.settings import settings
+from ..apikley_wan.run.request import GenerationRequest, build_request
 
 CATEGORY = "video/Wan 2.6 (apikley)"
 

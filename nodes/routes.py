@@ -18,9 +18,11 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from ..apikley_wan import account, budget_settings, config, price_settings, task_files, task_rows
-from ..apikley_wan.callbacks import ROUTE_PREFIX
-from ..apikley_wan.journal import valid_task_id
+from ..apikley_wan.money import budget_settings, price_settings
+from ..apikley_wan.panel import account, task_files, task_rows
+from ..apikley_wan.settings import config
+from ..apikley_wan.api.callbacks import ROUTE_PREFIX
+from ..apikley_wan.record.entry import valid_task_id
 from ..apikley_wan.errors import (ApikleyError, BusyError, ConfigError, InputError, KeyInvalidError, KeyNotStoredError,
                                   KeyRefusedError, NotFoundError)
 from ..apikley_wan.runtime import Runtime
@@ -208,7 +210,8 @@ def handlers(state: Runtime, credits_cache: account.CreditsCache, collector: tas
         if not isinstance(payload.get("prompt"), dict):
             return _refuse(400, 'Send {"prompt": <the API prompt>}.')
         return await _answer(estimate.answer, payload["prompt"], state.journal, state.guard,
-                             lambda: credits_cache.get(state.folder)["credits"], payload.get("batch_count", 1))
+                             lambda: credits_cache.get(state.folder)["credits"], payload.get("batch_count", 1),
+                             state.fingerprints)
 
     async def get_budget(request):
         return await _answer(budget_settings.status, state.folder, state.guard, state.journal)

@@ -11,9 +11,9 @@ import threading
 from pathlib import Path
 from typing import Optional
 
-from ..apikley_wan import config
+from ..apikley_wan.settings import config
 from ..apikley_wan.runtime import Config, Runtime
-from ..apikley_wan.settings import TIMINGS, Timings
+from ..apikley_wan.settings.settings import TIMINGS, Timings
 from . import host
 
 _lock = threading.Lock()

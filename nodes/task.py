@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..apikley_wan import provenance
+from ..apikley_wan.results import provenance
 from ..apikley_wan.errors import InputError
-from ..apikley_wan.journal import valid_task_id
-from ..apikley_wan.report import COLLECTED
+from ..apikley_wan.record.entry import valid_task_id
+from ..apikley_wan.money.report import COLLECTED
 from . import results, service
 from .inputs import CATEGORY
 from .waiting import run_pipeline
@@ -31,9 +31,9 @@ async def _off_loop(fn, *args):
 async def _fetched(task: dict, unique_id):
     """Wait for the task and hand on its result file (downloaded once, never re-created): Fetch's run."""
     async def work(cancel, board):
-        gens = service.state().generations(cancel)
-        entry = await gens.wait(await _off_loop(_entry, gens.journal, task), board.update)
-        return results.finished(gens.report(entry, COLLECTED, board.started_at), board)
+        pipeline = service.state().pipeline(cancel)
+        entry = await pipeline.wait(await _off_loop(_entry, pipeline.journal, task), board.update)
+        return results.finished(pipeline.report(entry, COLLECTED, board.started_at), board)
 
     return await run_pipeline(work, unique_id)
 
@@ -53,9 +53,9 @@ class ApikleyTaskPoll:
 
     async def poll(self, task, unique_id=None):
         async def work(cancel, board):
-            gens = service.state().generations(cancel)
-            entry = await gens.wait(await _off_loop(_entry, gens.journal, task), board.update)
-            results.announce(gens.report(entry, COLLECTED, board.started_at), board)
+            pipeline = service.state().pipeline(cancel)
+            entry = await pipeline.wait(await _off_loop(_entry, pipeline.journal, task), board.update)
+            results.announce(pipeline.report(entry, COLLECTED, board.started_at), board)
             return (task_value(entry),)
 
         return await run_pipeline(work, unique_id)

@@ -13,9 +13,9 @@ import logging
 import time
 from typing import Awaitable, Callable, Optional
 
-from ..apikley_wan.client import Cancel
-from ..apikley_wan.errors import CancelledError
-from ..apikley_wan.status import Status
+from ..apikley_wan.api.cancel import Cancel
+from ..apikley_wan.errors import RunCancelledError
+from ..apikley_wan.run.status import Status
 from . import host, service
 from .report import send_cancelled
 
@@ -99,7 +99,7 @@ async def run_pipeline(work: Callable[[Cancel, StatusBoard], Awaitable], node_id
                 send_cancelled(node_id, board.task_id)
                 log.warning("apikley_wan: %s", note)
                 host.raise_interrupt()
-                raise CancelledError("interrupted in ComfyUI", task_id=board.task_id,
+                raise RunCancelledError("interrupted in ComfyUI", task_id=board.task_id,
                                      credits_may_be_spent=board.task_id is not None)
             if time.monotonic() - last_draw >= 1.0:
                 board.draw()

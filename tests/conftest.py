@@ -15,7 +15,8 @@ from typing import Callable
 
 import pytest
 
-from apikley_wan import journal as jr, watch
+from apikley_wan.run import watch
+from apikley_wan.record import entry as jr
 from apikley_wan.runtime import Config, Runtime
 from timings import FAST
 

@@ -17,13 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from apikley_wan import batch, settings
+from apikley_wan.batch import batch, plan
+from apikley_wan.batch.command import command
+from apikley_wan.batch.progress import Progress
+from apikley_wan.settings import settings
 from apikley_wan.__main__ import _parser
-from apikley_wan.client import ApikleyClient
-from apikley_wan.jobs import load_jobs
-from apikley_wan.journal import Journal
-from apikley_wan.request import fingerprint
-from apikley_wan.settings import Timings
+from apikley_wan.api.client import ApikleyClient
+from apikley_wan.batch.jobs import load_jobs
+from apikley_wan.record.sqlite import Journal
+from apikley_wan.run.request import fingerprint
+from apikley_wan.settings.settings import Timings
 from apikley_wan.simulator import Simulator
 from conftest import FAST_CLI, fast_runtime
 
@@ -53,7 +56,7 @@ def _run(sim, journal, jobs_file: Path, *extra, endpoint=None) -> tuple:
         def ctx():
             yield sim.base_url, "sim-key"
         return ctx()
-    rc = batch.command(args, runtime=fast_runtime(journal=journal, timings=FAST), out=out, err=err,
+    rc = command(args, runtime=fast_runtime(journal=journal, timings=FAST), out=out, err=err,
                        endpoint=endpoint or here)
     return rc, out.getvalue(), err.getvalue()
 
@@ -97,7 +100,7 @@ def test_interrupted_batch_resumes_without_paying_twice(fast_sim, tmp_path, refe
     jobs_file = _url_jobs(fast_sim, tmp_path, reference_clip, 40)
     journal = Journal(tmp_path / "journal.sqlite")
     jobs, problems = load_jobs(jobs_file, fast_sim.base_url)
-    planned, _ = batch.plan(jobs, journal, fast_sim.base_url)
+    planned, _ = plan.plan(jobs, journal, fast_sim.base_url)
     assert not problems and len(planned) == 40
     run = batch.Batch(planned, base_url=fast_sim.base_url, api_key="sim-key",
                       runtime=fast_runtime(tmp_path / "results", journal, FAST), concurrency=4, out=io.StringIO())
@@ -293,12 +296,12 @@ def test_live_line_on_a_terminal_and_plain_lines_otherwise():
         def isatty(self):
             return True
     tty = Tty()
-    progress = batch.Progress(40, 40, tty, tty=True)
+    progress = Progress(40, 40, tty, tty=True)
     progress.done, progress.running, progress.failed, progress.credits = 12, 8, 1, 840.0
     progress.event("line 3: done")
     text = tty.getvalue()
     assert text.startswith("\r\x1b[K") and "line 3: done\n" in text
     assert "batch: 12/40 done, 8 running, 1 failed · 840 credits ($4.20) spent · ETA ~" in text
     plain = io.StringIO()
-    batch.Progress(40, 40, plain, tty=False).event("line 3: done")
+    Progress(40, 40, plain, tty=False).event("line 3: done")
     assert plain.getvalue() == "[0/40] line 3: done\n"

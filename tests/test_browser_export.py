@@ -19,7 +19,7 @@ import tomllib
 
 import pytest
 
-from apikley_wan.journal import Journal
+from apikley_wan.record.sqlite import Journal
 from browser_host import MISSING, PACK_FOLDER, REPO, RIGHT_KEY, comfy_running, drive
 
 pytestmark = [pytest.mark.comfyui, pytest.mark.skipif(MISSING is not None, reason=MISSING or "")]

@@ -17,8 +17,9 @@ import time
 
 import pytest
 
-from apikley_wan.client import ApikleyClient
-from apikley_wan.journal import Journal
+from apikley_wan.api.client import ApikleyClient
+from apikley_wan.api.tasks import build_create_body
+from apikley_wan.record.sqlite import Journal
 from browser_host import MISSING, RIGHT_KEY, SCREENS, comfy_running, drive
 
 SHOTS = ("tasks_1_sidebar.png", "tasks_2_playing.png", "tasks_3_load_video_node.png", "tasks_4_filter_failed.png",
@@ -58,7 +59,7 @@ def test_the_tasks_panel_shows_what_each_task_bought_and_acts_on_it(comfy):
     found, _ = journal.claim("fp-found-task", {"prompt": "character1 waves", "duration": "5", "resolution": "720p"})
     journal.update(found.id, state="uncertain", error="The task may have been created, but the answer was lost.")
     client = ApikleyClient(api_key=RIGHT_KEY, base_url=comfy.sim.base_url)  # the task that lost create made
-    found_task = client.create_task(client.build_create_body("character1 waves", [client.upload(paid.result_path)],
+    found_task = client.create_task(build_create_body("character1 waves", [client.upload(paid.result_path)],
                                                              "5", "720p"))
     drop = comfy.root / "my_favourite_take.mp4"
     shutil.copyfile(paid.result_path, drop)

@@ -19,16 +19,19 @@ from pathlib import Path
 
 import pytest
 
-from apikley_wan import batch, budget, journal as jr, settings
+from apikley_wan.batch.command import command
+from apikley_wan.money import budget
+from apikley_wan.settings import settings
+from apikley_wan.record import entry as jr
 from apikley_wan.__main__ import _parser
-from apikley_wan.budget import BudgetGuard
-from apikley_wan.client import ApikleyClient
+from apikley_wan.money.budget import BudgetGuard
+from apikley_wan.api.client import ApikleyClient
 from apikley_wan.errors import BudgetError, ConfigError, InsufficientCreditsError
-from apikley_wan.generation import Generations
-from apikley_wan.journal import Journal
-from apikley_wan.report import PAID, REATTACHED, REUSED
-from apikley_wan.request import GenerationRequest, Reference
-from apikley_wan.settings import Budget
+from apikley_wan.run.pipeline import Pipeline
+from apikley_wan.record.sqlite import Journal
+from apikley_wan.money.report import PAID, REATTACHED, REUSED
+from apikley_wan.run.request import GenerationRequest, Reference
+from apikley_wan.settings.settings import Budget
 from conftest import FAST, FAST_CLI, fast_runtime
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,10 +44,10 @@ def clip_url(sim, reference_clip) -> str:
     return ApikleyClient(api_key="sim-key", base_url=sim.base_url).upload(reference_clip)
 
 
-def _gens(sim, tmp_path, guard: BudgetGuard, key: str = "sim-key") -> Generations:
+def _gens(sim, tmp_path, guard: BudgetGuard, key: str = "sim-key") -> Pipeline:
     client = ApikleyClient(api_key=key, base_url=sim.base_url, backoff_start_s=0.05, download_backoff_s=0.01)
-    return Generations(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "results", timings=FAST,
-                       budget=guard)
+    return Pipeline(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "results", timings=FAST,
+                    budget=guard)
 
 
 def _url_request(url: str, take: int = 0) -> GenerationRequest:
@@ -86,7 +89,7 @@ def test_the_session_cap_counts_what_this_session_created(sim, tmp_path, clip_ur
 
 def test_the_day_cap_is_counted_from_the_journal_across_a_restart(sim, tmp_path, clip_url):
     day = Budget(day_usd=0.50)
-    done = asyncio.run(_gens(sim, tmp_path, BudgetGuard(day)).run(_url_request(clip_url)))
+    done = asyncio.run(_gens(sim, tmp_path, BudgetGuard(day)).generate_video(_url_request(clip_url)))
     assert done.cost_credits == 70
     # a restart: a new pipeline and a new guard on the same journal still sees today's task
     with pytest.raises(BudgetError) as refused:
@@ -137,7 +140,7 @@ def test_a_minimum_balance_that_cannot_be_read_refuses_clearly(sim, tmp_path, re
 
 
 def test_a_reuse_or_reattach_is_never_blocked_even_over_every_cap(sim, tmp_path, clip_url, monkeypatch):
-    done = asyncio.run(_gens(sim, tmp_path, BudgetGuard(Budget())).run(_url_request(clip_url)))
+    done = asyncio.run(_gens(sim, tmp_path, BudgetGuard(Budget())).generate_video(_url_request(clip_url)))
     sim.task_seconds = 60
     pending = asyncio.run(_gens(sim, tmp_path, BudgetGuard(Budget())).submit(_url_request(clip_url, take=1)))
     closed = BudgetGuard(Budget(session_usd=0, day_usd=0, min_balance=1e9))
@@ -239,7 +242,7 @@ def test_a_batch_skips_for_budget_the_jobs_past_a_cap(sim, tmp_path, clip_url, s
     def endpoint():
         yield sim.base_url, "sim-key"
     args = _parser().parse_args(["batch", str(jobs), "--concurrency", "2", "--report", str(tmp_path / "r.json")])
-    rc = batch.command(args, runtime=fast_runtime(journal=Journal(tmp_path / "journal.sqlite"),
+    rc = command(args, runtime=fast_runtime(journal=Journal(tmp_path / "journal.sqlite"),
                                                   state_dir=tmp_path / "state"), out=out, err=err, endpoint=endpoint)
     report = json.loads((tmp_path / "r.json").read_text())
     assert rc == 1 and sim.create_count == 1, out.getvalue() + err.getvalue()

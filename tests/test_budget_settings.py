@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from apikley_wan import budget_settings
-from apikley_wan.budget import BudgetGuard
-from apikley_wan.client import ApikleyClient
+from apikley_wan.money import budget_settings
+from apikley_wan.money.budget import BudgetGuard
+from apikley_wan.api.client import ApikleyClient
 from apikley_wan.errors import BudgetError, ConfigError, InputError
-from apikley_wan.generation import Generations
-from apikley_wan.journal import Journal
-from apikley_wan.request import GenerationRequest, Reference
+from apikley_wan.run.pipeline import Pipeline
+from apikley_wan.record.sqlite import Journal
+from apikley_wan.run.request import GenerationRequest, Reference
 from conftest import FAST, FAST_CLI, load_pack, use_pack_runtime
 from test_routes import JSON, _call, talk
 
@@ -114,17 +114,17 @@ def test_a_change_in_settings_holds_the_next_run_without_a_restart(sim, tmp_path
     guard = BudgetGuard()
     guard.caps_folder = folder
     client = ApikleyClient(api_key="sim-key", base_url=sim.base_url)
-    gens = Generations(client, journal, tmp_path / "results", timings=FAST, budget=guard)
+    gens = Pipeline(client, journal, tmp_path / "results", timings=FAST, budget=guard)
     url = client.upload(reference_clip)
     request = GenerationRequest("character1 dances in the rain", "5", "720p", [Reference(url=url)])
     _save({"session_usd": 0.3}, folder, journal, guard)
     with pytest.raises(BudgetError) as refused:
-        asyncio.run(gens.run(request))
+        asyncio.run(gens.generate_video(request))
     message = refused.value.user_message()
     assert "the per-session cap (saved in Settings) is $0.30" in message and "clear it in Settings" in message
     assert sim.create_requests == 0
     _save({"session_usd": ""}, folder, journal, guard)
-    assert asyncio.run(gens.run(request)).charged and sim.create_count == 1
+    assert asyncio.run(gens.generate_video(request)).charged and sim.create_count == 1
     assert budget_settings.status(folder, guard, journal)["spent"] == {"session_usd": 0.35, "day_usd": 0.35}
 
 

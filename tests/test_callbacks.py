@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from apikley_wan.callbacks import CallbackBoard, signature
+from apikley_wan.api.callbacks import CallbackBoard, signature
 
 HMAC_KEY = "webhook-secret"
 

@@ -14,11 +14,13 @@ import time
 import av
 import pytest
 
-from apikley_wan import watch
-from apikley_wan.client import ApikleyClient, Cancel
-from apikley_wan.settings import TIMINGS
-from apikley_wan.workers import Lanes
-from apikley_wan.errors import (ApiValidationError, AuthError, BadResponseError, CancelledError,
+from apikley_wan.run import watch
+from apikley_wan.api.cancel import Cancel
+from apikley_wan.api.client import ApikleyClient
+from apikley_wan.api.tasks import build_create_body
+from apikley_wan.settings.settings import TIMINGS
+from apikley_wan.run.workers import Lanes
+from apikley_wan.errors import (ApiValidationError, AuthError, BadResponseError, RunCancelledError,
                                 CreateUncertainError, DownloadError, GenerationFailedError, InputError,
                                 InsufficientCreditsError, NetworkError, ResultMissingError, TaskStillPendingError)
 from conftest import FAST, VirtualClock, cancel_after, wait_until
@@ -67,7 +69,7 @@ class _RecordingCancel(Cancel):
 
 
 def _body(client, url, **kw):
-    return client.build_create_body(PROMPT, [url], kw.pop("duration", "5"), kw.pop("resolution", "720p"), **kw)
+    return build_create_body(PROMPT, [url], kw.pop("duration", "5"), kw.pop("resolution", "720p"), **kw)
 
 
 @pytest.fixture
@@ -114,14 +116,14 @@ def test_upload_small_and_large_files_round_trip(sim, tmp_path):
 ])
 def test_bad_parameters_fail_before_any_request(sim, prompt, urls, duration, resolution):
     with pytest.raises(InputError):
-        ApikleyClient.build_create_body(prompt, urls, duration, resolution)
+        build_create_body(prompt, urls, duration, resolution)
     assert sim.create_requests == 0
 
 
 def test_multi_shots_sent_only_when_true():
-    body = ApikleyClient.build_create_body(PROMPT, ["https://a/b.mp4"], "5", "720p", multi_shots=False)
+    body = build_create_body(PROMPT, ["https://a/b.mp4"], "5", "720p", multi_shots=False)
     assert "multi_shots" not in body["input"]
-    body = ApikleyClient.build_create_body(PROMPT, ["https://a/b.mp4"], "10", "1080p", multi_shots=True,
+    body = build_create_body(PROMPT, ["https://a/b.mp4"], "10", "1080p", multi_shots=True,
                                            callback_url="https://me.example/cb")
     assert body["input"]["multi_shots"] is True and body["callBackUrl"] == "https://me.example/cb"
 
@@ -187,7 +189,7 @@ def test_refused_connection_is_retried_then_reported(sim):
     started = time.monotonic()
     refused = []
     with pytest.raises(NetworkError) as err:
-        client.create_task(client.build_create_body(PROMPT, ["https://a/b.mp4"], "5", "720p"),
+        client.create_task(build_create_body(PROMPT, ["https://a/b.mp4"], "5", "720p"),
                            on_refused=refused.append)
     assert not isinstance(err.value, CreateUncertainError)
     assert time.monotonic() - started >= 0.5 + 1.0 - 0.1
@@ -204,7 +206,7 @@ def test_insufficient_credits_is_typed(sim, uploaded):
 
 def test_api_validation_error_from_server(sim):
     client = _client(sim)
-    body = client.build_create_body(PROMPT, ["https://a/b.mp4"], "5", "720p")
+    body = build_create_body(PROMPT, ["https://a/b.mp4"], "5", "720p")
     body["input"]["duration"] = "15"  # bypass local validation to see the server's answer
     with pytest.raises(ApiValidationError) as err:
         client.create_task(body)
@@ -280,7 +282,7 @@ def test_cancel_is_felt_within_a_second(sim, uploaded):
 
     async def on_status(info):
         polled.set()
-    with pytest.raises(CancelledError) as err:
+    with pytest.raises(RunCancelledError) as err:
         wait_for(client, task_id, timings=TIMINGS, on_status=on_status)  # the production slices
     assert time.monotonic() - cancelled_at[0] < 1.0
     assert err.value.task_id == task_id and err.value.credits_may_be_spent

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 import comfy_host
-from apikley_wan import provenance
+from apikley_wan.results import provenance
 from apikley_wan.simulator import Simulator
 
 pytestmark = [pytest.mark.comfyui,

@@ -15,7 +15,7 @@ import pytest
 
 import comfy_host
 from apikley_wan.simulator import Simulator
-from apikley_wan.status import PROGRESS_CAP, status_for
+from apikley_wan.run.status import PROGRESS_CAP, status_for
 
 FIVE_S = {"duration": "5", "resolution": "720p"}
 

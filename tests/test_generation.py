@@ -15,30 +15,32 @@ from pathlib import Path
 import av
 import pytest
 
-from apikley_wan import journal as jr
-from apikley_wan.callbacks import CallbackBoard
-from apikley_wan.client import ApikleyClient, Cancel
-from apikley_wan.errors import (CancelledError, CreateUncertainError, GenerationFailedError, InputError,
+from apikley_wan.record import entry as jr
+from apikley_wan.api.callbacks import CallbackBoard
+from apikley_wan.api.cancel import Cancel
+from apikley_wan.api.client import ApikleyClient
+from apikley_wan.api.tasks import build_create_body
+from apikley_wan.errors import (RunCancelledError, CreateUncertainError, GenerationFailedError, InputError,
                                 InsufficientCreditsError, TaskStillPendingError)
-from apikley_wan.generation import Generations
-from apikley_wan.request import GenerationRequest, Reference
-from apikley_wan.journal import Journal
-from apikley_wan.settings import TIMINGS
+from apikley_wan.run.pipeline import Pipeline
+from apikley_wan.run.request import GenerationRequest, Reference
+from apikley_wan.record.sqlite import Journal
+from apikley_wan.settings.settings import TIMINGS
 from conftest import FAST, cancel_after
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _gens(sim, tmp_path, key="sim-key", **kw) -> Generations:
+def _gens(sim, tmp_path, key="sim-key", **kw) -> Pipeline:
     """The pipeline on the suite's fast timings (a test of the production waits passes ``timings=TIMINGS``)."""
     client = ApikleyClient(api_key=key, base_url=sim.base_url, backoff_start_s=0.05, download_backoff_s=0.01,
                            cancel=kw.pop("cancel", None))
     kw.setdefault("timings", FAST)
-    return Generations(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "results", **kw)
+    return Pipeline(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "results", **kw)
 
 
 def run(gens, request, on_status=None):
-    return asyncio.run(gens.run(request, on_status))
+    return asyncio.run(gens.generate_video(request, on_status))
 
 
 def submit(gens, request):
@@ -118,15 +120,15 @@ def _crash_script(sim, tmp_path, clip) -> str:
     return textwrap.dedent(f"""
         import os, sys
         sys.path.insert(0, {str(REPO)!r})
-        from apikley_wan.client import ApikleyClient
+        from apikley_wan.api.client import ApikleyClient
         import asyncio
-        from apikley_wan.generation import Generations
-        from apikley_wan.request import GenerationRequest, Reference
-        from apikley_wan.journal import Journal
+        from apikley_wan.run.pipeline import Pipeline
+        from apikley_wan.run.request import GenerationRequest, Reference
+        from apikley_wan.record.sqlite import Journal
         journal = Journal({str(tmp_path / 'journal.sqlite')!r})
         journal.record_task_id = lambda *a, **k: os._exit(9)   # the process dies right after the POST
-        gens = Generations(ApikleyClient(api_key="sim-key", base_url={sim.base_url!r}), journal,
-                           {str(tmp_path / 'results')!r})
+        gens = Pipeline(ApikleyClient(api_key="sim-key", base_url={sim.base_url!r}), journal,
+                        {str(tmp_path / 'results')!r})
         asyncio.run(gens.submit(GenerationRequest("character1 walks on the moon", "5", "720p",
                                                   [Reference(source={str(clip)!r})])))
     """)
@@ -181,7 +183,7 @@ def test_cancel_leaves_the_task_recorded_and_a_rerun_collects_it(sim, tmp_path, 
     entry = submit(gens, _request(reference_clip))
     polled = threading.Event()
     cancelled_at = cancel_after(polled, cancel)
-    with pytest.raises(CancelledError) as err:
+    with pytest.raises(RunCancelledError) as err:
         wait(gens, entry, lambda status: polled.set())
     assert time.monotonic() - cancelled_at[0] < 1.1 and err.value.task_id == entry.task_id
     assert Journal(tmp_path / "journal.sqlite").by_task_id(entry.task_id).pending
@@ -202,7 +204,7 @@ def test_deadline_keeps_the_task_pending_then_collects(sim, tmp_path, reference_
 def test_collect_by_id_adopts_a_foreign_task(sim, tmp_path, reference_clip):
     client = ApikleyClient(api_key="sim-key", base_url=sim.base_url)
     url = client.upload(reference_clip)
-    task_id = client.create_task(client.build_create_body("a dog surfs a wave", [url], "5", "720p"))
+    task_id = client.create_task(build_create_body("a dog surfs a wave", [url], "5", "720p"))
     entry = collect(_gens(sim, tmp_path), task_id)
     assert entry.state == jr.SUCCESS and Path(entry.result_path).is_file()
 
@@ -213,14 +215,14 @@ def test_a_task_collected_by_id_is_recorded_at_its_real_price(sim, tmp_path, ref
     sim.fps = 6  # a real 10 s 1080p result in 60 frames, not 240: its price is the point here
     client = ApikleyClient(api_key="sim-key", base_url=sim.base_url)
     url = client.upload(reference_clip)
-    task_id = client.create_task(client.build_create_body("a dog surfs a wave", [url], "10", "1080p"))
+    task_id = client.create_task(build_create_body("a dog surfs a wave", [url], "10", "1080p"))
     report = collect(_gens(sim, tmp_path), task_id)
     assert report.cost_credits == 209.5 and report.cost_kind == "estimate"
     entry = Journal(tmp_path / "journal.sqlite").by_task_id(task_id)
     assert (entry.params["duration"], entry.params["resolution"]) == ("10", "1080p")
     sidecar = json.loads(Path(report.result_path).with_suffix(".json").read_text())
     assert sidecar["cost_credits"] == 209.5
-    from apikley_wan.client import TaskInfo
+    from apikley_wan.api.tasks import TaskInfo
     unknown = TaskInfo.from_record(task_id, {"state": "success", "param": "{not json"})
     assert unknown.duration is None and unknown.resolution is None
 

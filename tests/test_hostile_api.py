@@ -18,9 +18,12 @@ import numpy as np
 import pytest
 
 from apikley_wan import __main__ as cli
-from apikley_wan import client as client_mod, journal as jr
-from apikley_wan.client import ApikleyClient, Cancel
-from apikley_wan.errors import CancelledError, InputError
+from apikley_wan.api import downloads
+from apikley_wan.record import entry as jr
+from apikley_wan.record.sqlite import Journal
+from apikley_wan.api.cancel import Cancel
+from apikley_wan.api.client import ApikleyClient
+from apikley_wan.errors import RunCancelledError, InputError
 from hostile_api import SAMPLE, TASK_ID, HostileApi
 from timings import FAST
 
@@ -81,7 +84,7 @@ def test_key_echoed_in_failed_task_fields_reaches_no_message_log_or_file(api, en
     code, text = v2v(capsys, tmp_path / "out.mp4")
     assert code == 2 and "generation failed" in text.lower()
     assert "•••" in text  # the echo is shown, masked
-    rows = jr.Journal(env / "journal.sqlite").recent()
+    rows = Journal(env / "journal.sqlite").recent()
     assert rows[0].state == jr.FAIL and KEY not in (rows[0].error or "")
     assert_key_nowhere(tmp_path, text, caplog.text)
 
@@ -112,11 +115,11 @@ def test_key_echoed_in_an_error_envelope_is_masked(api, env, tmp_path, capsys):
 # -- 2. task ids never become paths -------------------------------------------------------------------
 @pytest.mark.parametrize("bad", ["../../../../escaped", "..", "a/b", "x" * 65, "id with space", "é"])
 def test_a_task_id_shaped_like_a_path_is_refused_everywhere(bad, tmp_path):
-    from apikley_wan import archive
+    from apikley_wan.results import archive
     from apikley_wan.errors import StorageError
     assert not jr.valid_task_id(bad)
     with pytest.raises(InputError):
-        jr.Journal(tmp_path / "j.sqlite").adopt(bad)
+        Journal(tmp_path / "j.sqlite").adopt(bad)
     with pytest.raises(StorageError):
         archive.result_path(tmp_path / "results", "wan26_v2v", bad)
     assert jr.valid_task_id(TASK_ID) and jr.valid_task_id("task_20260101-abc")
@@ -127,7 +130,7 @@ def test_a_server_task_id_with_dots_and_slashes_writes_nothing_outside(api, env,
     code, text = v2v(capsys, tmp_path / "out.mp4")
     assert code == 2 and "may have been created" in text and "Credits may have been spent" in text
     assert not list(tmp_path.parent.rglob("escaped*")) and not list(tmp_path.rglob("*escaped*"))
-    assert jr.Journal(env / "journal.sqlite").recent()[0].state == jr.UNCERTAIN
+    assert Journal(env / "journal.sqlite").recent()[0].state == jr.UNCERTAIN
     assert api.count("GET", "/api/v1/jobs/recordInfo") == 0
 
 
@@ -149,7 +152,7 @@ def test_a_result_that_is_not_a_video_is_deleted_and_fetched_again_without_a_new
     assert "not a playable video" in text and "Credits may have been spent" in text
     assert "fetched again" in text and "Invalid input" not in text
     assert not list((env / "results").glob("*.mp4")) and not (tmp_path / "out.mp4").exists()
-    entry = jr.Journal(env / "journal.sqlite").recent()[0]
+    entry = Journal(env / "journal.sqlite").recent()[0]
     assert entry.state == jr.SUCCESS and entry.result_path is None
 
     api.result = real  # the host is healthy again: the same command collects, no new task
@@ -161,7 +164,7 @@ def test_a_result_that_is_not_a_video_is_deleted_and_fetched_again_without_a_new
 
 
 def test_an_archived_result_that_went_bad_is_downloaded_again(api, env, tmp_path, capsys):
-    from apikley_wan import archive
+    from apikley_wan.results import archive
     assert v2v(capsys, tmp_path / "out.mp4")[0] == 0
     archived = next((env / "results").glob("*.mp4"))
     archived.write_bytes(b"\0" * 1000)
@@ -191,7 +194,7 @@ def test_cancel_stops_a_dripping_download_within_a_second(api, tmp_path):
     client.cancel.set()
     worker.join(5)
     assert "ended" in outcome and outcome["ended"] - cancelled_at < 1.0
-    assert isinstance(outcome["error"], CancelledError)
+    assert isinstance(outcome["error"], RunCancelledError)
     assert not list(tmp_path.glob("*.part")) and not (tmp_path / "r.mp4").exists()
 
 
@@ -208,7 +211,7 @@ def test_cancel_requested_by_a_check_is_felt_per_read(api, tmp_path):
         flagged_at.append(time.monotonic())
         flag.set()
     threading.Thread(target=interrupt, daemon=True).start()
-    with pytest.raises(CancelledError):
+    with pytest.raises(RunCancelledError):
         client.download(api.base_url + "/files/slow.mp4", tmp_path / "r.mp4", task_id=TASK_ID)
     assert time.monotonic() - flagged_at[0] < 1.0
 
@@ -222,7 +225,7 @@ def test_a_redirected_create_is_not_followed_and_counts_as_maybe_created(api, en
         assert elsewhere.requests == [], "the create body (and key) went to another host"
     assert code == 2 and "may have been created" in text
     assert api.count("POST", "/api/v1/jobs/createTask") == 1
-    assert jr.Journal(env / "journal.sqlite").recent()[0].state == jr.UNCERTAIN
+    assert Journal(env / "journal.sqlite").recent()[0].state == jr.UNCERTAIN
 
 
 # -- 6. a reference with too little video is refused before any upload -----------------------------
@@ -263,7 +266,7 @@ def test_a_damaged_journal_is_one_sentence_not_a_traceback(api, env, tmp_path, c
 
 def test_a_full_disk_during_download_is_one_sentence_and_not_retried(api, env, tmp_path, capsys, monkeypatch):
     part = tmp_path / "fake.part"
-    monkeypatch.setattr(client_mod, "open_part", lambda dest, task_id=None: (part, open("/dev/full", "wb", 0)))
+    monkeypatch.setattr(downloads, "open_part", lambda dest, task_id=None: (part, open("/dev/full", "wb", 0)))
     code, text = v2v(capsys, tmp_path / "out.mp4")
     assert code == 2 and "the disk is full" in text and "Traceback" not in text
     assert "never created again" in text and "Credits may have been spent" in text
@@ -301,13 +304,13 @@ def test_the_prompt_sent_is_the_prompt_checked(api, env, tmp_path, capsys):
                                  "http://169.254.169.254/latest/meta-data", "http://nas.local/a.mp4",
                                  "https://example.com/" + "a" * 100_000])
 def test_a_video_url_the_provider_cannot_fetch_is_refused(url):
-    from apikley_wan.request import check_public_url
+    from apikley_wan.run.request import check_public_url
     with pytest.raises(InputError):
         check_public_url(url, "https://api.apikley.ru")
 
 
 def test_a_public_video_url_passes_and_a_local_simulator_may_use_local_urls():
-    from apikley_wan.request import check_public_url
+    from apikley_wan.run.request import check_public_url
     check_public_url("https://cdn.example.com/clip.mp4", "https://api.apikley.ru")
     check_public_url("http://127.0.0.1:9000/files/clip.mp4", "http://127.0.0.1:8199")
 
@@ -319,7 +322,7 @@ def test_an_uncertain_create_can_be_abandoned_then_the_same_inputs_create_again(
     code, text = v2v(capsys, tmp_path / "out.mp4")
     assert code == 2 and "NOT sent again" in text
     assert api.count("POST", "/api/v1/jobs/createTask") == 1
-    entry = jr.Journal(env / "journal.sqlite").recent()[0]
+    entry = Journal(env / "journal.sqlite").recent()[0]
     code, text = run_cli(capsys, "abandon", str(entry.id))
     assert code == 0 and "abandoned" in text and "may still be billed" in text
     api.on("POST", "/api/v1/jobs/createTask", lambda h: h.json({"code": 200, "data": {"taskId": TASK_ID}}))

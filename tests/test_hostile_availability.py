@@ -12,13 +12,15 @@ import time
 
 import pytest
 
-from apikley_wan import journal as jr
-from apikley_wan.client import ApikleyClient, Cancel
-from apikley_wan.errors import CancelledError, CreateUncertainError, NetworkError
-from apikley_wan.generation import Generations
-from apikley_wan.journal import Journal
-from apikley_wan.report import COLLECTED, PAID, REUSED
-from apikley_wan.request import GenerationRequest, Reference
+from apikley_wan.record import entry as jr
+from apikley_wan.api.cancel import Cancel
+from apikley_wan.api.client import ApikleyClient
+from apikley_wan.api.tasks import build_create_body
+from apikley_wan.errors import RunCancelledError, CreateUncertainError, NetworkError
+from apikley_wan.run.pipeline import Pipeline
+from apikley_wan.record.sqlite import Journal
+from apikley_wan.money.report import COLLECTED, PAID, REUSED
+from apikley_wan.run.request import GenerationRequest, Reference
 from conftest import cancel_after, fast_runtime, wait_until
 from hostile_api import HostileApi
 
@@ -66,7 +68,7 @@ def test_an_api_call_ends_at_its_deadline_however_slowly_its_answer_drips(api):
     api.on(*STATUS, slow_header)
     api.on(*CREATE, lambda h: h.drip(100_000, every_s=0.05))
     client = ApikleyClient(api_key=KEY, base_url=api.base_url, call_deadline_s=1.0)
-    body = client.build_create_body("character1 waits", [api.base_url + "/files/uploaded.mp4"], "5", "720p")
+    body = build_create_body("character1 waits", [api.base_url + "/files/uploaded.mp4"], "5", "720p")
 
     balance = _finishes_within(10, lambda: client.credits(attempts=1))
     status = _finishes_within(10, lambda: client.get_task("0" * 32, attempts=1))
@@ -87,7 +89,7 @@ def test_cancel_shuts_a_polls_socket_but_a_creates_answer_is_still_read(api):
     set_at = cancel_after(api.dripping, cancel, delay=0.2)
     poll = _finishes_within(10, lambda: poller.get_task("0" * 32, attempts=1))
     felt = time.monotonic() - set_at[0] if poll else None  # the poll ended this long after Cancel
-    assert poll and isinstance(poll[0], CancelledError), poll
+    assert poll and isinstance(poll[0], RunCancelledError), poll
     print(f"a dripping poll ended {felt:.2f} s after Cancel")
     assert felt < 1.0
 
@@ -96,7 +98,7 @@ def test_cancel_shuts_a_polls_socket_but_a_creates_answer_is_still_read(api):
     api.on(*CREATE, lambda h: h.drip(0, every_s=0.02, body=answer))
     cancel = Cancel()
     creator = ApikleyClient(api_key=KEY, base_url=api.base_url, cancel=cancel)
-    body = creator.build_create_body("character1 waits", [api.base_url + "/files/uploaded.mp4"], "5", "720p")
+    body = build_create_body("character1 waits", [api.base_url + "/files/uploaded.mp4"], "5", "720p")
     cancel_after(api.dripping, cancel, delay=0.1)
     create = _finishes_within(20, lambda: creator.create_task(body))
     assert create and create[0] == api.task_id  # cancelled mid-answer, the task id was still read
@@ -111,14 +113,14 @@ def test_a_reuse_and_a_poll_finish_at_once_behind_12_creates_stuck_on_dripping_a
     journal = Journal(tmp_path / "journal.sqlite")
     runtime = fast_runtime(tmp_path / "results", journal, state_dir=tmp_path / "state")
 
-    def pipeline(cancel: Cancel) -> Generations:
-        return runtime.generations(cancel, client=ApikleyClient(api_key=KEY, base_url=api.base_url, cancel=cancel))
+    def pipeline(cancel: Cancel) -> Pipeline:
+        return runtime.pipeline(cancel, client=ApikleyClient(api_key=KEY, base_url=api.base_url, cancel=cancel))
 
     async def scenario():
-        paid = await pipeline(Cancel()).run(_request("character1 dances, paid once", api))
+        paid = await pipeline(Cancel()).generate_video(_request("character1 dances, paid once", api))
         api.on(*CREATE, lambda h: h.drip(1_000_000, every_s=0.05))
         cancels = [Cancel() for _ in range(STUCK)]
-        stuck = [asyncio.ensure_future(pipeline(c).run(_request(f"character1 take {i}", api)))
+        stuck = [asyncio.ensure_future(pipeline(c).generate_video(_request(f"character1 take {i}", api)))
                  for i, c in enumerate(cancels)]
         while not (api.dripping.is_set() and api.count(*CREATE) >= 2):  # the first create is the paid one
             await asyncio.sleep(0.02)
@@ -131,7 +133,7 @@ def test_a_reuse_and_a_poll_finish_at_once_behind_12_creates_stuck_on_dripping_a
 
         started = time.monotonic()
         try:
-            reused = await asyncio.wait_for(pipeline(Cancel()).run(_request("character1 dances, paid once", api)), 10)
+            reused = await asyncio.wait_for(pipeline(Cancel()).generate_video(_request("character1 dances, paid once", api)), 10)
             reuse_s = time.monotonic() - started
             collected = await asyncio.wait_for(pipeline(Cancel()).collect("fedcba9876543210fedcba9876543210"), 10)
             collect_s = time.monotonic() - started - reuse_s

@@ -16,7 +16,8 @@ import uuid
 
 import pytest
 
-from apikley_wan import journal as jr
+from apikley_wan.record import entry as jr
+from apikley_wan.record.sqlite import Journal
 from conftest import REPO, wait_until
 from hostile_api import SAMPLE, TASK_ID
 from test_hostile_api import KEY, PROMPT, api, env, run_cli, v2v  # noqa: F401
@@ -25,7 +26,7 @@ CREATE = ("POST", "/api/v1/jobs/createTask")
 
 
 def _rows(state_dir) -> list:
-    return jr.Journal(state_dir / "journal.sqlite").recent()
+    return Journal(state_dir / "journal.sqlite").recent()
 
 
 def _a_new_task_per_create(api) -> None:

@@ -16,7 +16,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from apikley_wan import budget, journal as jr, settings
+from apikley_wan.money import budget
+from apikley_wan.settings import settings
+from apikley_wan.record import entry as jr
+from apikley_wan.record.sqlite import Journal
 from hostile_api import SAMPLE, TASK_ID
 import test_hostile_api
 from test_hostile_api import PROMPT, run_cli, v2v
@@ -123,7 +126,7 @@ def test_v2v_out_that_is_its_own_reference_clip_is_refused_before_paying(api, en
 @pytest.mark.parametrize("victim", ["notes", "journal"])
 def test_v2v_never_overwrites_a_file_that_is_not_its_result_unless_overwrite(api, env, tmp_path, capsys, victim):
     if victim == "journal":
-        jr.Journal(env / "journal.sqlite").recent()  # the journal file exists
+        Journal(env / "journal.sqlite").recent()  # the journal file exists
         out = env / "journal.sqlite"
     else:
         out = tmp_path / "notes.mp4"
@@ -176,7 +179,7 @@ def test_an_abandoned_create_still_counts_for_the_day_cap(api, env, tmp_path, ca
     assert v2v(capsys, tmp_path / "a.mp4")[0] == 2
     code, text = v2v(capsys, tmp_path / "b.mp4", "--take", "1")  # uncertain: counted
     assert code == 2 and "per-day cap" in text and api.count(*CREATE) == 1, text
-    entry = jr.Journal(env / "journal.sqlite").recent()[0]
+    entry = Journal(env / "journal.sqlite").recent()[0]
     assert run_cli(capsys, "abandon", str(entry.id))[0] == 0
     api.on(*CREATE, lambda h: h.json({"code": 200, "data": {"taskId": TASK_ID}}))
     code, text = v2v(capsys, tmp_path / "a.mp4")
@@ -186,7 +189,7 @@ def test_an_abandoned_create_still_counts_for_the_day_cap(api, env, tmp_path, ca
 
 
 def test_the_day_count_holds_abandoned_and_uncertain_rows_at_their_estimate(tmp_path):
-    journal = jr.Journal(tmp_path / "journal.sqlite")
+    journal = Journal(tmp_path / "journal.sqlite")
     for name, resolution in (("uncertain", "720p"), ("abandoned", "1080p")):
         entry, _ = journal.claim(name, {"duration": "5", "resolution": resolution})
         journal.update(entry.id, state=jr.UNCERTAIN)

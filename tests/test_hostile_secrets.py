@@ -15,10 +15,14 @@ import av
 import pytest
 
 from apikley_wan import __main__ as cli
-from apikley_wan import journal as jr, provenance, task_rows
-from apikley_wan.client import ApikleyClient, scrub
+from apikley_wan.panel import task_rows
+from apikley_wan.results import provenance
+from apikley_wan.record import entry as jr
+from apikley_wan.record.sqlite import Journal
+from apikley_wan.api.client import ApikleyClient
+from apikley_wan.api.untrusted import scrub
 from apikley_wan.errors import DownloadError, InputError
-from apikley_wan.request import check_public_url
+from apikley_wan.run.request import check_public_url
 from hostile_api import SAMPLE, TASK_ID, HostileApi
 from timings import FAST
 
@@ -57,7 +61,7 @@ def env(tmp_path, monkeypatch, api, caplog):
     shown: list = []
     yield state, shown
     journal = state / "journal.sqlite"
-    route = json.dumps(task_rows.recent(jr.Journal(journal), 50)) if journal.exists() else ""
+    route = json.dumps(task_rows.recent(Journal(journal), 50)) if journal.exists() else ""
     leaks = {"printed": longest_leak("".join(shown)), "logged": longest_leak(caplog.text),
              "tasks route": longest_leak(route)}
     leaks.update({str(p): longest_leak(p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()})
@@ -81,7 +85,7 @@ def test_a_key_echoed_across_the_120_character_cut_of_an_error_page_leaks_no_pie
     api.on("POST", "/api/v1/jobs/createTask", lambda h: h.raw(page, "text/html", status=500))
     code, text = v2v(env, capsys, tmp_path / "out.mp4")
     assert code == 2 and "may have been created" in text and "•••" in text
-    entry = jr.Journal(env[0] / "journal.sqlite").recent()[0]
+    entry = Journal(env[0] / "journal.sqlite").recent()[0]
     assert entry.state == jr.UNCERTAIN and "•••" in entry.error and longest_leak(entry.error) < FRAGMENT
 
 
@@ -91,7 +95,7 @@ def test_pieces_of_the_key_in_a_failed_task_are_masked_before_the_500_character_
                   "failMsg": f"credential {KEY[:20]}… rejected; " + "z" * 460 + f" {KEY}"}
     code, text = v2v(env, capsys, tmp_path / "out.mp4")
     assert code == 2 and "generation failed" in text.lower() and "•••" in text
-    entry = jr.Journal(env[0] / "journal.sqlite").recent()[0]
+    entry = Journal(env[0] / "journal.sqlite").recent()[0]
     assert entry.state == jr.FAIL and longest_leak(entry.error) < FRAGMENT
 
 
@@ -139,7 +143,7 @@ def test_the_saved_result_holds_only_the_packs_tags_not_the_providers(api, env, 
     api.result = _hostile_result(tmp_path_factory.mktemp("provider"))
     code, text = v2v(env, capsys, tmp_path / "out.mp4")
     assert code == 0, text
-    entry = jr.Journal(env[0] / "journal.sqlite").recent()[0]
+    entry = Journal(env[0] / "journal.sqlite").recent()[0]
     ours = provenance.tags_for(entry, KEY)
     for saved in (tmp_path / "out.mp4", Path(entry.result_path)):
         container, streams = _all_tags(saved)

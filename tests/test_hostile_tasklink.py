@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from apikley_wan import journal as jr
+from apikley_wan.record import entry as jr
+from apikley_wan.record import journals
+from apikley_wan.record.sqlite import Journal
 from conftest import FAST, FAST_CLI, load_pack, wait_until
 from hostile_api import SAMPLE, TASK_ID, HostileApi
 from test_hostile_api import KEY, PROMPT, assert_key_nowhere, run_cli
@@ -89,7 +91,7 @@ def test_ctrl_c_while_the_create_is_on_the_wire_waits_for_its_answer_and_records
     state, out = tmp_path / "state", tmp_path / "out.mp4"
     received, _ = _held_create(api, hold_s=1.5)
     code, text, took = _ctrl_c_during_create(state, api, out, received)
-    entries = jr.Journal(state / "journal.sqlite").recent()
+    entries = Journal(state / "journal.sqlite").recent()
     assert code == 130, text
     assert [(e.state, e.task_id) for e in entries] == [("waiting", TASK_ID)], (took, text)
     assert 1.2 < took < 5.0, f"exited {took:.2f} s after Ctrl-C"
@@ -116,7 +118,7 @@ def test_ctrl_c_past_the_wait_leaves_an_uncertain_entry_and_the_command_that_lin
     finally:
         release.set()
     assert code == 130 and 4.5 < took < 8.0, (took, text)
-    [entry] = jr.Journal(state / "journal.sqlite").recent()
+    [entry] = Journal(state / "journal.sqlite").recent()
     assert entry.state == jr.UNCERTAIN and entry.task_id is None and entry.abandonable
     command = f"python -m apikley_wan collect TASK_ID --entry {entry.id} --out {out}"
     assert f"`{command}`" in text and "a task may exist and may be billed" in text, text
@@ -153,7 +155,7 @@ def test_batch_shares_the_stop_an_unanswered_create_of_a_stopped_batch_is_uncert
     finally:
         release.set()
     assert proc.returncode == 130 and 4.5 < took < 8.0, (took, stdout, stderr)
-    [entry] = jr.Journal(state / "journal.sqlite").recent()
+    [entry] = Journal(state / "journal.sqlite").recent()
     assert entry.state == jr.UNCERTAIN and entry.abandonable and api.count(*CREATE) == 1
 
 
@@ -169,7 +171,7 @@ def test_a_task_id_the_journal_could_not_take_at_once_is_recorded_when_it_is_bac
         monkeypatch.setenv("APIKLEY_STATE_DIR", str(tmp_path))  # SQLite: tmp_path/journal.sqlite, the store's file
         for name, value in _env(tmp_path, api).items():
             monkeypatch.setenv(name, value)
-        monkeypatch.setenv(jr.JOURNAL_URL_ENV, store.url if isinstance(store, PgStore) else "")
+        monkeypatch.setenv(journals.JOURNAL_URL_ENV, store.url if isinstance(store, PgStore) else "")
         caplog.set_level(logging.WARNING, logger="apikley_wan")
         back = []
 
@@ -225,7 +227,7 @@ def test_collect_with_entry_links_a_lost_create_then_the_same_inputs_reuse_it(ap
     out = tmp_path / "out.mp4"
     api.on(*CREATE, lambda h: h.hang_up())
     code, lost = run_cli(capsys, *_v2v_argv(out))
-    journal = jr.Journal(tmp_path / "state" / "journal.sqlite")
+    journal = Journal(tmp_path / "state" / "journal.sqlite")
     [entry] = journal.recent()
     assert code == 2 and entry.state == jr.UNCERTAIN
     assert f"collect TASK_ID --entry {entry.id} --out FILE" in lost, lost
@@ -271,7 +273,7 @@ def test_a_task_collected_by_id_first_moves_into_the_entry_it_is_linked_to(api, 
     api.on(*CREATE, lambda h: h.hang_up())
     assert run_cli(capsys, *_v2v_argv(out))[0] == 2
     code, _ = run_cli(capsys, "collect", TASK_ID, "--out", str(tmp_path / "by_id.mp4"))
-    journal = jr.Journal(tmp_path / "state" / "journal.sqlite")
+    journal = Journal(tmp_path / "state" / "journal.sqlite")
     lost, adopted = sorted(journal.recent(), key=lambda e: e.id)
     assert code == 0 and adopted.task_id == TASK_ID and adopted.state == "success" and lost.task_id is None
     downloads = api.count("GET", "/files/result.mp4")
@@ -290,7 +292,7 @@ def test_a_task_collected_by_id_first_moves_into_the_entry_it_is_linked_to(api, 
 # -- 6c. the tasks panel: "I know the task id…" ---------------------------------------------------------
 def test_the_panel_links_a_task_id_to_an_uncertain_entry_through_the_same_core(routes, long_key_sim,  # noqa: F811
                                                                                 tmp_path, monkeypatch):
-    from apikley_wan.client import ApikleyClient
+    from apikley_wan.api.client import ApikleyClient
     from test_routes import KEY as SIM_KEY, _foreign_task
     monkeypatch.setenv("APIKLEY_API_KEY", SIM_KEY)
     task_id = _foreign_task(long_key_sim, SAMPLE)  # the task the lost create made

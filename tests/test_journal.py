@@ -12,13 +12,14 @@ import time
 
 import pytest
 
-from apikley_wan import journal as jr
+from apikley_wan.record import entry as jr
 from conftest import errors_when_run_at_once, wait_until
 from apikley_wan.errors import InputError, JournalError
-from apikley_wan.journal import Journal
+from apikley_wan.record.sqlite import Journal
+from apikley_wan.record import sqlite as sqlite_journal
 
 # the schema as the first releases wrote it (user_version 0), copied verbatim: a fixed fixture,
-# never to follow later changes of journal.py
+# never to follow later changes of the journal (apikley_wan/record/sqlite.py)
 V0_SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -251,8 +252,8 @@ def test_a_newer_journal_is_refused_and_left_untouched(tmp_path):
 
 
 def test_migrations_are_ordered_and_the_first_is_the_first_schema():
-    assert jr.SCHEMA_VERSION == len(jr._MIGRATIONS)
-    assert ";\n".join(jr._MIGRATIONS[0]) + ";" == V0_SCHEMA.strip()
+    assert jr.SCHEMA_VERSION == len(sqlite_journal._MIGRATIONS)
+    assert ";\n".join(sqlite_journal._MIGRATIONS[0]) + ";" == V0_SCHEMA.strip()
 
 
 # -- heartbeat -------------------------------------------------------------------------------

@@ -27,7 +27,10 @@ from pathlib import Path
 
 import pytest
 
-from apikley_wan import journal as jr
+from apikley_wan.record import entry as jr
+from apikley_wan.record import journals
+from apikley_wan.record import sqlite as sqlite_journal
+from apikley_wan.record.sqlite import Journal
 from conftest import errors_when_run_at_once, wait_until
 from apikley_wan.errors import InputError, JournalError, TaskIdTakenError
 
@@ -155,11 +158,11 @@ class SqliteStore:
         self.path = path
 
     def open(self):
-        return jr.Journal(self.path)
+        return Journal(self.path)
 
     def env(self) -> dict:
         """What a worker's environment says for this store (with ``open_journal(self.path)``)."""
-        return {jr.JOURNAL_URL_ENV: ""}
+        return {journals.JOURNAL_URL_ENV: ""}
 
     def execute(self, sql: str, args: tuple = ()) -> list:
         db = sqlite3.connect(self.path)
@@ -204,11 +207,11 @@ class PgStore:
         self.admin(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
 
     def open(self):
-        from apikley_wan.journal_pg import PgJournal
+        from apikley_wan.record.postgres import PgJournal
         return PgJournal(self.url)
 
     def env(self) -> dict:
-        return {jr.JOURNAL_URL_ENV: self.url}
+        return {journals.JOURNAL_URL_ENV: self.url}
 
     def execute(self, sql: str, args: tuple = ()) -> list:
         with psycopg.connect(self.url, autocommit=True) as db:
@@ -541,7 +544,7 @@ def test_time_travel_past_stale_makes_a_silent_row_dead(store, monkeypatch):
 def test_a_new_store_is_at_the_latest_version_with_the_same_columns(store):
     store.open()
     assert store.version() == jr.SCHEMA_VERSION == 4
-    assert store.columns() == list(jr._COLUMNS)
+    assert store.columns() == list(jr.COLUMNS)
 
 
 def test_opening_again_changes_nothing(store):
@@ -554,7 +557,7 @@ def test_opening_again_changes_nothing(store):
 
 def test_many_openers_at_once_migrate_once(store):
     assert errors_when_run_at_once(store.open) == []
-    assert store.version() == jr.SCHEMA_VERSION and store.columns() == list(jr._COLUMNS)
+    assert store.version() == jr.SCHEMA_VERSION and store.columns() == list(jr.COLUMNS)
 
 
 def test_a_newer_journal_is_refused_and_left_untouched(store):
@@ -574,19 +577,19 @@ def test_two_workers_with_the_same_inputs_pay_once_and_each_saves_the_result(sto
     """Two pipelines (two ComfyUI machines: own journal object, own results folder) run the same inputs
     at once: one creates the task, the other attaches to it; a third one later re-uses it and downloads the
     result onto its own disk."""
-    from apikley_wan.client import ApikleyClient
-    from apikley_wan.generation import Generations
-    from apikley_wan.request import GenerationRequest, Reference
+    from apikley_wan.api.client import ApikleyClient
+    from apikley_wan.run.pipeline import Pipeline
+    from apikley_wan.run.request import GenerationRequest, Reference
 
     request = GenerationRequest(prompt="character1 walks on the moon", duration="5", resolution="720p",
                                 references=[Reference(source=str(reference_clip))])
     reports, errors = {}, []
 
     def worker(name):
-        gens = Generations(ApikleyClient(api_key="sim-key", base_url=sim.base_url, backoff_start_s=0.05),
-                           store.open(), tmp_path / name)
+        gens = Pipeline(ApikleyClient(api_key="sim-key", base_url=sim.base_url, backoff_start_s=0.05),
+                        store.open(), tmp_path / name)
         try:
-            reports[name] = asyncio.run(gens.run(request))
+            reports[name] = asyncio.run(gens.generate_video(request))
         except Exception as exc:  # noqa: BLE001 - asserted below
             errors.append(exc)
     threads = [threading.Thread(target=worker, args=(name,)) for name in ("machine-a", "machine-b")]
@@ -609,19 +612,19 @@ def test_two_workers_with_the_same_inputs_pay_once_and_each_saves_the_result(sto
 
 # -- the factory and the PostgreSQL journal's own promises -------------------------------------
 def test_open_journal_is_sqlite_unless_the_url_is_set(tmp_path, monkeypatch):
-    monkeypatch.delenv(jr.JOURNAL_URL_ENV, raising=False)
-    assert isinstance(jr.open_journal(tmp_path / "a.sqlite"), jr.Journal)
-    monkeypatch.setenv(jr.JOURNAL_URL_ENV, "  ")
-    assert isinstance(jr.open_journal(tmp_path / "b.sqlite"), jr.Journal)
+    monkeypatch.delenv(journals.JOURNAL_URL_ENV, raising=False)
+    assert isinstance(journals.open_journal(tmp_path / "a.sqlite"), Journal)
+    monkeypatch.setenv(journals.JOURNAL_URL_ENV, "  ")
+    assert isinstance(journals.open_journal(tmp_path / "b.sqlite"), Journal)
     assert (tmp_path / "a.sqlite").is_file() and (tmp_path / "b.sqlite").is_file()
 
 
 def test_open_journal_is_the_shared_postgresql_one_when_the_url_is_set(tmp_path, monkeypatch):
     pg = PgStore(pg_url())
     try:
-        monkeypatch.setenv(jr.JOURNAL_URL_ENV, pg.url)
-        from apikley_wan.journal_pg import PgJournal
-        journal = jr.open_journal(tmp_path / "unused.sqlite")
+        monkeypatch.setenv(journals.JOURNAL_URL_ENV, pg.url)
+        from apikley_wan.record.postgres import PgJournal
+        journal = journals.open_journal(tmp_path / "unused.sqlite")
         assert isinstance(journal, PgJournal) and not (tmp_path / "unused.sqlite").exists()
         entry, new = journal.claim("fp", {})
         assert new and pg.execute("SELECT id FROM tasks") == [(entry.id,)]
@@ -630,17 +633,17 @@ def test_open_journal_is_the_shared_postgresql_one_when_the_url_is_set(tmp_path,
 
 
 def test_without_psycopg_the_url_asks_for_it_clearly(tmp_path, monkeypatch):
-    from apikley_wan import journal_pg
+    from apikley_wan.record import postgres as journal_pg
     monkeypatch.setattr(journal_pg, "psycopg", None)
-    monkeypatch.setenv(jr.JOURNAL_URL_ENV, "postgresql://farm:hunter2@db.example:5432/apikley")
+    monkeypatch.setenv(journals.JOURNAL_URL_ENV, "postgresql://farm:hunter2@db.example:5432/apikley")
     with pytest.raises(JournalError) as err:
-        jr.open_journal(tmp_path / "j.sqlite")
+        journals.open_journal(tmp_path / "j.sqlite")
     assert 'pip install "psycopg[binary]"' in str(err.value) and "hunter2" not in str(err.value)
     assert not (tmp_path / "j.sqlite").exists()  # never silently falls back to a private journal
 
 
 def test_a_url_that_is_not_postgresql_is_refused(monkeypatch):
-    from apikley_wan.journal_pg import PgJournal
+    from apikley_wan.record.postgres import PgJournal
     with pytest.raises(JournalError) as err:
         PgJournal("mysql://farm:hunter2@db/apikley")
     assert "postgresql://" in str(err.value) and "hunter2" not in str(err.value)
@@ -649,7 +652,7 @@ def test_a_url_that_is_not_postgresql_is_refused(monkeypatch):
 @pytest.mark.parametrize("password", ["Sup3r-S3cret", "p%40ss%2Fw0rd"])
 def test_an_unreachable_server_is_a_journal_error_without_the_password(password):
     pytest.importorskip("psycopg")
-    from apikley_wan.journal_pg import PgJournal
+    from apikley_wan.record.postgres import PgJournal
     url = f"postgresql://farm:{password}@127.0.0.1:{_free_port()}/apikley?connect_timeout=3"
     with pytest.raises(JournalError) as err:
         PgJournal(url)
@@ -659,7 +662,7 @@ def test_an_unreachable_server_is_a_journal_error_without_the_password(password)
 
 
 def test_a_driver_message_holding_the_password_is_scrubbed(pg_store, monkeypatch):
-    from apikley_wan import journal_pg
+    from apikley_wan.record import postgres as journal_pg
     journal = journal_pg.PgJournal(pg_store.url.replace("apikley@", "apikley:t0p%40secret@", 1))
 
     def broken(*a, **kw):
@@ -680,7 +683,7 @@ def test_a_broken_table_is_a_journal_error_not_a_driver_error(store):
 
 
 def test_scrub_url_hides_every_password_spelling():
-    from apikley_wan.journal_pg import scrub_url
+    from apikley_wan.record.postgres import scrub_url
     assert scrub_url("postgresql://u:pw@h:5432/db") == "postgresql://u:***@h:5432/db"
     assert scrub_url("postgresql://u@h/db?password=pw&sslmode=require") == "postgresql://u@h/db?password=***&sslmode=require"
     assert scrub_url("postgresql://u@h/db") == "postgresql://u@h/db"
@@ -697,11 +700,11 @@ def test_a_foreign_tasks_table_is_refused_not_taken_over(pg_store):
 
 def test_postgresql_migrations_are_the_sqlite_ones_version_by_version(pg_store):
     """Each version has the same columns, in the same order, on both stores."""
-    from apikley_wan import journal_pg
-    assert len(journal_pg._MIGRATIONS) == len(jr._MIGRATIONS) == jr.SCHEMA_VERSION
+    from apikley_wan.record import postgres as journal_pg
+    assert len(journal_pg._MIGRATIONS) == len(sqlite_journal._MIGRATIONS) == jr.SCHEMA_VERSION
     lite = sqlite3.connect(":memory:")
     for version in range(1, jr.SCHEMA_VERSION + 1):
-        for sql in jr._MIGRATIONS[version - 1]:
+        for sql in sqlite_journal._MIGRATIONS[version - 1]:
             lite.execute(sql)
         for sql in journal_pg._MIGRATIONS[version - 1]:
             pg_store.execute(sql)
@@ -709,7 +712,7 @@ def test_postgresql_migrations_are_the_sqlite_ones_version_by_version(pg_store):
 
 
 def test_a_version_1_postgresql_journal_is_migrated_and_keeps_its_rows(pg_store):
-    from apikley_wan import journal_pg
+    from apikley_wan.record import postgres as journal_pg
     pg_store.execute("CREATE TABLE apikley_journal_schema (version INTEGER NOT NULL)")
     pg_store.execute("INSERT INTO apikley_journal_schema VALUES (1)")
     for sql in journal_pg._MIGRATIONS[0]:
@@ -719,7 +722,7 @@ def test_a_version_1_postgresql_journal_is_migrated_and_keeps_its_rows(pg_store)
     pg_store.execute("INSERT INTO tasks (fingerprint, state, task_id, cost_credits, cost_reported, created_at, updated_at)"
                   " VALUES ('fp-done', 'success', 't-done', 70, 1, 1700000001.25, 1700000002.75)")
     journal = pg_store.open()
-    assert pg_store.version() == jr.SCHEMA_VERSION and pg_store.columns() == list(jr._COLUMNS)
+    assert pg_store.version() == jr.SCHEMA_VERSION and pg_store.columns() == list(jr.COLUMNS)
     old, done = journal.by_fingerprint("fp-old"), journal.by_task_id("t-done")
     assert old.heartbeat_at is None and not old.owner_alive() and old.created_at == 1700000000.5
     assert done.cost_credits == 70.0 and done.cost_kind == "reported" and done.updated_at == 1700000002.75

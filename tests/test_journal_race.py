@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import test_journal_contract as contract
-from apikley_wan import journal as jr
+from apikley_wan.record import entry as jr
 
 REPO = Path(__file__).resolve().parents[1]
 WORKERS = 8
@@ -28,7 +28,7 @@ ROUNDS = 12  # fingerprints claimed by every worker, in the same order: 12 races
 WORKER = textwrap.dedent("""
     import json, sys
     sys.path.insert(0, sys.argv[1])
-    from apikley_wan import journal
+    from apikley_wan.record import journals as journal
     store = journal.open_journal(sys.argv[2])
     fingerprints = json.loads(sys.argv[3])
     print("ready", flush=True)

@@ -4,7 +4,8 @@ cannot remove it, and a key of 8 characters or fewer shows its length, never a c
 
 from __future__ import annotations
 
-from apikley_wan import account, config
+from apikley_wan.panel import account
+from apikley_wan.settings import config
 from test_routes import KEY, _call, _key_file, long_key_sim, routes, talk  # noqa: F401 - fixtures
 
 REMOVE = "/apikley_wan/key/remove"

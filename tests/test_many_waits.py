@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from apikley_wan.client import ApikleyClient
-from apikley_wan.journal import Journal
-from apikley_wan.request import GenerationRequest, Reference
-from apikley_wan import settings, workers
-from apikley_wan.settings import Timings
+from apikley_wan.api.client import ApikleyClient
+from apikley_wan.record.sqlite import Journal
+from apikley_wan.run.request import GenerationRequest, Reference
+from apikley_wan.run import workers
+from apikley_wan.settings import settings
+from apikley_wan.settings.settings import Timings
 from conftest import fast_runtime
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,9 +42,9 @@ def remote_sim():
 async def _runs(runtime, base_url: str, count: int, url: str, name: str) -> list:
     async def one(i: int):
         client = ApikleyClient(api_key="sim-key", base_url=base_url)
-        gens = runtime.generations(client.cancel, client=client)
+        gens = runtime.pipeline(client.cancel, client=client)
         request = GenerationRequest(f"character1 {name} take {i}", "5", "720p", [Reference(url=url)])
-        return await gens.run(request)
+        return await gens.generate_video(request)
 
     return await asyncio.gather(*(one(i) for i in range(count)))
 

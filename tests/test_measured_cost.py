@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from apikley_wan import journal as jr, metering
-from apikley_wan.client import ApikleyClient
-from apikley_wan.generation import Generations
-from apikley_wan.journal import Journal
-from apikley_wan.report import ESTIMATE, MEASURED, REPORTED
-from apikley_wan.request import GenerationRequest, Reference
+from apikley_wan.money import metering
+from apikley_wan.record import entry as jr
+from apikley_wan.api.client import ApikleyClient
+from apikley_wan.api.tasks import build_create_body
+from apikley_wan.run.pipeline import Pipeline
+from apikley_wan.record.sqlite import Journal
+from apikley_wan.money.report import ESTIMATE, MEASURED, REPORTED
+from apikley_wan.run.request import GenerationRequest, Reference
 from conftest import FAST, wait_until
 from test_journal import V0_SCHEMA
 from test_journal_contract import PgStore, pg_url, store  # noqa: F401 - store: the fixture of both journals
@@ -30,9 +32,9 @@ def clip_url(sim, reference_clip):
     return ApikleyClient(api_key="sim-key", base_url=sim.base_url).upload(reference_clip)
 
 
-def _gens(sim, tmp_path) -> Generations:
+def _gens(sim, tmp_path) -> Pipeline:
     client = ApikleyClient(api_key="sim-key", base_url=sim.base_url, backoff_start_s=0.05)
-    return Generations(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "results", timings=FAST)
+    return Pipeline(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "results", timings=FAST)
 
 
 def _request(url, prompt="character1 walks on the moon") -> GenerationRequest:
@@ -45,7 +47,7 @@ def _balance_reads(sim) -> int:
 
 def test_a_task_alone_is_recorded_at_what_it_took_from_the_balance(sim, tmp_path, clip_url):
     sim.credits = 1000
-    report = asyncio.run(_gens(sim, tmp_path).run(_request(clip_url)))
+    report = asyncio.run(_gens(sim, tmp_path).generate_video(_request(clip_url)))
     assert sim.credits == 930  # the simulator took the task's price on success
     assert (report.cost_credits, report.cost_kind, report.cost_usd) == (70, MEASURED, 0.35)
     assert "Paid now: 70 credits ($0.35, measured from the balance)" in report.line()
@@ -57,7 +59,7 @@ def test_a_task_alone_is_recorded_at_what_it_took_from_the_balance(sim, tmp_path
 
 def test_the_budget_guards_balance_read_is_the_one_before_the_create(sim, tmp_path, clip_url, monkeypatch):
     monkeypatch.setenv("APIKLEY_MIN_BALANCE", "100")
-    report = asyncio.run(_gens(sim, tmp_path).run(_request(clip_url)))
+    report = asyncio.run(_gens(sim, tmp_path).generate_video(_request(clip_url)))
     assert report.cost_kind == MEASURED and report.cost_credits == 70
     assert _balance_reads(sim) == 3  # the guard's look before upload, its reading at create (re-used), after
 
@@ -73,7 +75,7 @@ def test_overlapping_tasks_keep_the_estimate_and_one_after_another_are_measured(
     assert [(e.cost_credits, e.cost_kind) for e in done] == [(70, "estimate"), (70, "estimate")]
 
     sim.task_seconds = FAST.simulator_task_s
-    later = [asyncio.run(gens.run(_request(clip_url, f"character1 jumps {i}"))) for i in range(2)]
+    later = [asyncio.run(gens.generate_video(_request(clip_url, f"character1 jumps {i}"))) for i in range(2)]
     assert [(r.cost_credits, r.cost_kind) for r in later] == [(70, MEASURED), (70, MEASURED)]
 
 
@@ -83,7 +85,7 @@ def test_a_task_left_pending_by_a_stopped_wait_still_counts_as_in_flight(sim, tm
     gens = _gens(sim, tmp_path)
     left = asyncio.run(gens.submit(_request(clip_url, "character1 waits"))).entry
     sim.task_seconds = FAST.simulator_task_s
-    report = asyncio.run(gens.run(_request(clip_url, "character1 hurries")))
+    report = asyncio.run(gens.generate_video(_request(clip_url, "character1 hurries")))
     assert report.cost_kind == ESTIMATE
     sim.finish_task(left.task_id)
     assert asyncio.run(gens.wait(left)).cost_kind == "estimate"  # never alone either
@@ -111,7 +113,7 @@ def test_a_refused_or_long_finished_entry_of_the_account_does_not_count(sim, tmp
     journal.update(refused.id, state=jr.REFUSED)
     finished, _ = journal.claim("fp-finished", {"api": sim.base_url})
     journal.update(finished.id, state=jr.SUCCESS, task_id="t-old")
-    report = asyncio.run(_gens(sim, tmp_path).run(_request(clip_url)))
+    report = asyncio.run(_gens(sim, tmp_path).generate_video(_request(clip_url)))
     assert (report.cost_credits, report.cost_kind) == (70, MEASURED)
 
 
@@ -135,7 +137,7 @@ def test_every_worker_on_the_store_sees_another_entry_of_the_account_in_flight(s
 
 def test_the_apis_own_figure_wins_over_a_measurement(sim, tmp_path, clip_url):
     sim.record_credits = True  # recordInfo carries consumeCredits once the task is done
-    report = asyncio.run(_gens(sim, tmp_path).run(_request(clip_url)))
+    report = asyncio.run(_gens(sim, tmp_path).generate_video(_request(clip_url)))
     assert (report.cost_credits, report.cost_kind) == (70, REPORTED)
     assert "Paid now: 70 credits ($0.35) ·" in report.line()
     assert _balance_reads(sim) == 1  # the reading before the create; none after: the API said it
@@ -156,7 +158,7 @@ def test_an_implausible_difference_keeps_the_estimate(sim, tmp_path, clip_url, m
 
 def test_a_balance_that_cannot_be_read_never_blocks_the_create(sim, tmp_path, clip_url):
     sim.faults.server_errors, sim.faults.server_error_paths = 1, ("/api/v1/chat/credit",)
-    report = asyncio.run(_gens(sim, tmp_path).run(_request(clip_url)))
+    report = asyncio.run(_gens(sim, tmp_path).generate_video(_request(clip_url)))
     assert report.state == "success" and report.charged and report.cost_kind == ESTIMATE
     assert sim.create_count == 1
 
@@ -164,7 +166,7 @@ def test_a_balance_that_cannot_be_read_never_blocks_the_create(sim, tmp_path, cl
 def test_a_collected_task_is_never_measured(sim, tmp_path, clip_url):
     """Its create happened elsewhere (or before a restart): no balance of before it was read here."""
     client = ApikleyClient(api_key="sim-key", base_url=sim.base_url)
-    task_id = client.create_task(client.build_create_body("a dog surfs a wave", [clip_url], "5", "720p"))
+    task_id = client.create_task(build_create_body("a dog surfs a wave", [clip_url], "5", "720p"))
     wait_until(lambda: sim.tasks[task_id].done.is_set())
     report = asyncio.run(_gens(sim, tmp_path).collect(task_id))
     assert (report.cost_credits, report.cost_kind) == (70, ESTIMATE)
@@ -204,7 +206,7 @@ def test_a_version_2_sqlite_journal_gets_cost_kind_from_cost_reported(tmp_path):
     journal = Journal(path)
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == jr.SCHEMA_VERSION == 4
-    assert [row[1] for row in db.execute("PRAGMA table_info(tasks)")] == list(jr._COLUMNS)
+    assert [row[1] for row in db.execute("PRAGMA table_info(tasks)")] == list(jr.COLUMNS)
     assert {row[1] for row in db.execute("PRAGMA index_list(tasks)")} >= {"tasks_fingerprint", "tasks_state"}
     db.close()
     for task_id, expected in EXPECTED_KINDS.items():
@@ -218,7 +220,7 @@ def test_a_version_2_sqlite_journal_gets_cost_kind_from_cost_reported(tmp_path):
 
 
 def test_a_version_2_postgresql_journal_gets_cost_kind_from_cost_reported():
-    from apikley_wan import journal_pg
+    from apikley_wan.record import postgres as journal_pg
     store = PgStore(pg_url())  # noqa: F811 - a store of its own, not the fixture
     try:
         store.execute("CREATE TABLE apikley_journal_schema (version INTEGER NOT NULL)")
@@ -230,7 +232,7 @@ def test_a_version_2_postgresql_journal_gets_cost_kind_from_cost_reported():
             store.execute("INSERT INTO tasks (fingerprint, state, task_id, cost_credits, cost_reported, created_at, "
                           "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)", (fingerprint, state, task_id, cost, reported, at, at))
         journal = store.open()
-        assert store.version() == jr.SCHEMA_VERSION and store.columns() == list(jr._COLUMNS)
+        assert store.version() == jr.SCHEMA_VERSION and store.columns() == list(jr.COLUMNS)
         for task_id, expected in EXPECTED_KINDS.items():
             entry = journal.by_task_id(task_id)
             assert (entry.cost_credits, entry.cost_kind) == expected

@@ -164,22 +164,22 @@ def test_a_run_with_an_hdr_reference_says_so_in_its_status_and_report(sim, tmp_p
     """The note is data on the run's report (the node's summary and the command line's last line show it)."""
     import asyncio
 
-    from apikley_wan.client import ApikleyClient
-    from apikley_wan.generation import Generations
-    from apikley_wan.journal import Journal
+    from apikley_wan.api.client import ApikleyClient
+    from apikley_wan.run.pipeline import Pipeline
+    from apikley_wan.record.sqlite import Journal
     from apikley_wan.media.clips import write_clip
-    from apikley_wan.request import GenerationRequest, Reference
+    from apikley_wan.run.request import GenerationRequest, Reference
     from conftest import FAST
 
     hlg = write_clip(tmp_path / "hlg.mp4", seconds=2, pix_fmt="yuv420p10le", color=HLG)
-    gens = Generations(ApikleyClient(api_key="sim-key", base_url=sim.base_url), Journal(tmp_path / "j.sqlite"),
-                       tmp_path / "results", timings=FAST)
+    gens = Pipeline(ApikleyClient(api_key="sim-key", base_url=sim.base_url), Journal(tmp_path / "j.sqlite"),
+                    tmp_path / "results", timings=FAST)
     statuses = []
 
     def run(clip):
         request = GenerationRequest(prompt="a walk", duration="5", resolution="720p",
                                     references=[Reference(source=str(clip))])
-        return asyncio.run(gens.run(request, statuses.append))
+        return asyncio.run(gens.generate_video(request, statuses.append))
 
     report = run(hlg)
     note = "HDR reference converted to SDR for upload (HLG to BT.709)"

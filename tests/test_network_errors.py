@@ -11,12 +11,13 @@ import threading
 
 import pytest
 
-from apikley_wan.account import CreditsCache
-from apikley_wan.client import ApikleyClient
+from apikley_wan.panel.account import CreditsCache
+from apikley_wan.api.client import ApikleyClient
+from apikley_wan.api.tasks import build_create_body
 from apikley_wan.errors import CreateUncertainError, DownloadError, NetworkError, TaskStillPendingError
-from apikley_wan.generation import Generations
-from apikley_wan.journal import Journal
-from apikley_wan.request import GenerationRequest, Reference
+from apikley_wan.run.pipeline import Pipeline
+from apikley_wan.record.sqlite import Journal
+from apikley_wan.run.request import GenerationRequest, Reference
 from conftest import FAST
 
 KEY = "sk-secret-network-0123456789"
@@ -81,11 +82,11 @@ def test_an_upload_to_a_closed_port_says_what_failed_that_nothing_was_spent_and_
 
 
 def test_the_node_status_line_shows_each_retry_while_uploading(closed_port, tmp_path, reference_clip):
-    gens = Generations(_client(closed_port), Journal(tmp_path / "journal.sqlite"), tmp_path / "results", timings=FAST)
+    gens = Pipeline(_client(closed_port), Journal(tmp_path / "journal.sqlite"), tmp_path / "results", timings=FAST)
     lines = []
     request = GenerationRequest("character1 dances in the rain", "5", "720p", [Reference(source=str(reference_clip))])
     with pytest.raises(NetworkError) as failed:
-        asyncio.run(gens.run(request, lambda status: lines.append(status.line())))
+        asyncio.run(gens.generate_video(request, lambda status: lines.append(status.line())))
     assert not failed.value.credits_may_be_spent
     retries = [line for line in lines if "retry" in line]
     assert [line.split(" | ")[0] for line in retries] == [
@@ -97,7 +98,7 @@ def test_the_node_status_line_shows_each_retry_while_uploading(closed_port, tmp_
 def test_a_refused_create_is_retried_and_ends_saying_no_task_was_made(closed_port):
     client = _client(closed_port, create_attempts=3)
     notes = []
-    body = client.build_create_body("character1 dances", ["https://example.com/a.mp4"], "5", "720p")
+    body = build_create_body("character1 dances", ["https://example.com/a.mp4"], "5", "720p")
     with pytest.raises(NetworkError) as failed:
         client.create_task(body, on_retry=notes.append)
     message = failed.value.user_message()
@@ -110,7 +111,7 @@ def test_a_refused_create_is_retried_and_ends_saying_no_task_was_made(closed_por
 
 def test_a_create_whose_answer_never_comes_is_uncertain_and_never_re_sent(silent_port):
     client = _client(silent_port, timeout=(2.0, 0.5))
-    body = client.build_create_body("character1 dances", ["https://example.com/a.mp4"], "5", "720p")
+    body = build_create_body("character1 dances", ["https://example.com/a.mp4"], "5", "720p")
     with pytest.raises(CreateUncertainError) as lost:
         client.create_task(body)
     message = lost.value.user_message()
@@ -124,7 +125,7 @@ def test_a_create_answer_cut_off_by_the_server_is_uncertain_in_a_few_words(sim):
     sim.faults.drop_after_create = 1
     client = ApikleyClient(api_key="sim-key", base_url=sim.base_url)
     with pytest.raises(CreateUncertainError) as lost:
-        client.create_task(client.build_create_body("character1 dances", [sim.base_url + "/x.mp4"], "5", "720p"))
+        client.create_task(build_create_body("character1 dances", [sim.base_url + "/x.mp4"], "5", "720p"))
     host = sim.base_url.split("//")[1]
     assert lost.value.detail == f"connection closed by the server ({host})" and sim.create_requests == 1
 
@@ -170,8 +171,8 @@ def test_a_result_host_that_refuses_says_the_task_is_kept(closed_port, tmp_path)
 
 def test_status_checks_that_fail_are_counted_on_the_line_and_the_task_stays_collectable(sim, tmp_path, clip_url):
     sim.task_seconds = 60
-    gens = Generations(ApikleyClient(api_key="sim-key", base_url=sim.base_url), Journal(tmp_path / "j.sqlite"),
-                       tmp_path / "results", timings=FAST, deadline_s=1.0)
+    gens = Pipeline(ApikleyClient(api_key="sim-key", base_url=sim.base_url), Journal(tmp_path / "j.sqlite"),
+                    tmp_path / "results", timings=FAST, deadline_s=1.0)
     request = GenerationRequest("character1 dances in the rain", "5", "720p", [Reference(url=clip_url)])
     entry = asyncio.run(gens.submit(request)).entry
     sim.stop()  # the API goes away while the task runs
@@ -193,7 +194,7 @@ def clip_url(sim, reference_clip):
 
 def test_the_status_line_counts_download_retries_and_names_the_task(sim, tmp_path, clip_url, closed_port):
     client = ApikleyClient(api_key="sim-key", base_url=sim.base_url, download_backoff_s=0.01)
-    gens = Generations(client, Journal(tmp_path / "j.sqlite"), tmp_path / "results", timings=FAST)
+    gens = Pipeline(client, Journal(tmp_path / "j.sqlite"), tmp_path / "results", timings=FAST)
     request = GenerationRequest("character1 dances in the rain", "5", "720p", [Reference(url=clip_url)])
     entry = asyncio.run(gens.submit(request)).entry
     finished = asyncio.run(gens.wait(entry))

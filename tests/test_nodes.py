@@ -244,7 +244,7 @@ def test_interrupt_stops_within_a_second_and_keeps_the_task(pack, sim, reference
         PROMPT, "5", "720p", video=_video(pack, reference_clip), unique_id="3"))
     flag_at = time.monotonic() + 1.5
     monkeypatch.setattr(host, "interrupted", lambda: time.monotonic() >= flag_at)
-    with pytest.raises(errors.CancelledError):
+    with pytest.raises(errors.RunCancelledError):
         asyncio.run(_node(pack, "ApikleyTaskPoll").poll(task, unique_id="4"))
     assert time.monotonic() - flag_at < 1.0
     assert any("waiting" in s and "elapsed" in s and "credits" in s for s in said), said
@@ -284,7 +284,7 @@ def test_one_interrupt_stops_every_node_running_side_by_side(pack, sim, referenc
         return await asyncio.gather(*(poll.poll(t, unique_id=f"p{i}") for i, t in enumerate(tasks)),
                                     return_exceptions=True)
     outcomes = asyncio.run(both())
-    assert all(isinstance(o, errors.CancelledError) for o in outcomes), outcomes
+    assert all(isinstance(o, errors.RunCancelledError) for o in outcomes), outcomes
     assert time.monotonic() - flag["at"] < 1.0
 
 

@@ -11,11 +11,14 @@ import shutil
 
 import pytest
 
-from apikley_wan import __main__ as cli, batch, request as core_request
-from apikley_wan.client import ApikleyClient
+from apikley_wan import __main__ as cli
+from apikley_wan.batch.command import command
+from apikley_wan.run import request as core_request
+from apikley_wan.api import tasks
+from apikley_wan.api.client import ApikleyClient
 from apikley_wan.errors import InputError
-from apikley_wan.journal import Journal
-from apikley_wan.request import GenerationRequest, Reference, build_request, check_request
+from apikley_wan.record.sqlite import Journal
+from apikley_wan.run.request import GenerationRequest, Reference, build_request, check_request
 from conftest import fast_runtime, pack_module
 
 PROMPT = "character1 dances in the rain"
@@ -67,7 +70,7 @@ def _batch_error(columns: dict, clip, tmp_path) -> str:
     def never():
         raise AssertionError("a bad line must stop the batch before any API is used")
     args = cli._parser().parse_args(["batch", str(jobs)])
-    assert batch.command(args, runtime=fast_runtime(journal=Journal(tmp_path / "j.sqlite")), out=out, err=err,
+    assert command(args, runtime=fast_runtime(journal=Journal(tmp_path / "j.sqlite")), out=out, err=err,
                          endpoint=never) == 2
     assert "nothing was sent or paid" in err.getvalue()
     return err.getvalue().split("line 1: ", 1)[1].splitlines()[0]
@@ -109,7 +112,7 @@ def test_v2v_checks_the_reference_order_and_keeps_each_clip_in_its_place(referen
 def test_the_request_check_builds_no_create_body_and_says_what_the_body_builder_says(monkeypatch):
     def no_body(*a, **kw):
         raise AssertionError("a throwaway create body was built to validate a request")
-    monkeypatch.setattr(ApikleyClient, "build_create_body", staticmethod(no_body))
+    monkeypatch.setattr(tasks, "build_create_body", no_body)
     good = GenerationRequest(PROMPT, "5", "720p", [Reference(source="clip.mp4"), Reference(url="https://x.example/y.mp4")])
     check_request(good, "https://api.apikley.ru")  # checked without any body
     monkeypatch.undo()
@@ -117,7 +120,7 @@ def test_the_request_check_builds_no_create_body_and_says_what_the_body_builder_
         with pytest.raises(InputError) as by_request:
             check_request(GenerationRequest(*fields, [Reference(url="https://x.example/y.mp4")]))
         with pytest.raises(InputError) as by_body:
-            ApikleyClient.build_create_body(fields[0], ["https://x.example/y.mp4"], *fields[1:])
+            tasks.build_create_body(fields[0], ["https://x.example/y.mp4"], *fields[1:])
         assert by_request.value.detail == by_body.value.detail
 
 
@@ -137,13 +140,13 @@ def test_raw_values_from_a_file_are_taken_as_the_widgets_are():
 
 def test_one_run_for_node_v2v_and_batch_hears_the_task_first_holds_the_gate_for_submit_only_and_copies(
         sim, state_dir, reference_clip, tmp_path):
-    """Generations.run with the hooks v2v and a batch use: the task is heard before the wait ends, the gate is
+    """Pipeline.generate_video with the hooks v2v and a batch use: the task is heard before the wait ends, the gate is
     held while submitting only, and the paid result is copied to ``out`` (re-used the second time)."""
-    from apikley_wan.generation import Generations
+    from apikley_wan.run.pipeline import Pipeline
     from conftest import FAST
     sim.task_seconds = 0.5
-    gens = Generations(ApikleyClient(api_key="sim-key", base_url=sim.base_url), Journal(tmp_path / "j.sqlite"),
-                       tmp_path / "results", timings=FAST)
+    gens = Pipeline(ApikleyClient(api_key="sim-key", base_url=sim.base_url), Journal(tmp_path / "j.sqlite"),
+                    tmp_path / "results", timings=FAST)
     seen, held = [], []
 
     class Gate:
@@ -156,9 +159,9 @@ def test_one_run_for_node_v2v_and_batch_hears_the_task_first_holds_the_gate_for_
     def heard(submission):
         seen.append((submission.outcome, submission.entry.state, list(held)))
     request = build_request(PROMPT, "5", "720p", video=str(reference_clip))
-    report = asyncio.run(gens.run(request, on_submitted=heard, gate=Gate(), out=tmp_path / "copy.mp4"))
+    report = asyncio.run(gens.generate_video(request, on_submitted=heard, gate=Gate(), out=tmp_path / "copy.mp4"))
     assert seen == [("paid", "waiting", ["in", "out"])] and report.outcome == "paid"
     assert report.output == str(tmp_path / "copy.mp4") and (tmp_path / "copy.mp4").read_bytes() == \
         open(report.result_path, "rb").read()
-    again = asyncio.run(gens.run(request, on_submitted=heard, out=tmp_path / "copy.mp4"))
+    again = asyncio.run(gens.generate_video(request, on_submitted=heard, out=tmp_path / "copy.mp4"))
     assert again.outcome == "reused" and seen[-1][0] == "reused" and sim.create_count == 1

@@ -20,11 +20,14 @@ from pathlib import Path
 
 import pytest
 
-from apikley_wan import journal as jr, pacing
-from apikley_wan.client import ApikleyClient, Cancel
-from apikley_wan.errors import CancelledError
-from apikley_wan.journal import Journal
-from apikley_wan.workers import Lanes
+from apikley_wan.money import pacing
+from apikley_wan.record import entry as jr
+from apikley_wan.api.cancel import Cancel
+from apikley_wan.api.client import ApikleyClient
+from apikley_wan.errors import RunCancelledError
+from apikley_wan.record.sqlite import Journal
+from apikley_wan.record import sqlite as sqlite_journal
+from apikley_wan.run.workers import Lanes
 from apikley_wan.simulator import Simulator
 from conftest import FAST_CLI, errors_when_run_at_once
 from test_journal_contract import store  # noqa: F401 - the fixture: each test runs on SQLite and PostgreSQL
@@ -186,7 +189,7 @@ def test_waiting_for_a_slot_holds_no_thread_and_feels_cancel(tmp_path):
         await asyncio.sleep(0.3)
         started = time.monotonic()
         cancel.set()
-        with pytest.raises(CancelledError):
+        with pytest.raises(RunCancelledError):
             await asyncio.wait_for(waiting, 2)
         return time.monotonic() - started
     assert asyncio.run(cancel_while_waiting()) < 1.0
@@ -194,8 +197,8 @@ def test_waiting_for_a_slot_holds_no_thread_and_feels_cancel(tmp_path):
 
 def test_a_journal_written_by_schema_3_opens_with_its_rows_and_an_empty_window(store):
     """Today's journals (schema 3) gain the window table; every row reads as before."""
-    from apikley_wan import journal_pg
-    migrations = jr._MIGRATIONS if store.name == "sqlite" else journal_pg._MIGRATIONS
+    from apikley_wan.record import postgres as journal_pg
+    migrations = sqlite_journal._MIGRATIONS if store.name == "sqlite" else journal_pg._MIGRATIONS
     if store.name == "postgresql":
         store.execute("CREATE TABLE apikley_journal_schema (version INTEGER NOT NULL)")
         store.execute("INSERT INTO apikley_journal_schema VALUES (0)")

@@ -11,13 +11,13 @@ import json
 import pytest
 
 from apikley_wan import __main__ as cli
-from apikley_wan import price_settings, pricing
-from apikley_wan.budget import BudgetGuard
-from apikley_wan.client import ApikleyClient
+from apikley_wan.money import price_settings, pricing
+from apikley_wan.money.budget import BudgetGuard
+from apikley_wan.api.client import ApikleyClient
 from apikley_wan.errors import BudgetError, ConfigError, InputError
-from apikley_wan.generation import Generations
-from apikley_wan.journal import Journal
-from apikley_wan.request import GenerationRequest, Reference
+from apikley_wan.run.pipeline import Pipeline
+from apikley_wan.record.sqlite import Journal
+from apikley_wan.run.request import GenerationRequest, Reference
 from conftest import FAST, pack_module
 from hostile_api import SAMPLE, HostileApi
 from test_estimate import _run_node, _wan, inputs, pack  # noqa: F401 - fixtures
@@ -74,7 +74,7 @@ def test_a_damaged_file_refuses_clearly(folder):
 # -- one table: guard, status line, journal, report -----------------------------------------------
 def _gens(base_url, tmp_path, guard, key="sim-key"):
     client = ApikleyClient(api_key=key, base_url=base_url)
-    return Generations(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "results", timings=FAST, budget=guard)
+    return Pipeline(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "results", timings=FAST, budget=guard)
 
 
 def _request():
@@ -83,17 +83,17 @@ def _request():
 
 def test_the_guard_counts_in_the_override(sim, tmp_path, folder):
     """A $0.40 session cap lets a 5 s 720p run by the pack's table ($0.35), not at 100 credits ($0.50)."""
-    from apikley_wan import budget_settings
+    from apikley_wan.money import budget_settings
     guard = BudgetGuard()
     guard.caps_folder = folder
     budget_settings.save({"session_usd": 0.40}, folder, guard, Journal(tmp_path / "journal.sqlite"))
     price_settings.save({"override": "5/720p=100"}, folder)
     with pytest.raises(BudgetError) as refused:
-        asyncio.run(_gens(sim.base_url, tmp_path, guard).run(_request()))
+        asyncio.run(_gens(sim.base_url, tmp_path, guard).generate_video(_request()))
     assert "$0.50 (100 credits, price-table estimate)" in refused.value.user_message()
     assert sim.create_requests == 0
     price_settings.save({"override": ""}, folder)
-    assert asyncio.run(_gens(sim.base_url, tmp_path, guard).run(_request())).charged
+    assert asyncio.run(_gens(sim.base_url, tmp_path, guard).generate_video(_request())).charged
 
 
 def test_the_status_line_the_journal_and_the_report_use_the_override(tmp_path, folder):
@@ -103,7 +103,8 @@ def test_the_status_line_the_journal_and_the_report_use_the_override(tmp_path, f
     price_settings.save({"override": "5/720p=100, usd_per_credit=0.01"}, folder)
     lines = []
     with HostileApi("sim-key") as api:
-        report = asyncio.run(_gens(api.base_url, tmp_path, guard).run(_request(), on_status=lambda s: lines.append(s.line())))
+        report = asyncio.run(_gens(api.base_url, tmp_path, guard).generate_video(
+            _request(), on_status=lambda s: lines.append(s.line())))
     assert lines and all(line.endswith("~100 credits ($1.00, estimate)") for line in lines), lines
     entry = Journal(tmp_path / "journal.sqlite").recent()[0]
     assert (entry.cost_credits, entry.cost_kind) == (100, "estimate")

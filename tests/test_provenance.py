@@ -18,13 +18,13 @@ import av
 import numpy as np
 import pytest
 
-from apikley_wan import provenance
-from apikley_wan.client import ApikleyClient
+from apikley_wan.results import provenance
+from apikley_wan.api.client import ApikleyClient
 from apikley_wan.errors import InputError, NoProvenanceError, ProvenanceInvalidError
-from apikley_wan.generation import Generations
-from apikley_wan.journal import Journal
+from apikley_wan.run.pipeline import Pipeline
+from apikley_wan.record.sqlite import Journal
 from apikley_wan.media import check_video
-from apikley_wan.request import GenerationRequest, Reference
+from apikley_wan.run.request import GenerationRequest, Reference
 from conftest import FAST
 
 PROMPT = "character1 walks on the moon\nslow camera, dusk light"
@@ -68,10 +68,10 @@ def _tagged(source: Path, dest: Path, comment) -> Path:
 
 def test_a_paid_result_carries_its_task_and_plays_exactly_what_was_downloaded(sim, tmp_path, reference_clip):
     client = ApikleyClient(api_key="sim-key", base_url=sim.base_url, backoff_start_s=0.05, download_backoff_s=0.01)
-    gens = Generations(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "results", timings=FAST)
+    gens = Pipeline(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "results", timings=FAST)
     request = GenerationRequest(prompt=PROMPT, duration="5", resolution="720p",
                                 references=[Reference(source=str(reference_clip))])
-    entry = gens.journal.by_task_id(asyncio.run(gens.run(request)).task_id)
+    entry = gens.journal.by_task_id(asyncio.run(gens.generate_video(request)).task_id)
     result = Path(entry.result_path)
     downloaded = tmp_path / "as_downloaded.mp4"  # the provider's file, byte for byte
     with urllib.request.urlopen(entry.result_url, timeout=30) as answer:

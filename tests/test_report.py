@@ -20,7 +20,7 @@ PREVIEW = {"images": [{"filename": "wan26_v2v_abc.mp4", "subfolder": "apikley_wa
 def pack():
     module = load_pack()
     return SimpleNamespace(report=importlib.import_module(f"{module.__name__}.nodes.report"),
-                           core=importlib.import_module(f"{module.__name__}.apikley_wan.report"))
+                           core=importlib.import_module(f"{module.__name__}.apikley_wan.money.report"))
 
 
 def _report(core, **changes):

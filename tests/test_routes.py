@@ -150,7 +150,7 @@ def test_the_key_file_goes_to_comfyuis_user_folder_beside_the_journal(routes, tm
 def test_credits_are_cached_for_30_seconds(routes, long_key_sim, monkeypatch):
     pack = load_pack()
     now = [1000.0]
-    cache = _module(pack, "apikley_wan.account").CreditsCache(clock=lambda: now[0])
+    cache = _module(pack, "apikley_wan.panel.account").CreditsCache(clock=lambda: now[0])
 
     async def script(client):
         answers = [await _call(client, "POST", "/apikley_wan/credits", json={})]
@@ -182,9 +182,10 @@ def test_prices_come_from_the_one_table(routes):
 
 
 def _foreign_task(sim, clip) -> str:
-    from apikley_wan.client import ApikleyClient
+    from apikley_wan.api.client import ApikleyClient
+    from apikley_wan.api.tasks import build_create_body
     client = ApikleyClient(api_key=KEY, base_url=sim.base_url)
-    return client.create_task(client.build_create_body("a cat juggles", [client.upload(clip)], "5", "720p"))
+    return client.create_task(build_create_body("a cat juggles", [client.upload(clip)], "5", "720p"))
 
 
 def test_recent_tasks_and_collect_never_create_a_task(routes, long_key_sim, reference_clip, tmp_path, monkeypatch):
@@ -218,7 +219,7 @@ def test_recent_tasks_and_collect_never_create_a_task(routes, long_key_sim, refe
 
 
 def test_a_second_collect_of_the_same_task_waits_its_turn(routes):
-    task_rows = _module(load_pack(), "apikley_wan.task_rows")
+    task_rows = _module(load_pack(), "apikley_wan.panel.task_rows")
     errors = _module(load_pack(), "apikley_wan.errors")
     runtime = _module(load_pack(), "nodes.service").state()
     runtime.journal.adopt("busy-task")
@@ -232,7 +233,7 @@ def test_a_second_collect_of_the_same_task_waits_its_turn(routes):
                 await release.wait()
                 raise errors.ApikleyError("stopped for the test")
 
-        runtime.generations = lambda cancel: _Slow()
+        runtime.pipeline = lambda cancel: _Slow()
         first = asyncio.ensure_future(collector.collect(runtime, "busy-task"))
         while "busy-task" not in collector._busy:
             await asyncio.sleep(0.01)
@@ -326,7 +327,7 @@ def test_a_key_that_cannot_be_a_header_is_a_clear_400(routes, state_dir, long_ke
 
 
 def test_an_unexpected_failure_while_saving_is_a_sentence_without_the_key(routes, state_dir, monkeypatch, caplog):
-    config = _module(load_pack(), "apikley_wan.config")
+    config = _module(load_pack(), "apikley_wan.settings.config")
 
     def refuse(key, folder=None):
         raise PermissionError(13, f"Permission denied writing {key}")
@@ -338,7 +339,7 @@ def test_an_unexpected_failure_while_saving_is_a_sentence_without_the_key(routes
 
 
 def test_an_unexpected_client_error_is_a_sentence_without_the_key(routes, caplog, tmp_path):
-    account = _module(load_pack(), "apikley_wan.account")
+    account = _module(load_pack(), "apikley_wan.panel.account")
 
     class Exploding:
         def __init__(self, api_key, **kw):
@@ -360,7 +361,7 @@ def test_an_unexpected_client_error_is_a_sentence_without_the_key(routes, caplog
 @pytest.fixture
 def board(routes, monkeypatch):
     """A fresh callback board holding one secret, waited on for task ``task-1``."""
-    callbacks = _module(load_pack(), "apikley_wan.callbacks")
+    callbacks = _module(load_pack(), "apikley_wan.api.callbacks")
     fresh = callbacks.CallbackBoard()
     monkeypatch.setattr(_module(load_pack(), "nodes.service").state(), "callbacks", fresh)
     monkeypatch.delenv("APIKLEY_WEBHOOK_HMAC_KEY", raising=False)

@@ -9,10 +9,10 @@ import threading
 from pathlib import Path
 
 from apikley_wan.runtime import Config, Runtime
-from apikley_wan.workers import TaskLocks
+from apikley_wan.run.workers import TaskLocks
 from conftest import FAST, REPO, wait_until
 
-CORE = [p for p in (REPO / "apikley_wan").rglob("*.py") if "simulator" not in p.parts]
+CORE = list((REPO / "apikley_wan").rglob("*.py"))  # the simulator too: it keeps its state in its objects
 PRODUCTION = CORE + list((REPO / "nodes").glob("*.py")) + [REPO / "__init__.py"]
 
 
@@ -34,8 +34,18 @@ def _module_state(path: Path) -> list:
 def test_the_core_keeps_no_state_in_its_modules():
     kept = [hit for path in CORE for hit in _module_state(path)]
     # frozen values only: BT.709's colour tags, the default price table and the production waits
-    assert sorted(kept) == ["apikley_wan/media/color.py BT709", "apikley_wan/pricing.py DEFAULT",
-                            "apikley_wan/settings.py TIMINGS"], kept
+    assert sorted(kept) == ["apikley_wan/media/color.py BT709", "apikley_wan/money/pricing.py DEFAULT",
+                            "apikley_wan/settings/settings.py TIMINGS"], kept
+
+
+def test_the_core_rebinds_no_module_name_and_caches_nothing_in_its_modules():
+    for path in CORE:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            assert not isinstance(node, ast.Global), f"{path.relative_to(REPO)}:{node.lineno} global"
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for deco in node.decorator_list:
+                    name = ast.unparse(deco)
+                    assert "cache" not in name, f"{path.relative_to(REPO)}:{node.lineno} {name}: a process-wide cache"
 
 
 def test_production_code_reads_no_test_switch():
@@ -62,7 +72,7 @@ def test_each_runtime_owns_its_parts_and_hands_them_to_every_run(state_dir, tmp_
     one, two = Runtime(Config.from_env(timings=FAST)), Runtime(Config.from_env(state_dir=tmp_path / "other"))
     assert one.guard is not two.guard and one.meter is not two.meter and one.lanes is not two.lanes
     assert one.guard.caps_folder == state_dir and two.journal.path == tmp_path / "other" / "journal.sqlite"
-    gens = one.generations(one.client().cancel)
+    gens = one.pipeline(one.client().cancel)
     assert (gens.budget, gens.meter, gens.pacer, gens.locks, gens.clock, gens.timings) == (
         one.guard, one.meter, one.pacer, one.locks, one.clock, FAST)
     assert gens.journal is one.journal and gens.deadline_s == one.config.deadline_s
@@ -97,7 +107,7 @@ def test_the_lanes_of_a_runtime_run_steps_off_the_loop(state_dir):
 
 
 def test_an_idle_worker_ends_so_a_runtime_dropped_leaves_no_threads(state_dir, monkeypatch):
-    from apikley_wan import workers
+    from apikley_wan.run import workers
     monkeypatch.setattr(workers, "IDLE_EXIT_S", 0.05)
     lanes = workers.Lanes()
 

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from apikley_wan.media.clips import write_clip
-from apikley_wan.pricing import credits_to_usd, estimate_credits
+from apikley_wan.money.pricing import credits_to_usd, estimate_credits
 from apikley_wan.simulator import Simulator
 from conftest import wait_until
 

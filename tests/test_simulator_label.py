@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 
 from apikley_wan import __main__ as cli
-from apikley_wan import simulated
-from apikley_wan.client import ApikleyClient, api_kind
-from apikley_wan.journal import Journal
-from apikley_wan.generation import Generations
-from apikley_wan.request import GenerationRequest, Reference
+from apikley_wan.api import simulated
+from apikley_wan.api.client import ApikleyClient, api_kind
+from apikley_wan.record.sqlite import Journal
+from apikley_wan.run.pipeline import Pipeline
+from apikley_wan.run.request import GenerationRequest, Reference
 from conftest import FAST, pack_module
 from hostile_api import SAMPLE, HostileApi
 from test_routes import _call, talk
@@ -30,11 +30,11 @@ def hostile():
 
 def _run(base_url: str, tmp_path) -> tuple:
     client = ApikleyClient(api_key=KEY, base_url=base_url)
-    gens = Generations(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "out", timings=FAST)
+    gens = Pipeline(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "out", timings=FAST)
     import asyncio
     request = GenerationRequest(prompt="character1 waves", duration="5", resolution="720p",
                                 references=(Reference(source=str(SAMPLE)),))
-    return asyncio.run(gens.run(request)), client
+    return asyncio.run(gens.generate_video(request)), client
 
 
 def test_every_answer_of_the_simulator_says_so_and_the_stand_in_does_not(sim, hostile):

@@ -143,8 +143,10 @@ def test_a_result_goes_to_the_top_of_the_input_folder_without_overwriting(routes
 def test_a_row_carries_the_journal_verdict_and_offers_what_it_allows(tmp_path, reference_clip):
     """Collect for a task to attach to (a 'not found' id is asked again) or a finished one whose file is gone,
     Abandon for an uncertain create only: read from ``journal.verdict``, with the row's own result file."""
-    from apikley_wan import journal as jr, task_rows
-    journal = jr.Journal(tmp_path / "journal.sqlite")
+    from apikley_wan.panel import task_rows
+    from apikley_wan.record import entry as jr
+    from apikley_wan.record.sqlite import Journal
+    journal = Journal(tmp_path / "journal.sqlite")
     kept = _finished(journal, tmp_path / "kept", reference_clip, "t-kept")
     gone = _finished(journal, tmp_path / "gone", reference_clip, "t-gone")
     (tmp_path / "gone" / "wan26_v2v_t-gone.mp4").unlink()

@@ -2,7 +2,7 @@
 
 The table below is written out by hand, state by state, and every journal state x heartbeat liveness x
 result-file presence is checked against it. Then the same real journal row, in each state, is put to the
-estimate route's core (``estimate.reuse``), the batch plan and the pipeline (``Generations.submit`` on the
+estimate route's core (``estimate.reuse``), the batch plan and the pipeline (``Pipeline.submit`` on the
 simulator): all three must say what the verdict says, each in its own words.
 """
 
@@ -13,14 +13,17 @@ import time
 
 import pytest
 
-from apikley_wan import batch, estimate, journal as jr
-from apikley_wan.client import ApikleyClient
+from apikley_wan.batch import plan
+from apikley_wan.run import estimate
+from apikley_wan.record import entry as jr
+from apikley_wan.api.client import ApikleyClient
 from apikley_wan.errors import CreateUncertainError
-from apikley_wan.generation import Generations
-from apikley_wan.jobs import Job
-from apikley_wan.journal import Decision, Journal, JournalEntry
-from apikley_wan.report import PAID, REATTACHED, REUSED
-from apikley_wan.request import GenerationRequest, Reference, fingerprint
+from apikley_wan.run.pipeline import Pipeline
+from apikley_wan.batch.jobs import Job
+from apikley_wan.record.entry import Decision, JournalEntry
+from apikley_wan.record.sqlite import Journal
+from apikley_wan.money.report import PAID, REATTACHED, REUSED
+from apikley_wan.run.request import GenerationRequest, Reference, fingerprint
 from conftest import FAST
 
 NOW = 1_000_000.0  # far from the real clock: a verdict that read the clock instead of ``now`` would differ
@@ -83,8 +86,8 @@ def test_abandon_accepts_exactly_the_uncertain_verdicts(monkeypatch):
 
 # -- the same row, asked by the estimate route, the batch plan and the pipeline -----------------------------
 # each caller's words for each verdict: estimate.reuse, the batch plan's kind, what the pipeline's submit does
-WORDS = {C: (False, batch.NEW, PAID), R: (True, batch.REUSE, REUSED), A: (True, batch.ATTACH, REATTACHED),
-         W: (None, batch.WAIT, "waited, then " + REATTACHED), U: (None, batch.UNCERTAIN, "stopped, not sent")}
+WORDS = {C: (False, plan.NEW, PAID), R: (True, plan.REUSE, REUSED), A: (True, plan.ATTACH, REATTACHED),
+         W: (None, plan.WAIT, "waited, then " + REATTACHED), U: (None, plan.UNCERTAIN, "stopped, not sent")}
 ROWS = ["creating (live)", "creating (writer gone)", jr.UNCERTAIN, jr.REFUSED, jr.ABANDONED, jr.FAIL, jr.SUCCESS,
         "waiting", "queuing", "generating", jr.NOT_FOUND]
 
@@ -103,7 +106,7 @@ def _row(journal: Journal, fp: str, name: str) -> JournalEntry:
     return journal.update(entry.id, state=name)
 
 
-async def _pipeline_says(gens: Generations, request: GenerationRequest, journal: Journal, row: JournalEntry) -> str:
+async def _pipeline_says(gens: Pipeline, request: GenerationRequest, journal: Journal, row: JournalEntry) -> str:
     """What the pipeline's submit does with the row; a live creator records its task id while it waits."""
     async def creator_records_its_id():
         await asyncio.sleep(0.3)
@@ -128,9 +131,9 @@ def test_the_estimate_the_batch_plan_and_the_pipeline_agree_on_the_same_row(name
     decision = jr.verdict(row, jr.clock()).decision
 
     reuse = estimate.reuse(journal, request, sim.base_url)
-    (planned,), problems = batch.plan([Job(1, request, tmp_path / "out.mp4")], journal, sim.base_url)
-    gens = Generations(ApikleyClient(api_key="sim-key", base_url=sim.base_url, backoff_start_s=0.05), journal,
-                       tmp_path / "results", timings=FAST)
+    (planned,), problems = plan.plan([Job(1, request, tmp_path / "out.mp4")], journal, sim.base_url)
+    gens = Pipeline(ApikleyClient(api_key="sim-key", base_url=sim.base_url, backoff_start_s=0.05), journal,
+                    tmp_path / "results", timings=FAST)
     pipeline = asyncio.run(_pipeline_says(gens, request, journal, row))
 
     assert not problems and (reuse, planned.kind, pipeline) == WORDS[decision], name

@@ -8,10 +8,8 @@ affects exactly the next two API requests. Outcome switches (``fail_tasks``,
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
-
-_LOCK = threading.Lock()
 
 
 @dataclass
@@ -59,9 +57,11 @@ class Faults:
     callback_repeats: int = 1
     """How many times each completion callback is delivered (duplicates happen in real life)."""
 
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+
     def take(self, name: str, path: str = "") -> bool:
         """Atomically consume one shot of counter ``name``; True when it fires for ``path``."""
-        with _LOCK:
+        with self._lock:
             if getattr(self, name) <= 0:
                 return False
             if name == "server_errors" and self.server_error_paths and \

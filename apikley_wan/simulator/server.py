@@ -14,8 +14,8 @@ import mimetypes
 import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from apikley_wan.pricing import estimate_credits
-from apikley_wan.simulated import HEADER as ANNOUNCE, VALUE as SIMULATOR
+from apikley_wan.money.pricing import estimate_credits
+from apikley_wan.api.simulated import HEADER as ANNOUNCE, VALUE as SIMULATOR
 
 from . import multipart
 from .fetch import FetchError, fetch_to

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from ..settings import DURATIONS, MODEL, RESOLUTIONS
+from ..settings.settings import DURATIONS, MODEL, RESOLUTIONS
 
 
 class Invalid(ValueError):
