@@ -3,6 +3,8 @@ and the suite's time compression: fast timings, a virtual clock, waiting on a co
 
 from __future__ import annotations
 
+import keep_bytecode  # noqa: F401 - first: this and every process the suite starts keep their bytecode
+
 import asyncio
 import functools
 import importlib

@@ -25,6 +25,7 @@ from apikley_wan.errors import (RunCancelledError, CreateUncertainError, Generat
 from apikley_wan.run.pipeline import Pipeline
 from apikley_wan.run.request import GenerationRequest, Reference
 from apikley_wan.record.sqlite import Journal
+from apikley_wan.settings import settings
 from apikley_wan.settings.settings import TIMINGS
 from conftest import FAST, cancel_after
 
@@ -276,10 +277,12 @@ def test_callback_only_wakes_the_waiter_and_never_sets_the_cost(tmp_path, refere
     assert entry.cost_credits == 70 and entry.cost_kind in ("measured", "estimate")
 
 
-def test_key_never_in_logs_errors_journal_or_sidecar(tmp_path, reference_clip, caplog):
+def test_key_never_in_logs_errors_journal_or_sidecar(tmp_path, reference_clip, caplog, monkeypatch):
     from apikley_wan.simulator import Simulator
     key = "sk-live-SECRET-KEY-0123456789"
     caplog.set_level(logging.DEBUG)
+    # the 429 below marks the account's create window full: the next runs wait out 0.5 s of it, not 10 s
+    monkeypatch.setattr(settings, "CREATE_WINDOW_S", 0.5)
     messages = []
     with Simulator(api_key=key, task_seconds=FAST.simulator_task_s, null_seconds=FAST.simulator_null_s) as sim:
         sim.faults.rate_limit_creates = 1

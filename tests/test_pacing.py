@@ -38,7 +38,7 @@ LIMIT = 20       # the API's documented creates per window
 JOBS = 25        # per batch: more than one window's worth
 
 # the real command line, with the create window shrunk like the simulator's (test code, not a switch)
-CHILD = ("import runpy, sys; from apikley_wan import settings; settings.CREATE_WINDOW_S = float(sys.argv.pop(1)); "
+CHILD = ("import runpy, sys; from apikley_wan.settings import settings; settings.CREATE_WINDOW_S = float(sys.argv.pop(1)); "
          f"runpy.run_path({str(FAST_CLI)!r}, run_name='__main__')")
 
 
