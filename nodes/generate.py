@@ -34,7 +34,7 @@ class Wan26VideoToVideo:
         return generation_inputs()
 
     async def generate(self, prompt, duration, resolution, unique_id=None, **optional):
-        request = to_request(prompt, duration, resolution, **optional)
+        request = to_request(prompt, duration, resolution, **optional, api_base=service.state().config.base_url)
 
         async def work(cancel, board):
             pipeline: Pipeline = service.state().pipeline(cancel)
@@ -58,7 +58,7 @@ class Wan26Submit:
         return generation_inputs()
 
     async def submit(self, prompt, duration, resolution, unique_id=None, **optional):
-        request = to_request(prompt, duration, resolution, **optional)
+        request = to_request(prompt, duration, resolution, **optional, api_base=service.state().config.base_url)
 
         async def work(cancel, board):
             pipeline = service.state().pipeline(cancel)

@@ -55,10 +55,10 @@ def generation_inputs() -> dict:
 
 
 def to_request(prompt, duration, resolution, video=None, images=None, fps=24.0, audio=None, video_url="",
-               video_2=None, video_3=None, multi_shots=False, take=0) -> GenerationRequest:
+               video_2=None, video_3=None, multi_shots=False, take=0, api_base=None) -> GenerationRequest:
     """Widget values to a request, through the core's one builder (the command line's and a batch's too).
     References keep fixed places: video (or images) is character1, video_2 character2, video_3
     character3, and video_url comes after them."""
     return build_request(prompt, duration, resolution, video=video, video_2=video_2, video_3=video_3,
                          images=images, fps=fps, audio=audio, video_url=video_url, multi_shots=multi_shots,
-                         take=take)
+                         take=take, api_base=api_base)

@@ -9,6 +9,7 @@ import asyncio
 import functools
 import importlib
 import importlib.util
+import os
 import sys
 import threading
 import time
@@ -25,6 +26,20 @@ from timings import FAST
 REPO = Path(__file__).resolve().parents[1]
 PACK_NAME = "apikley_wan_pack_under_test"
 FAST_CLI = REPO / "tests" / "fast_cli.py"  # the real command line on FAST (see fast_cli.py)
+
+
+def pytest_configure(config):
+    """Run in parallel (pytest-xdist's ``-n``), the controller starts the one throw-away PostgreSQL server its
+    workers share (each PostgreSQL test has a schema of its own) before they start, instead of one per worker.
+    When none can be had, each worker finds out for itself and skips or fails saying why."""
+    import test_journal_contract as pg
+
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput") \
+            and not os.environ.get(pg.PG_URL_ENV):
+        try:
+            os.environ[pg.PG_URL_ENV] = pg.start_server()
+        except pg.NoServer:
+            pass
 
 
 def fast_runtime(results_dir: Path | None = None, journal=None, timings=FAST, state_dir: Path | None = None) -> Runtime:

@@ -106,13 +106,18 @@ def test_a_rerun_attaches_to_a_pending_task(sim, tmp_path, reference_clip):
 
 
 def test_inputs_are_checked_before_any_upload(sim, tmp_path, reference_clip):
-    gens = _gens(sim, tmp_path)
-    for bad in (GenerationRequest("x", "5", "720p", [Reference(source=str(reference_clip))]),
-                GenerationRequest("long enough", "5", "720p", []),
-                GenerationRequest("long enough", "7", "720p", [Reference(source=str(reference_clip))]),
-                GenerationRequest("long enough", "5", "720p", [Reference(source=str(reference_clip))] * 4)):
+    """A request cannot be made from bad inputs, so a pipeline never sees one; a link the API cannot fetch
+    (checked for where the pipeline sends it) is refused by the create body's builder: nothing is created."""
+    clip = [Reference(source=str(reference_clip))]
+    for bad in (("x", "5", "720p", clip), ("long enough", "5", "720p", []), ("long enough", "7", "720p", clip),
+                ("long enough", "5", "720p", clip * 4), ("long enough", "5", "720p", [Reference()])):
         with pytest.raises(InputError):
-            submit(gens, bad)
+            GenerationRequest(*bad)
+    public_api = _gens(sim, tmp_path)
+    public_api.client.base_url = "https://api.example.com"  # not on this machine: a LAN link is refused
+    lan = GenerationRequest("long enough", "5", "720p", [Reference(url="http://192.168.1.5/a.mp4")])
+    with pytest.raises(InputError, match="local or private address"):
+        submit(public_api, lan)
     assert not any(p.startswith("/file-upload") for _, p, *_ in sim.requests_log)
     assert sim.create_requests == 0
 

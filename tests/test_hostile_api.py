@@ -304,13 +304,13 @@ def test_the_prompt_sent_is_the_prompt_checked(api, env, tmp_path, capsys):
                                  "http://169.254.169.254/latest/meta-data", "http://nas.local/a.mp4",
                                  "https://example.com/" + "a" * 100_000])
 def test_a_video_url_the_provider_cannot_fetch_is_refused(url):
-    from apikley_wan.run.request import check_public_url
+    from apikley_wan.api.tasks import check_reference_url as check_public_url
     with pytest.raises(InputError):
         check_public_url(url, "https://api.apikley.ru")
 
 
 def test_a_public_video_url_passes_and_a_local_simulator_may_use_local_urls():
-    from apikley_wan.run.request import check_public_url
+    from apikley_wan.api.tasks import check_reference_url as check_public_url
     check_public_url("https://cdn.example.com/clip.mp4", "https://api.apikley.ru")
     check_public_url("http://127.0.0.1:9000/files/clip.mp4", "http://127.0.0.1:8199")
 

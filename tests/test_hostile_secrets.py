@@ -22,7 +22,7 @@ from apikley_wan.record.sqlite import Journal
 from apikley_wan.api.client import ApikleyClient
 from apikley_wan.api.untrusted import scrub
 from apikley_wan.errors import DownloadError, InputError
-from apikley_wan.run.request import check_public_url
+from apikley_wan.api.tasks import check_reference_url as check_public_url
 from hostile_api import SAMPLE, TASK_ID, HostileApi
 from timings import FAST
 

@@ -78,7 +78,7 @@ def _server_url() -> str:
         except psycopg.Error as exc:
             raise NoServer(f"{PG_URL_ENV} does not answer: {' '.join(str(exc).split())[:300]}") from None
         return given
-    return _start_server()
+    return start_server()
 
 
 def _binaries() -> Path:
@@ -114,7 +114,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_server() -> str:
+def start_server() -> str:
     bin_dir, run_as = _binaries(), _run_as()
     base = Path(tempfile.mkdtemp(prefix="apikley-test-pg-", dir="/tmp" if run_as else None))
     if run_as:

@@ -18,7 +18,7 @@ from apikley_wan.api import tasks
 from apikley_wan.api.client import ApikleyClient
 from apikley_wan.errors import InputError
 from apikley_wan.record.sqlite import Journal
-from apikley_wan.run.request import GenerationRequest, Reference, build_request, check_request
+from apikley_wan.run.request import GenerationRequest, Reference, build_request
 from conftest import fast_runtime, pack_module
 
 PROMPT = "character1 dances in the rain"
@@ -113,12 +113,12 @@ def test_the_request_check_builds_no_create_body_and_says_what_the_body_builder_
     def no_body(*a, **kw):
         raise AssertionError("a throwaway create body was built to validate a request")
     monkeypatch.setattr(tasks, "build_create_body", no_body)
-    good = GenerationRequest(PROMPT, "5", "720p", [Reference(source="clip.mp4"), Reference(url="https://x.example/y.mp4")])
-    check_request(good, "https://api.apikley.ru")  # checked without any body
+    # a request is checked as it is made, without any body
+    GenerationRequest(PROMPT, "5", "720p", [Reference(source="clip.mp4"), Reference(url="https://x.example/y.mp4")])
     monkeypatch.undo()
     for fields in ((PROMPT, "7", "720p"), (PROMPT, "5", "4k"), ("x", "5", "720p"), (LONG, "5", "720p")):
         with pytest.raises(InputError) as by_request:
-            check_request(GenerationRequest(*fields, [Reference(url="https://x.example/y.mp4")]))
+            GenerationRequest(*fields, [Reference(url="https://x.example/y.mp4")])
         with pytest.raises(InputError) as by_body:
             tasks.build_create_body(fields[0], ["https://x.example/y.mp4"], *fields[1:])
         assert by_request.value.detail == by_body.value.detail
@@ -135,6 +135,8 @@ def test_raw_values_from_a_file_are_taken_as_the_widgets_are():
             build_request(PROMPT, "5", "720p", **{"video_url": "https://x.example/y.mp4", **bad})
     with pytest.raises(InputError, match="local or private address"):
         build_request(PROMPT, "5", "720p", video_url="http://192.168.1.5/a.mp4", api_base="https://api.apikley.ru")
+    with pytest.raises(InputError, match="local or private address"):  # and again by the create body's builder
+        tasks.build_create_body(PROMPT, ["http://192.168.1.5/a.mp4"], "5", "720p", api_base="https://api.apikley.ru")
     assert core_request.CLIPS == ("video", "video_2", "video_3")
 
 

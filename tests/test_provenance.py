@@ -100,7 +100,7 @@ def test_a_paid_result_carries_its_task_and_plays_exactly_what_was_downloaded(si
 def test_what_is_written_holds_only_the_users_choices_and_never_the_key(tmp_path, reference_clip):
     video = _result_copy(reference_clip, tmp_path)
     entry = _entry(tmp_path, prompt=f"  leaked {KEY} in the prompt\nsecond line")
-    assert provenance.embed(video, entry, KEY, check_video(video)) is True
+    assert provenance.embed(video, provenance.tags_for(entry, KEY), check_video(video), entry.task_id) is True
     assert KEY.encode() not in video.read_bytes()
     record = json.loads(_tags(video)["comment"])
     assert record["task_id"] == entry.task_id
@@ -160,7 +160,7 @@ def test_a_failed_remux_keeps_the_paid_file_untouched_and_says_so_once(case, tmp
     digest = _sha(video)
     caplog.set_level(logging.WARNING, logger="apikley_wan")
 
-    assert provenance.embed(video, _entry(tmp_path), KEY, facts) is False
+    assert provenance.embed(video, provenance.tags_for(_entry(tmp_path), KEY), facts, "task_x") is False
     assert _sha(video) == digest and sorted(p.name for p in folder.iterdir()) == [video.name]  # no .part left
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "kept as downloaded" in warnings[0] and KEY not in warnings[0]
@@ -231,7 +231,7 @@ class _FramesVideo:
 
 def test_a_video_object_is_read_through_its_file_or_refused_when_it_has_none(tmp_path, reference_clip):
     video = _result_copy(reference_clip, tmp_path)
-    assert provenance.embed(video, _entry(tmp_path, task_id="from_a_file"), None, check_video(video))
+    assert provenance.embed(video, provenance.tags_for(_entry(tmp_path, task_id="from_a_file"), None), check_video(video), "from_a_file")
     assert provenance.of_video(_FileVideo(str(video))).task_id == "from_a_file"
     memory = io.BytesIO(video.read_bytes())
     assert provenance.of_video(_FileVideo(memory)).task_id == "from_a_file" and memory.tell() == 0

@@ -10,7 +10,11 @@ from urllib.parse import urlsplit
 
 from ..errors import InputError
 from ..settings.settings import DURATIONS, MODEL, PROMPT_CHARS, RESOLUTIONS
+from .hosts import refused_host
 from .untrusted import plain_number, short_text
+
+# a public clip URL longer than this is refused (real storage links are far shorter)
+MAX_URL_LENGTH = 2048
 
 # the states recordInfo may report; anything else a server says is shown and stored as "waiting"
 TASK_STATES = ("waiting", "queuing", "generating", "success", "fail")
@@ -52,22 +56,31 @@ def check_create_fields(prompt, references: int, duration, resolution) -> None:
         raise InputError(f"unknown resolution {str(resolution)[:40]!r}; use {' or '.join(RESOLUTIONS)}")
 
 
-def check_reference_url(url) -> None:
-    """A reference link the create body may carry: http(s), with a host, text UTF-8 can carry."""
+def check_reference_url(url, api_base: Optional[str] = None) -> None:
+    """A reference link the create body may carry: http(s), with a host, short, text UTF-8 can carry; with
+    ``api_base`` (where the body goes) also one the provider can fetch: not on this machine or LAN (allowed
+    only when the API itself runs there, e.g. the simulator)."""
     if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
         raise InputError(f"reference video URL must be http(s): {url!r}"[:300])
+    if len(url) > MAX_URL_LENGTH:
+        raise InputError(f"video_url is {len(url)} characters long; at most {MAX_URL_LENGTH} are allowed")
     _sendable(url, "a reference video URL")
+    host = refused_host(url, api_base) if api_base is not None else None
+    if host is not None:
+        raise InputError(f"video_url points at {host!r}, a local or private address the provider cannot reach",
+                         hint="Give a public http(s) link, or connect the clip to 'video' so it is uploaded.")
 
 
 def build_create_body(prompt: str, video_urls: list, duration: str, resolution: str,
-                      multi_shots: bool = False, callback_url: Optional[str] = None) -> dict:
-    """The createTask body, its fields checked first by the same ``check_create_fields`` a request is
-    checked with before any upload (what is checked is what is sent)."""
+                      multi_shots: bool = False, callback_url: Optional[str] = None, *,
+                      api_base: Optional[str] = None) -> dict:
+    """The createTask body for the API at ``api_base``, its fields checked first by the same
+    ``check_create_fields`` a request is checked with before any upload (what is checked is what is sent)."""
     if not isinstance(video_urls, (list, tuple)):
         raise InputError(f"the reference video URLs must be a list (got {type(video_urls).__name__})")
     check_create_fields(prompt, len(video_urls), duration, resolution)
     for url in video_urls:
-        check_reference_url(url)
+        check_reference_url(url, api_base)
     prompt, duration = sent_prompt(prompt), str(duration)
     body = {"model": MODEL, "input": {"prompt": prompt, "video_urls": list(video_urls),
                                       "duration": duration, "resolution": resolution}}

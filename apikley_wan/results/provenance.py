@@ -74,26 +74,28 @@ def tags_for(entry: JournalEntry, secret: Optional[str]) -> dict:
 
 
 def mark(video: Path, entry: JournalEntry, secret: Optional[str], facts: ClipInfo) -> None:
-    """The task of a verified result (``facts``: its ``check_video``) written into it and beside it."""
-    embed(video, entry, secret, facts)
-    _write_sidecar(entry, video)
+    """The task of a verified result (``facts``: its ``check_video``) written into it and beside it: both
+    made from the entry first, then written."""
+    tags, sidecar = tags_for(entry, secret), _sidecar(entry)
+    embed(video, tags, facts, entry.task_id)
+    write_file(video.with_suffix(".json"), sidecar, entry.task_id)
 
 
-def embed(video: Path, entry: JournalEntry, secret: Optional[str], facts: ClipInfo) -> bool:
-    """Write the task's provenance into ``video``, a verified result whose ``check_video`` facts are
+def embed(video: Path, tags: dict, facts: ClipInfo, task_id: str) -> bool:
+    """Write ``tags`` (``tags_for``) into ``video``, a verified result whose ``check_video`` facts are
     ``facts``; False, with one warning and the original untouched, when anything goes wrong. Never
     raises an Exception."""
     part = None
     try:
-        part, handle = open_part(video, entry.task_id)
+        part, handle = open_part(video)
         handle.close()
-        _remux(video, part, tags_for(entry, secret))
+        _remux(video, part, tags)
         _same_frames(facts, part)
         os.replace(part, video)
         return True
     except Exception as exc:  # noqa: BLE001 - whatever failed, the paid result must stay as downloaded
         log.warning("apikley_wan: task %s: could not write its id into %s (%s); the result is kept as "
-                    "downloaded, with its .json beside it", entry.task_id, video.name, _why(exc))
+                    "downloaded, with its .json beside it", task_id, video.name, _why(exc))
         return False
     finally:
         if part is not None:
@@ -122,7 +124,7 @@ def _same_frames(before: ClipInfo, copy: Path) -> None:
         raise NotAVideo(f"the copy differs ({after.frame_count} frames, {after.duration:.3f} s)")
 
 
-def _write_sidecar(entry: JournalEntry, video: Path) -> None:
+def _sidecar(entry: JournalEntry) -> bytes:
     """Metadata beside the result: task id, model, parameters, prompt, cost (never the key or the
     callback secret)."""
     params = {k: v for k, v in entry.params.items() if k != "callback_secret"}
@@ -131,9 +133,7 @@ def _write_sidecar(entry: JournalEntry, video: Path) -> None:
                "cost_usd": pricing.credits_to_usd(entry.cost_credits) if entry.cost_credits is not None else None,
                "cost_kind": entry.cost_kind,
                "created_at": entry.task_created_at, "finished_at": entry.finished_at}
-    write_file(video.with_suffix(".json"), json.dumps(sidecar, indent=2, ensure_ascii=False).encode("utf-8"),
-               entry.task_id)
-
+    return json.dumps(sidecar, indent=2, ensure_ascii=False).encode("utf-8")
 
 
 def _why(exc: Exception) -> str:

@@ -40,7 +40,7 @@ from ..record.store import JournalStore
 from ..results import archive, outputs
 from ..settings.settings import TIMINGS, Timings, deadline_s as default_deadline_s
 from .create import CREATES_REFUSED, PaidCreate
-from .request import GenerationRequest, check_request, fingerprint
+from .request import GenerationRequest, fingerprint
 from .status import Status, status_for
 from .watch import Clock, pause, wait_for_task
 from .workers import Lanes, TaskLocks
@@ -147,8 +147,8 @@ class Pipeline:
 
     # -- submit ----------------------------------------------------------------------------
     async def submit(self, request: GenerationRequest, on_status: OnStatus = None) -> Submission:
-        """The task for these inputs, created only if none exists (then the outcome is PAID)."""
-        check_request(request, self.client.base_url)
+        """The task for these inputs, created only if none exists (then the outcome is PAID). The request was
+        checked as it was made (request.py); a link the API cannot fetch is refused with the create body."""
         self.client.require_key()
         fp, params = await self._step(fingerprint, request, self.api_identity)
         existing = await self._reusable(fp)
@@ -217,8 +217,8 @@ class Pipeline:
             secret = self.callbacks.new_secret()
             params = {**params, "callback_secret": secret}
             callback_url = self.callbacks.url_for(self.callback_base, secret)
-        body = build_create_body(request.prompt, urls, request.duration, request.resolution,
-                                             request.multi_shots, callback_url)
+        body = build_create_body(request.prompt, urls, request.duration, request.resolution, request.multi_shots,
+                                 callback_url, api_base=self.client.base_url)
         params = {**params, "video_urls": urls}
         on_retry = self._begin(on_status, "creating the task", params)
         while True:

@@ -16,11 +16,7 @@ from typing import Any, Optional
 from .. import media
 from ..api.tasks import check_create_fields, check_reference_url, sent_prompt
 from ..errors import InputError
-from ..api.hosts import refused_host
 from ..settings.settings import MODEL
-
-# a public clip URL longer than this is refused (real storage links are far shorter)
-MAX_URL_LENGTH = 2048
 
 
 @dataclass
@@ -33,8 +29,10 @@ class Reference:
     url: Optional[str] = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class GenerationRequest:
+    """A request that exists has passed every cheap check (``check_request``): none is needed later."""
+
     prompt: str
     duration: str
     resolution: str
@@ -42,15 +40,18 @@ class GenerationRequest:
     multi_shots: bool = False
     take: int = 0
 
+    def __post_init__(self):
+        check_request(self)
+
 
 def _hash_params(params: dict) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
 
 
-def check_request(request: GenerationRequest, api_base: Optional[str] = None) -> None:
-    """Every cheap check, before any file work, upload or paid call: the create body's own field checks
-    (``check_create_fields``, which ``build_create_body`` runs too) on the request's fields, and each
-    ``video_url``; with ``api_base`` (where it will be sent) also that the link is not on this machine or LAN."""
+def check_request(request: GenerationRequest) -> None:
+    """Every cheap check, before any file work, upload or paid call, run as a request is made: the create
+    body's own field checks (``check_create_fields``, which ``build_create_body`` runs too) on the
+    request's fields, and each ``video_url``'s form."""
     refs = request.references
     for i, ref in enumerate(refs, 1):
         if ref.url is None and ref.source is None:
@@ -59,8 +60,6 @@ def check_request(request: GenerationRequest, api_base: Optional[str] = None) ->
     for ref in refs:
         if ref.url is not None:
             check_reference_url(ref.url)
-            if api_base is not None:
-                check_public_url(ref.url, api_base)
 
 
 # the local clips' places, in the user's words: each is character1, character2, character3 in turn
@@ -75,7 +74,8 @@ def build_request(prompt, duration, resolution, *, video=None, video_2=None, vid
 
     A clip is a file path or a VIDEO; ``images`` (+ ``fps``, ``audio``) is character1 instead of ``video``;
     ``video_url`` (one link, or a list of them) comes after the clips. Text from a file is welcome: a
-    duration of 5, 5.0 or "5", a take of "2", multi_shots "yes"."""
+    duration of 5, 5.0 or "5", a take of "2", multi_shots "yes". With ``api_base`` (where the task will
+    be created) a link on this machine or LAN is refused too (``build_create_body`` refuses it again)."""
     if video is not None and images is not None:
         raise InputError("give either 'video' or 'images' as character1, not both")
     if audio is not None and images is None:
@@ -98,12 +98,10 @@ def build_request(prompt, duration, resolution, *, video=None, video_2=None, vid
     links = list(video_url) if isinstance(video_url, (list, tuple)) else [video_url]
     for link in links:
         if link is not None and _text("video_url", link).strip():
+            check_reference_url(link.strip(), api_base)
             refs.append(Reference(url=link.strip()))
-    request = GenerationRequest(prompt=prompt, duration=_duration(duration), resolution=str(resolution).strip(),
-                                references=refs, multi_shots=_flag("multi_shots", multi_shots),
-                                take=_whole("take", take))
-    check_request(request, api_base)
-    return request
+    return GenerationRequest(prompt=prompt, duration=_duration(duration), resolution=str(resolution).strip(),
+                             references=refs, multi_shots=_flag("multi_shots", multi_shots), take=_whole("take", take))
 
 
 def _text(name: str, value) -> str:
@@ -133,17 +131,6 @@ def _whole(name: str, value) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise InputError(f"{name} must be a whole number (got {str(value)[:40]!r})") from None
-
-
-def check_public_url(url: str, api_base: str) -> None:
-    """A ``video_url`` the provider can fetch: short, http(s), and not on this machine or LAN (allowed
-    only when the API itself runs there, e.g. the simulator). Refused before any paid call."""
-    if len(url) > MAX_URL_LENGTH:
-        raise InputError(f"video_url is {len(url)} characters long; at most {MAX_URL_LENGTH} are allowed")
-    host = refused_host(url, api_base)
-    if host is not None:
-        raise InputError(f"video_url points at {host!r}, a local or private address the provider cannot reach",
-                         hint="Give a public http(s) link, or connect the clip to 'video' so it is uploaded.")
 
 
 def fingerprint(request: GenerationRequest, api_base: str) -> tuple:
