@@ -231,7 +231,8 @@ class _FramesVideo:
 
 def test_a_video_object_is_read_through_its_file_or_refused_when_it_has_none(tmp_path, reference_clip):
     video = _result_copy(reference_clip, tmp_path)
-    assert provenance.embed(video, provenance.tags_for(_entry(tmp_path, task_id="from_a_file"), None), check_video(video), "from_a_file")
+    tags = provenance.tags_for(_entry(tmp_path, task_id="from_a_file"), None)
+    assert provenance.embed(video, tags, check_video(video), "from_a_file")
     assert provenance.of_video(_FileVideo(str(video))).task_id == "from_a_file"
     memory = io.BytesIO(video.read_bytes())
     assert provenance.of_video(_FileVideo(memory)).task_id == "from_a_file" and memory.tell() == 0
