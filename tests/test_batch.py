@@ -20,6 +20,7 @@ import pytest
 from apikley_wan.batch import batch, plan
 from apikley_wan.batch.command import command
 from apikley_wan.batch.progress import Progress
+from apikley_wan.money import price_settings
 from apikley_wan.settings import settings
 from apikley_wan.__main__ import _parser
 from apikley_wan.api.client import ApikleyClient
@@ -150,6 +151,21 @@ def test_dry_run_prints_the_estimate_and_the_reuse_count_without_network(fast_si
     assert "dry run: 5 job(s): 2 new task(s) ~279.5 credits ($1.40)" in out
     assert "3 re-used" in out and out.count("re-use task") == 3
     assert "line 5: new task, ~209.5 credits ($1.05)" in out
+
+
+def test_the_plan_the_progress_and_the_totals_price_by_the_table_in_force(fast_sim, state_dir, tmp_path, reference_clip):
+    """The Settings price override (saved in the state folder) prices a batch like everything else: the dry
+    run's estimates, --max-usd, and the dollars of what was paid."""
+    price_settings.save({"override": "5/720p=60; usd=0.01"}, state_dir)
+    journal = Journal(tmp_path / "journal.sqlite")
+    two = _url_jobs(fast_sim, tmp_path, reference_clip, 2)
+    rc, out, err = _run(fast_sim, journal, two, "--dry-run", "--max-usd", "0.60")
+    assert rc == 0, err
+    assert "line 1: new task, ~60 credits ($0.60)" in out and "1 new task(s) ~60 credits ($0.60)" in out
+    assert "skipped for budget (would be a new task, ~60 credits ($0.60))" in out
+    rc, out, err = _run(fast_sim, journal, two)
+    assert rc == 0, err
+    assert "2 paid now (120 credits ($1.20), estimate)" in out, out  # two at once: not measured
 
 
 def test_bad_lines_are_reported_by_line_before_anything_is_paid(fast_sim, tmp_path, reference_clip):

@@ -70,12 +70,14 @@ class Batch:
         self.overwrite = overwrite  # an out holding another file is replaced (outputs.py)
         self.cancel = Cancel()
         runnable = [p for p in planned if not p.over_budget]
-        self.progress = progress or Progress(len(runnable), sum(p.kind == NEW for p in runnable), out, False)
+        self.prices = runtime.guard.prices  # the table in force (the Settings override too)
+        self.progress = progress or Progress(len(runnable), sum(p.kind == NEW for p in runnable), out, False,
+                                             prices=self.prices)
         self.results: dict[int, JobResult] = {}
         for p in planned:
             if p.over_budget:
                 self.results[p.job.line] = JobResult(p.job.line, SKIPPED_BUDGET, error=(
-                    f"not started: its estimate ({money(p.estimate_credits)}) would take the batch past --max-usd"))
+                    f"not started: its estimate ({money(p.estimate_credits, self.prices)}) would take the batch past --max-usd"))
 
     def _new_pipeline(self) -> Pipeline:
         client = ApikleyClient(api_key=self.api_key, base_url=self.base_url, cancel=self.cancel)
@@ -130,7 +132,7 @@ class Batch:
             submitted = found
             if found.outcome == PAID:
                 self.progress.event(f"line {line}: task {found.entry.task_id} created "
-                                    f"(~{money(p.estimate_credits)}, estimate)")
+                                    f"(~{money(p.estimate_credits, self.prices)}, estimate)")
         try:
             async with in_flight:  # the pipeline of the node and ``v2v``, with the batch's slots and lines
                 report = await self._new_pipeline().generate_video(p.job.request, on_submitted=created,
@@ -192,8 +194,8 @@ _TOTAL_KIND = {("reported",): ", the API's figure", ("measured",): ", measured f
                ("measured", "reported"): ", the API's figures and balance measurements", ("estimate",): ", estimate"}
 
 
-def summary(rows: list, out: TextIO) -> dict:
-    """The table of every job and the totals line; returns the totals."""
+def summary(rows: list, out: TextIO, prices: pricing.PriceTable = pricing.DEFAULT) -> dict:
+    """The table of every job and the totals line (dollars by ``prices``, the table in force); returns the totals."""
     print(f"{'line':>5}  {'state':<17} {'outcome':<11} {'credits':>8}  {'task':<34} output / error", file=out)
     for r in rows:
         credits = "" if r.cost_credits is None else f"{r.cost_credits:g}" + ("" if r.charged else " (0)")
@@ -209,10 +211,10 @@ def summary(rows: list, out: TextIO) -> dict:
          "skipped_budget": sum(r.state == SKIPPED_BUDGET for r in rows),
          "invalid": sum(r.state == INVALID for r in rows),
          "paid_credits": sum(r.cost_credits or 0.0 for r in paid)}
-    t["paid_usd"] = pricing.credits_to_usd(t["paid_credits"])
+    t["paid_usd"] = prices.to_usd(t["paid_credits"])
     t["cost_kind"] = sorted({r.cost_kind for r in paid if r.cost_kind}) or None
     kind = "" if not paid else _TOTAL_KIND.get(tuple(t["cost_kind"] or ()), ", partly estimated")
-    print(f"{t['done']}/{t['jobs']} done: {t['paid']} paid now ({money(t['paid_credits'])}{kind}), "
+    print(f"{t['done']}/{t['jobs']} done: {t['paid']} paid now ({money(t['paid_credits'], prices)}{kind}), "
           f"{t['reused']} re-used and {t['reattached']} re-attached (no new charge); {t['failed']} failed, "
           f"{t['interrupted']} interrupted, {t['skipped_budget']} skipped for budget, {t['invalid']} invalid",
           file=out)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Callable, Optional, TextIO
 
 from ..api.client import ApikleyClient
-from ..money import pricing
 from ..results import archive, outputs
 from ..run import embedded, stopping
 from ..runtime import Runtime
@@ -42,6 +41,7 @@ def command(args, *, runtime: Runtime, out: Optional[TextIO] = None,
     simulator = bool(getattr(args, "simulator", False))
     journal, timings = runtime.journal, runtime.timings
     runtime.guard.budget  # a malformed cap (environment or saved) is one clear error before anything
+    prices = runtime.guard.prices  # the table in force (a damaged override: the same clear error)
     check_base = embedded.CHECK_BASE if simulator else config.base_url()
     try:
         jobs, problems = load_jobs(jobs_file, check_base)
@@ -56,7 +56,7 @@ def command(args, *, runtime: Runtime, out: Optional[TextIO] = None,
             print(f"error: {taken}; nothing was sent or paid.", file=err)
             return 2
     api_identity = embedded.IDENTITY if simulator else None
-    planned, more = plan(jobs, journal, api_identity or check_base, args.max_usd, args.overwrite)
+    planned, more = plan(jobs, journal, api_identity or check_base, args.max_usd, args.overwrite, prices)
     problems = sorted(problems + more, key=lambda p: p.line)
     for problem in problems:
         print(f"{jobs_file}: {problem}", file=err)
@@ -65,11 +65,11 @@ def command(args, *, runtime: Runtime, out: Optional[TextIO] = None,
               "--skip-invalid to run the valid jobs.", file=err)
         return 2
     if args.dry_run:
-        totals = describe_plan(planned, out)
-        print(f"dry run: {totals_line(totals)}. Nothing was sent.", file=out)
+        totals = describe_plan(planned, out, prices)
+        print(f"dry run: {totals_line(totals, prices)}. Nothing was sent.", file=out)
         if args.report:
             rows = [JobResult(p.job.line, SKIPPED_BUDGET if p.over_budget else f"plan: {p.kind}", p.task_id,
-                              cost_credits=p.estimate_credits, cost_usd=pricing.credits_to_usd(p.estimate_credits),
+                              cost_credits=p.estimate_credits, cost_usd=prices.to_usd(p.estimate_credits),
                               cost_kind="estimate", output=str(p.job.out)) for p in planned]
             rows += [JobResult(p.line, INVALID, error=p.message) for p in problems]
             write_report(args.report, jobs_file, "dry-run", sorted(rows, key=lambda r: r.line),
@@ -90,7 +90,8 @@ def command(args, *, runtime: Runtime, out: Optional[TextIO] = None,
         tty = bool(getattr(out, "isatty", lambda: False)())
         typical = (timings.simulator_task_s if simulator else
                    max(settings.TYPICAL_SECONDS[p.job.request.duration] for p in runnable))
-        progress = Progress(len(runnable), sum(p.kind == NEW for p in runnable), out, tty, typical_s=typical)
+        progress = Progress(len(runnable), sum(p.kind == NEW for p in runnable), out, tty, typical_s=typical,
+                            prices=prices)
         batch = Batch(planned, base_url=base_url, api_key=api_key, runtime=runtime,
                       api_identity=api_identity, deadline_s=args.deadline_min * 60,
                       concurrency=args.concurrency, progress=progress, out=out, overwrite=args.overwrite)
@@ -108,7 +109,7 @@ def command(args, *, runtime: Runtime, out: Optional[TextIO] = None,
     batch.mark_unfinished()  # (a second Ctrl-C may stop the loop before the run's own cleanup)
     rows = batch.rows() + [JobResult(p.line, INVALID, error=p.message) for p in problems]
     rows.sort(key=lambda r: r.line)
-    totals = summary(rows, out)
+    totals = summary(rows, out, prices)
     if args.report:
         write_report(args.report, jobs_file, "simulator" if simulator else base_url, rows, totals, started)
         print(f"report: {args.report}", file=out)

@@ -37,11 +37,11 @@ class Planned:
 
 
 def plan(jobs: list, journal: JournalStore, api_identity: str, max_usd: Optional[float] = None,
-         overwrite: bool = False) -> tuple[list, list]:
+         overwrite: bool = False, prices: pricing.PriceTable = pricing.DEFAULT) -> tuple[list, list]:
     """``(planned, problems)``: each job's fingerprint and what the journal says of it (no network),
     and the budget: a job that may pay (new, or waiting for another run's create) whose estimate would take
     the batch past ``max_usd`` is not run. A job whose ``out`` holds a file that is not its task's result
-    is a problem, unless ``overwrite`` (outputs.py)."""
+    is a problem, unless ``overwrite`` (outputs.py). ``prices``: the table in force (the guard's)."""
     planned, problems, seen = [], [], {}
     spent_usd = 0.0
     for job in jobs:
@@ -59,10 +59,10 @@ def plan(jobs: list, journal: JournalStore, api_identity: str, max_usd: Optional
             p = Planned(job, fp, DUPLICATE, 0.0, entry.task_id if entry else None, same_as=seen[fp])
         else:
             kind = _KIND_OF[jr.verdict(entry, jr.clock()).decision]
-            credits = pricing.estimate_credits(job.request.duration, job.request.resolution) if kind in _MAY_PAY else 0.0
+            credits = prices.estimate_credits(job.request.duration, job.request.resolution) if kind in _MAY_PAY else 0.0
             p = Planned(job, fp, kind, credits, None if kind == NEW or entry is None else entry.task_id)
         if p.kind in _MAY_PAY and max_usd is not None:
-            cost = pricing.credits_to_usd(p.estimate_credits)
+            cost = prices.to_usd(p.estimate_credits)
             if spent_usd + cost > max_usd + 1e-9:
                 p.over_budget = True
             else:
@@ -72,23 +72,24 @@ def plan(jobs: list, journal: JournalStore, api_identity: str, max_usd: Optional
     return planned, problems
 
 
-def money(credits: float) -> str:
-    """Credits and their USD, as a batch prints them."""
-    return f"{credits:g} credits (${pricing.credits_to_usd(credits):.2f})"
+def money(credits: float, prices: pricing.PriceTable) -> str:
+    """Credits and their USD by the table in force, as a batch prints them."""
+    return f"{credits:g} credits (${prices.to_usd(credits):.2f})"
 
 
-def describe_plan(planned: list, out: TextIO) -> dict:
+def describe_plan(planned: list, out: TextIO, prices: pricing.PriceTable = pricing.DEFAULT) -> dict:
     """Print what a run would do, job by job, and the totals; return the totals."""
     for p in planned:
-        what = {NEW: f"new task, ~{money(p.estimate_credits)}",
+        cost = money(p.estimate_credits, prices)
+        what = {NEW: f"new task, ~{cost}",
                 REUSE: f"re-use task {p.task_id} (no new charge)",
                 ATTACH: f"attach to running task {p.task_id} (no new charge)",
                 WAIT: ("another run is creating this task now: waits for it (no new charge unless that create is "
-                       f"refused, then a new task, ~{money(p.estimate_credits)})"),
+                       f"refused, then a new task, ~{cost})"),
                 UNCERTAIN: "an earlier create's answer was lost: will not be re-sent (see `tasks` / `abandon`)",
                 DUPLICATE: f"same inputs as line {p.same_as} (shares its task, no new charge)"}[p.kind]
         if p.over_budget:
-            what = f"skipped for budget (would be a new task, ~{money(p.estimate_credits)})"
+            what = f"skipped for budget (would be a new task, ~{cost})"
         print(f"line {p.job.line}: {what} -> {p.job.out}", file=out)
     new = [p for p in planned if p.kind == NEW and not p.over_budget]
     totals = {"jobs": len(planned), "new": len(new), "estimate_credits": sum(p.estimate_credits for p in new),
@@ -96,12 +97,12 @@ def describe_plan(planned: list, out: TextIO) -> dict:
               "duplicate": sum(p.kind == DUPLICATE for p in planned), "waiting": sum(p.kind == WAIT for p in planned),
               "uncertain": sum(p.kind == UNCERTAIN for p in planned),
               "over_budget": sum(p.over_budget for p in planned)}
-    totals["estimate_usd"] = pricing.credits_to_usd(totals["estimate_credits"])
+    totals["estimate_usd"] = prices.to_usd(totals["estimate_credits"])
     return totals
 
 
-def totals_line(t: dict) -> str:
-    text = (f"{t['jobs']} job(s): {t['new']} new task(s) ~{money(t['estimate_credits'])}, estimate from the "
+def totals_line(t: dict, prices: pricing.PriceTable = pricing.DEFAULT) -> str:
+    text = (f"{t['jobs']} job(s): {t['new']} new task(s) ~{money(t['estimate_credits'], prices)}, estimate from the "
             f"price table; {t['reused']} re-used and {t['attach'] + t['duplicate']} attached (no new charge)")
     if t["waiting"]:
         text += f"; {t['waiting']} being created by another run (waited for)"

@@ -7,6 +7,7 @@ import math
 import time
 from typing import Callable, Optional, TextIO
 
+from ..money import pricing
 from ..settings import settings
 from .plan import money
 
@@ -15,8 +16,10 @@ class Progress:
     """A live line on a terminal (redrawn each second), plain lines otherwise; job events as lines."""
 
     def __init__(self, total: int, new_jobs: int, out: TextIO, tty: bool, clock: Callable[[], float] = time.monotonic,
-                 typical_s: float = settings.TYPICAL_SECONDS[settings.DEFAULT_DURATION]):
+                 typical_s: float = settings.TYPICAL_SECONDS[settings.DEFAULT_DURATION],
+                 prices: pricing.PriceTable = pricing.DEFAULT):
         self.total, self.new_jobs, self.out, self.tty, self.clock = total, new_jobs, out, tty, clock
+        self.prices = prices  # the table in force, for the dollars of what was spent
         self.typical_s = typical_s  # a task's time, for the ETA until the first job finishes
         self.started = clock()
         self.done = self.failed = self.running = 0
@@ -38,7 +41,7 @@ class Progress:
         eta = self.eta_s()
         eta_text = "-" if eta is None else (f"{int(eta // 60)}m{int(eta % 60):02d}s" if eta >= 60 else f"{int(eta)}s")
         return (f"batch: {self.done}/{self.total} done, {self.running} running, {self.failed} failed · "
-                f"{money(self.credits)} spent · ETA ~{eta_text}")
+                f"{money(self.credits, self.prices)} spent · ETA ~{eta_text}")
 
     def draw(self) -> None:
         if self.tty:
