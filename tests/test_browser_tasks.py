@@ -24,6 +24,7 @@ from browser_host import MISSING, RIGHT_KEY, SCREENS, comfy_running, drive
 
 SHOTS = ("tasks_1_sidebar.png", "tasks_2_playing.png", "tasks_3_load_video_node.png", "tasks_4_filter_failed.png",
          "tasks_5_filter_uncertain.png", "tasks_6_dropped_file.png", "tasks_7_dialog.png")
+STOP_SHOTS = ("tasks_8_collect_waiting.png", "tasks_9_collect_stopped.png")
 PAID_PROMPT = "character1 dances in the rain\nslow motion, neon lights"
 
 pytestmark = [pytest.mark.comfyui, pytest.mark.skipif(MISSING is not None, reason=MISSING or "")]
@@ -128,3 +129,33 @@ def test_the_tasks_panel_shows_what_each_task_bought_and_acts_on_it(comfy):
     assert comfy.sim.create_count == creates, "nothing in the panel created a task"
     assert RIGHT_KEY not in comfy.log.read_text()
     assert all((SCREENS / name).is_file() for name in SHOTS)
+
+
+def test_stop_waiting_ends_the_panels_collect_of_a_running_task_and_keeps_it_collectable(comfy):
+    """Collect of a task the provider is still making waits for it; Stop waiting (tests/browser/tasks_stop.mjs)
+    ends that wait within a second or so, says the task goes on and stays in the journal, and offers Collect
+    again. Nothing is created."""
+    for name in STOP_SHOTS:
+        (SCREENS / name).unlink(missing_ok=True)
+    client = ApikleyClient(api_key=RIGHT_KEY, base_url=comfy.sim.base_url)
+    comfy.sim.task_seconds = 600  # this task alone runs long: the fixture's is set back at once
+    try:
+        task_id = client.create_task(build_create_body("character1 waits for the bus", [
+            client.upload(comfy.inputs / "reference.mp4")], "5", "720p"))
+    finally:
+        comfy.sim.task_seconds = 2
+    journal = Journal(comfy.user / "apikley_wan" / "journal.sqlite")
+    entry = journal.adopt(task_id)
+    creates = comfy.sim.create_count
+
+    seen = drive(comfy, "tasks_stop.mjs", "stop", STOP_ENTRY=entry.id)
+
+    assert "Collect" in seen["before"] and seen["group"] == "running", seen
+    assert seen["waiting"][:2] == ["Waiting for the task…", "Stop waiting"] and seen["waitingBusy"], seen
+    assert "keeps running at the provider" in seen["stopTitle"]
+    assert seen["stopped"].startswith(f"Stopped waiting for task {task_id}. It keeps running at the provider")
+    assert seen["stoppedState"] == "ok" and seen["stoppedAfterMs"] < 3000, seen
+    assert "Collect" in seen["after"] and "Stop waiting" not in seen["after"], seen
+    assert journal.by_id(entry.id).state in ("waiting", "queuing", "generating")
+    assert comfy.sim.create_count == creates, "nothing in the panel created a task"
+    assert all((SCREENS / name).is_file() for name in STOP_SHOTS)

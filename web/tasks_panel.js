@@ -70,6 +70,7 @@ export function renderTasksPanel(root) {
     className: 'apikley-drop', textContent: 'Drop a result .mp4 here to find its task (free: nothing is created).'
   })
   const cards = new Map() // entry id -> {key, element, when}: unchanged rows keep their element (a playing video plays on)
+  const collecting = new Set() // task ids whose Collect runs: their card offers Stop waiting
   let rows = []
   let filter = 'all'
 
@@ -78,12 +79,24 @@ export function renderTasksPanel(root) {
     message.textContent = text
   }
 
-  async function collect(row, button) {
-    button.disabled = true
-    button.textContent = row.state === 'success' ? 'Downloading…' : 'Waiting for the task…'
+  async function collect(row) {
+    collecting.add(row.task_id)
+    render()
     const answer = await postJson(`tasks/${encodeURIComponent(row.task_id)}/collect`)
-    say(answer.ok ? `Saved ${answer.task.result_path}` : answer.msg, answer.ok)
+    collecting.delete(row.task_id)
+    if (answer.stopped) {
+      say(`Stopped waiting for task ${row.task_id}. It keeps running at the provider and stays in the journal: ` +
+        'Collect it later at no new charge.', true)
+    } else {
+      say(answer.ok ? `Saved ${answer.task.result_path}` : answer.msg, answer.ok)
+    }
     await refresh()
+  }
+
+  async function stopCollect(row, button) {
+    button.disabled = true
+    button.textContent = 'Stopping…'
+    await postJson(`tasks/${encodeURIComponent(row.task_id)}/collect/cancel`) // the collect's answer says the rest
   }
 
   async function copy(button, text, what) {
@@ -163,14 +176,24 @@ export function renderTasksPanel(root) {
         `${row.result_folder}\n${FOLDER_TIP}`),
       'load-video': () => button('Load in Load Video', (b) => loadVideo(row, b),
         'Copies the result into ComfyUI\'s input folder and adds a Load Video node with it.'),
-      collect: () => button(rowCells(row, 0).collect, (b) => collect(row, b),
-        'Downloads the result of this task; never creates a task.'),
+      collect: () => collecting.has(row.task_id) ? collectingButtons(row)
+        : button(rowCells(row, 0).collect, () => collect(row), 'Downloads the result of this task; never creates a task.'),
       link: () => button('I know the task id…', (b) => link(row, b),
         'Link the task you found in your apikley task log to this entry: its inputs then re-use it.'),
       abandon: () => button('Abandon…', (b) => abandon(row, b),
         'Give up on this lost create, so the same inputs may create a new task.')
     }
-    return h('div', { className: 'apikley-actions' }, ...actions(row).map((name) => make[name]()))
+    return h('div', { className: 'apikley-actions' }, ...actions(row).flatMap((name) => make[name]()))
+  }
+
+  /** While a Collect runs: what it is doing, and (while it waits for the provider) a way to stop waiting. */
+  function collectingButtons(row) {
+    const busy = button(row.state === 'success' ? 'Downloading…' : 'Waiting for the task…', () => {})
+    busy.disabled = true
+    if (row.state === 'success') return [busy]
+    return [busy, button('Stop waiting', (b) => stopCollect(row, b),
+      'Stops waiting here. The task keeps running at the provider and stays in the journal: Collect it later ' +
+      'at no new charge.')]
   }
 
   // one card per task: it reads in the narrow sidebar as well as in the dialog
@@ -220,7 +243,7 @@ export function renderTasksPanel(root) {
     const keep = new Set(shown.map((row) => row.entry_id))
     for (const id of cards.keys()) if (!keep.has(id)) cards.delete(id)
     list.replaceChildren(...shown.map((row) => {
-      const key = JSON.stringify(row)
+      const key = JSON.stringify([row, collecting.has(row.task_id)])
       let entry = cards.get(row.entry_id)
       if (entry?.key !== key) {
         entry = { key, ...card(row, nowS) }

@@ -17,7 +17,7 @@ from ..results import provenance
 from ..settings import settings
 from ..api.cancel import Cancel
 from ..api.client import ApikleyClient
-from ..errors import ApikleyError, BusyError, InputError, NotFoundError
+from ..errors import ApikleyError, BusyError, InputError, NotFoundError, RunCancelledError
 from ..record.entry import JournalEntry
 from ..record.store import JournalStore
 
@@ -130,8 +130,8 @@ class Collector:
     async def collect(self, runtime, task_id: str) -> dict:
         """Waits for a pending task (up to the pipeline's deadline, or until cancelled), then saves its result.
 
-        NotFoundError for a task the journal does not hold, BusyError while it is being collected,
-        RunCancelledError when ``cancel`` (or the request's end) stopped it.
+        NotFoundError for a task the journal does not hold, BusyError while it is being collected. Stopped by
+        ``cancel``: ``{"ok": False, "stopped": True, "task": row}`` (the task stays recorded, collectable).
         """
         if not jr.valid_task_id(task_id):
             raise NotFoundError(f"no task {task_id[:80]!r} in the journal", credits_may_be_spent=False)
@@ -141,8 +141,16 @@ class Collector:
         try:
             if await runtime.lanes.run(runtime.journal.by_task_id, task_id) is None:
                 raise NotFoundError(f"no task {task_id[:80]!r} in the journal", credits_may_be_spent=False)
-            await runtime.pipeline(cancel).collect(task_id)
-            return {"ok": True, "task": await runtime.lanes.run(lambda: task_row(runtime.journal.by_task_id(task_id)))}
+            try:
+                await runtime.pipeline(cancel).collect(task_id)
+            except RunCancelledError:
+                if not cancel.requested:
+                    raise
+                stopped = True
+            else:
+                stopped = False
+            row = await runtime.lanes.run(lambda: task_row(runtime.journal.by_task_id(task_id)))
+            return {"ok": False, "stopped": True, "task": row} if stopped else {"ok": True, "task": row}
         except asyncio.CancelledError:  # the request went away: the work on the workers stops too
             cancel.set()
             raise
