@@ -138,20 +138,19 @@ def test_stop_waiting_ends_the_panels_collect_of_a_running_task_and_keeps_it_col
     for name in STOP_SHOTS:
         (SCREENS / name).unlink(missing_ok=True)
     client = ApikleyClient(api_key=RIGHT_KEY, base_url=comfy.sim.base_url)
-    comfy.sim.task_seconds = 600  # this task alone runs long: the fixture's is set back at once
+    comfy.sim.task_seconds = 600  # (re-read while a task waits) the task runs long while the page drives
     try:
         task_id = client.create_task(build_create_body("character1 waits for the bus", [
             client.upload(comfy.inputs / "reference.mp4")], "5", "720p"))
+        journal = Journal(comfy.user / "apikley_wan" / "journal.sqlite")
+        entry = journal.adopt(task_id)
+        creates = comfy.sim.create_count
+        seen = drive(comfy, "tasks_stop.mjs", "stop", STOP_ENTRY=entry.id)
     finally:
         comfy.sim.task_seconds = 2
-    journal = Journal(comfy.user / "apikley_wan" / "journal.sqlite")
-    entry = journal.adopt(task_id)
-    creates = comfy.sim.create_count
-
-    seen = drive(comfy, "tasks_stop.mjs", "stop", STOP_ENTRY=entry.id)
 
     assert "Collect" in seen["before"] and seen["group"] == "running", seen
-    assert seen["waiting"][:2] == ["Waiting for the task…", "Stop waiting"] and seen["waitingBusy"], seen
+    assert seen["waiting"] == ["Copy id", "Waiting for the task…", "Stop waiting"] and seen["waitingBusy"], seen
     assert "keeps running at the provider" in seen["stopTitle"]
     assert seen["stopped"].startswith(f"Stopped waiting for task {task_id}. It keeps running at the provider")
     assert seen["stoppedState"] == "ok" and seen["stoppedAfterMs"] < 3000, seen

@@ -1,7 +1,7 @@
 """Task records, their state machine as recordInfo reports it, and the credit balance.
 
 Each task gets a worker thread that renders the result at once, then waits until the task is
-due (``task_seconds`` after creation, as set at that moment, or ``finish_task``) and completes it. A task becomes
+due (``task_seconds`` after creation, re-read while it waits, or ``finish_task``) and completes it. A task becomes
 ``success`` only once its file exists, and is charged only then.
 """
 

@@ -20,7 +20,12 @@ await withComfyPage(async ({ page, seen, shot, inPage }) => {
   seen.stopTitle = await running.getByRole('button', { name: 'Stop waiting' }).getAttribute('title')
   await shot('tasks_8_collect_waiting.png')
   const asked = Date.now()
-  await running.getByRole('button', { name: 'Stop waiting' }).click()
+  seen.messageBefore = await panel.locator('.apikley-result').textContent()
+  await running.getByRole('button', { name: 'Stop waiting' }).click({ timeout: 5000 }).catch(async (err) => {
+    seen.buttonsAtClick = await buttons()
+    seen.messageAtClick = await panel.locator('.apikley-result').textContent()
+    throw new Error(`${err.message}; seen: ${JSON.stringify(seen)}`)
+  })
   await page.waitForFunction(() => /^Stopped waiting/
     .test(document.querySelector('.apikley-panel .apikley-result')?.textContent ?? ''), null, { timeout: 15000 })
   seen.stoppedAfterMs = Date.now() - asked
