@@ -31,8 +31,8 @@ await withComfyPage(async ({ page, seen, shot, inPage }) => {
   seen.stoppedAfterMs = Date.now() - asked
   seen.stopped = await panel.locator('.apikley-result').textContent()
   seen.stoppedState = await panel.locator('.apikley-result').getAttribute('data-state')
-  await page.waitForFunction((sel) => [...document.querySelectorAll(`${sel} .apikley-actions button`)]
-    .every((b) => b.textContent !== 'Stop waiting'), `.apikley-task[data-entry="${STOP_ENTRY}"]`, { timeout: 15000 })
+  // the message comes first, then the list is read again and the card offers Collect again
+  await running.getByRole('button', { name: 'Collect' }).waitFor({ timeout: 15000 })
   seen.after = await buttons()
   seen.group = await running.getAttribute('data-group')
   await shot('tasks_9_collect_stopped.png')
