@@ -11,6 +11,7 @@ the frontend's Nodes 2.0 mode (Vue nodes: setting Comfy.VueNodes.Enabled; fronte
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -21,11 +22,16 @@ from apikley_wan.simulator import Simulator
 from comfy_host import PACK_DIR_NAME as PACK_FOLDER, REPO, ComfyHost
 
 BROWSER_DIR = REPO / "tests" / "browser"
-SCREENS = BROWSER_DIR / "screens"
 CHROMIUM = Path("/usr/bin/chromium")
 RIGHT_KEY, WRONG_KEY = "sim-key", "sk-wrong-key-0000"
-FRONT_END = ["--front-end-root", os.environ["COMFYUI_FRONTEND_ROOT"]] if os.environ.get("COMFYUI_FRONTEND_ROOT") else []
+FRONT_END_ROOT = os.environ.get("COMFYUI_FRONTEND_ROOT", "")
+FRONT_END = ["--front-end-root", FRONT_END_ROOT] if FRONT_END_ROOT else []
 NODES_2 = os.environ.get("NODES_2", "") not in ("", "0")
+# one folder per host, frontend and renderer, so that runs at once keep each other's screenshots
+SCREENS = BROWSER_DIR / "screens" / "-".join((
+    Path(os.environ.get("COMFYUI_DIR", "none")).name or "none",
+    f"fe{hashlib.sha1(FRONT_END_ROOT.encode()).hexdigest()[:6]}" if FRONT_END_ROOT else "own-frontend",
+    "nodes2" if NODES_2 else "classic"))
 SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.VueNodes.Enabled": NODES_2}  # no template dialog; the mode
 PACK_WEB = f"/extensions/{PACK_FOLDER}/"  # where the page loads the pack's web/ files from
 AMBER, GREEN = "rgb(250, 188, 37)", "rgb(76, 175, 80)"  # the summary's colours (web/apikley_wan.css)

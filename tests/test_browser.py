@@ -5,7 +5,7 @@ graph runs again: its summary says it was re-used for free.
 
 Skipped unless COMFYUI_DIR and COMFYUI_PYTHON are set, /usr/bin/chromium exists and Node can load
 playwright-core from tests/browser (``npm install --prefix tests/browser``). The page is driven by
-tests/browser/ui_flow.mjs; screenshots land in tests/browser/screens/.
+tests/browser/ui_flow.mjs; screenshots land in tests/browser/screens/<run>/.
 """
 
 from __future__ import annotations

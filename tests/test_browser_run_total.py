@@ -2,7 +2,7 @@
 entries of issue 10 (the price override saved on the server, a bad entry named in place; budget caps, Remove
 key, simulator notes) in a
 real ComfyUI page over an in-process simulator. tests/browser/run_total.mjs drives the page (the
-frontend's own Run button and batch-count field); screenshots land in tests/browser/screens/.
+frontend's own Run button and batch-count field); screenshots land in tests/browser/screens/<run>/.
 Skipped unless the browser host is available (see tests/browser_host.py).
 """
 

@@ -6,7 +6,7 @@ the page plays the preview, copies the task id and the folder path, loads the re
 node that then runs, collects a deleted result again, filters by state, explains the failed and the
 uncertain task, links a second lost create to the task it made ("I know the task id…") and collects it,
 abandons the uncertain one after a confirmation, and turns a dropped result file back into its task.
-tests/browser/tasks_panel.mjs drives the page; screenshots land in tests/browser/screens/.
+tests/browser/tasks_panel.mjs drives the page; screenshots land in tests/browser/screens/<run>/.
 Skipped unless the browser host is available (see tests/browser_host.py).
 """
 

@@ -6,7 +6,7 @@ note explains it. Then the node search box: the all-in-one node comes first for 
 
 Skipped unless COMFYUI_DIR and COMFYUI_PYTHON are set, /usr/bin/chromium exists and Node can load
 playwright-core from tests/browser. The page is driven by tests/browser/templates.mjs; screenshots
-land in tests/browser/screens/. THUMBS_DIR=example_workflows re-makes the thumbnails from the run.
+land in tests/browser/screens/<run>/. THUMBS_DIR=example_workflows re-makes the thumbnails from the run.
 """
 
 from __future__ import annotations
