@@ -29,7 +29,6 @@ from .results.archive import remove_stale_parts
 from .run.pipeline import Pipeline
 from .run.request import CLIPS, GenerationRequest, build_request, fingerprint
 from .run.status import Status
-from .record.journals import open_journal
 from .record.sqlite import Journal
 from .runtime import Config, Runtime
 
@@ -111,8 +110,8 @@ def _runtime(cfg: Config, simulator: bool) -> Runtime:
     """The command's runtime on its journal: the embedded simulator's tasks are its own, never in a shared
     farm journal."""
     if simulator:
-        return Runtime(cfg, journal=Journal(cfg.state_dir / "journal-simulator.sqlite"))
-    return Runtime(cfg, journal=open_journal(cfg.state_dir / "journal.sqlite", url=cfg.journal_url))
+        return Runtime(cfg, journal=Journal(cfg.state_dir / "journal-simulator.sqlite", timings=cfg.timings))
+    return Runtime(cfg)
 
 
 @contextlib.contextmanager

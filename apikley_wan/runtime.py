@@ -62,7 +62,7 @@ class Runtime:
         self.config = cfg
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         self.journal = journal if journal is not None else open_journal(cfg.state_dir / "journal.sqlite",
-                                                                        url=cfg.journal_url)
+                                                                        url=cfg.journal_url, timings=cfg.timings)
         self.guard = budget.BudgetGuard()
         self.guard.caps_folder = cfg.state_dir  # the caps and prices saved in Settings hold this process
         self.meter = metering.Meter()

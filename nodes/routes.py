@@ -241,7 +241,7 @@ def handlers(state: Runtime, credits_cache: account.CreditsCache, collector: tas
 
         def row() -> dict:
             entry = state.journal.by_task_id(task_id) if valid_task_id(task_id) else None
-            return {"task": task_rows.task_row(entry) if entry else None}
+            return {"task": task_rows.task_row(state.journal, entry) if entry else None}
 
         return await _answer(collector.collect, state, task_id, extra=row)
 

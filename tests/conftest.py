@@ -19,7 +19,6 @@ from typing import Callable
 import pytest
 
 from apikley_wan.run import watch
-from apikley_wan.record import entry as jr
 from apikley_wan.runtime import Config, Runtime
 from timings import FAST
 
@@ -188,10 +187,3 @@ def reference_clip() -> Path:
     path = REPO / "samples" / "reference.mp4"
     assert path.is_file(), "the shipped sample clip is missing"
     return path
-
-
-@pytest.fixture
-def fast_beat(monkeypatch):
-    """Journal heartbeats in milliseconds, so liveness tests take a fraction of a second."""
-    monkeypatch.setattr(jr, "HEARTBEAT_S", 0.02)
-    monkeypatch.setattr(jr, "STALE_S", 0.3)

@@ -37,7 +37,8 @@ def _gens(sim, tmp_path, key="sim-key", **kw) -> Pipeline:
     client = ApikleyClient(api_key=key, base_url=sim.base_url, backoff_start_s=0.05, download_backoff_s=0.01,
                            cancel=kw.pop("cancel", None))
     kw.setdefault("timings", FAST)
-    return Pipeline(client, Journal(tmp_path / "journal.sqlite"), tmp_path / "results", **kw)
+    journal = kw.pop("journal", None) or Journal(tmp_path / "journal.sqlite")
+    return Pipeline(client, journal, tmp_path / "results", **kw)
 
 
 def run(gens, request, on_status=None):
@@ -140,16 +141,16 @@ def _crash_script(sim, tmp_path, clip) -> str:
     """)
 
 
-def test_crash_between_create_and_recording_is_reported_not_repaid(sim, tmp_path, reference_clip, monkeypatch):
+def test_crash_between_create_and_recording_is_reported_not_repaid(sim, tmp_path, reference_clip):
     proc = subprocess.run([sys.executable, "-c", _crash_script(sim, tmp_path, reference_clip)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 9, proc.stderr
     assert sim.create_count == 1
     pending = Journal(tmp_path / "journal.sqlite").pending()
     assert len(pending) == 1 and pending[0].state == jr.CREATING and pending[0].task_id is None
-    monkeypatch.setattr(jr, "clock", lambda: time.time() + jr.STALE_S + 1)  # its heartbeat has gone stale
+    later = Journal(tmp_path / "journal.sqlite", clock=lambda: time.time() + FAST.stale_s + 1)  # its heartbeat is stale
     with pytest.raises(CreateUncertainError) as err:
-        run(_gens(sim, tmp_path), _request(reference_clip))
+        run(_gens(sim, tmp_path, journal=later), _request(reference_clip))
     assert "earlier run" in str(err.value) and err.value.credits_may_be_spent
     assert sim.create_count == 1 and sim.create_requests == 1
 

@@ -63,9 +63,9 @@ def run_cli(capsys, *argv, timings=FAST) -> tuple:
     return code, out.out + out.err
 
 
-def v2v(capsys, out: Path, *extra) -> tuple:
+def v2v(capsys, out: Path, *extra, timings=FAST) -> tuple:
     return run_cli(capsys, "v2v", "--video", str(SAMPLE), "--prompt", PROMPT, "--duration", "5",
-                   "--resolution", "720p", "--out", str(out), *extra)
+                   "--resolution", "720p", "--out", str(out), *extra, timings=timings)
 
 
 def assert_key_nowhere(root: Path, *texts: str) -> None:

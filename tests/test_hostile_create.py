@@ -13,12 +13,14 @@ import os
 import subprocess
 import sys
 import uuid
+from dataclasses import replace
 
 import pytest
 
 from apikley_wan.record import entry as jr
 from apikley_wan.record.sqlite import Journal
 from conftest import REPO, wait_until
+from timings import BEAT, FAST
 from hostile_api import SAMPLE, TASK_ID
 from test_hostile_api import KEY, PROMPT, api, env, run_cli, v2v  # noqa: F401
 
@@ -109,7 +111,7 @@ def test_a_provider_answering_429_gets_a_bounded_number_of_creates_and_the_user_
 
 
 def test_a_run_killed_between_refused_creates_is_not_sent_again_by_the_next_and_says_how_many(
-        api, env, tmp_path, capsys, fast_beat):
+        api, env, tmp_path, capsys):
     """The count is in the journal before each re-send: a process killed in the back-off leaves it for the next."""
     answered = []
     api.on(*CREATE, lambda h: (answered.append(1), h.json({"code": 429, "msg": "Rate limit exceeded"})))
@@ -122,8 +124,10 @@ def test_a_run_killed_between_refused_creates_is_not_sent_again_by_the_next_and_
     finally:
         run.kill()
     assert KEY.encode() not in run.communicate()[0]
-    wait_until(lambda: not _rows(env)[0].owner_alive(), what="the killed run's heartbeat going stale")
-    code, text = v2v(capsys, tmp_path / "out.mp4")
+    beating_fast = replace(FAST, heartbeat_s=BEAT.heartbeat_s, stale_s=BEAT.stale_s)  # its writer is gone in 0.3 s
+    journal = Journal(env / "journal.sqlite", timings=beating_fast)
+    wait_until(lambda: not journal.owner_alive(_rows(env)[0]), what="the killed run's heartbeat going stale")
+    code, text = v2v(capsys, tmp_path / "out.mp4", timings=beating_fast)
     assert code == 2 and "NOT sent again" in text and "after the API refused 2 of its create requests" in text
     assert api.count(*CREATE) == 2 and len(answered) == 2
 

@@ -119,7 +119,7 @@ def test_ctrl_c_past_the_wait_leaves_an_uncertain_entry_and_the_command_that_lin
         release.set()
     assert code == 130 and 4.5 < took < 8.0, (took, text)
     [entry] = Journal(state / "journal.sqlite").recent()
-    assert entry.state == jr.UNCERTAIN and entry.task_id is None and entry.abandonable
+    assert entry.state == jr.UNCERTAIN and entry.task_id is None and Journal(state / "journal.sqlite").abandonable(entry)
     command = f"python -m apikley_wan collect TASK_ID --entry {entry.id} --out {out}"
     assert f"`{command}`" in text and "a task may exist and may be billed" in text, text
 
@@ -156,7 +156,7 @@ def test_batch_shares_the_stop_an_unanswered_create_of_a_stopped_batch_is_uncert
         release.set()
     assert proc.returncode == 130 and 4.5 < took < 8.0, (took, stdout, stderr)
     [entry] = Journal(state / "journal.sqlite").recent()
-    assert entry.state == jr.UNCERTAIN and entry.abandonable and api.count(*CREATE) == 1
+    assert entry.state == jr.UNCERTAIN and Journal(state / "journal.sqlite").abandonable(entry) and api.count(*CREATE) == 1
 
 
 # -- 6a. the journal fails right after the create answered ------------------------------------------

@@ -17,6 +17,7 @@ from conftest import errors_when_run_at_once, wait_until
 from apikley_wan.errors import InputError, JournalError
 from apikley_wan.record.sqlite import Journal
 from apikley_wan.record import sqlite as sqlite_journal
+from timings import BEAT
 
 # the schema as the first releases wrote it (user_version 0), copied verbatim: a fixed fixture,
 # never to follow later changes of the journal (apikley_wan/record/sqlite.py)
@@ -94,7 +95,7 @@ def _pragma(path, name):
 def test_claim_writes_a_creating_row_then_attaches(tmp_path):
     store = Journal(tmp_path / "j.sqlite")
     entry, new = store.claim("fp1", {"prompt": "p"})
-    assert new and entry.state == jr.CREATING and entry.task_id is None and entry.owner_alive()
+    assert new and entry.state == jr.CREATING and entry.task_id is None and store.owner_alive(entry)
     again, new_again = store.claim("fp1", {"prompt": "p"})
     assert not new_again and again.id == entry.id
     store.record_task_id(entry.id, "abc")
@@ -176,14 +177,14 @@ def test_claims_from_many_processes_create_one_row(tmp_path):
     assert db.execute("SELECT COUNT(*) FROM tasks WHERE fingerprint='shared'").fetchone()[0] == 1
 
 
-def test_dead_owner_is_detected(tmp_path, fast_beat):
+def test_dead_owner_is_detected(tmp_path):
     """The process 'dies': its heartbeat stops (it is released), and after STALE_S the row is orphaned."""
-    store = Journal(tmp_path / "j.sqlite")
+    store = Journal(tmp_path / "j.sqlite", timings=BEAT)
     entry, _ = store.claim("x", {})
-    assert store.by_id(entry.id).owner_alive()
+    assert store.owner_alive(store.by_id(entry.id))
     store.release(entry.id)
-    time.sleep(jr.STALE_S + 0.05)
-    assert not store.by_id(entry.id).owner_alive()
+    time.sleep(BEAT.stale_s + 0.05)
+    assert not store.owner_alive(store.by_id(entry.id))
     assert store.by_id(entry.id).owner == f"{socket.gethostname()}:{entry.owner.rpartition(':')[2]}"
 
 
@@ -205,7 +206,7 @@ def test_a_file_of_the_first_releases_is_migrated_and_keeps_its_rows(tmp_path, w
     assert _v0_columns(path) == _v0_rows_migrated()
     creating, success, waiting = (store.by_id(i) for i in (1, 2, 3))
     assert creating.state == jr.CREATING and creating.heartbeat_at is None
-    assert not creating.owner_alive()  # written before heartbeats: its writer is taken as gone
+    assert not store.owner_alive(creating)  # written before heartbeats: its writer is taken as gone
     assert success.result_path == "/out/r.mp4" and success.cost_kind == "reported" and success.params == {"prompt": "b"}
     assert [e.id for e in store.pending()] == [1, 3]
     assert store.claim("fp-success", {})[0].id == 2  # still protects what was paid for
@@ -257,40 +258,41 @@ def test_migrations_are_ordered_and_the_first_is_the_first_schema():
 
 
 # -- heartbeat -------------------------------------------------------------------------------
-def test_a_claimed_row_stays_alive_while_its_process_beats(tmp_path, fast_beat):
-    store = Journal(tmp_path / "j.sqlite")
+def test_a_claimed_row_stays_alive_while_its_process_beats(tmp_path):
+    store = Journal(tmp_path / "j.sqlite", timings=BEAT)
     entry, _ = store.claim("fp", {})
     # a beat after the first heartbeat would have gone stale (waited for, not guessed: a loaded machine
     # may hold the beating thread back, and then a row read right after a beat is alive all the same)
-    assert wait_until(lambda: store.by_id(entry.id).heartbeat_at > entry.heartbeat_at + 2 * jr.STALE_S,
+    assert wait_until(lambda: store.by_id(entry.id).heartbeat_at > entry.heartbeat_at + 2 * BEAT.stale_s,
                        timeout=30)
     fresh = store.by_id(entry.id)
-    assert fresh.owner_alive() and fresh.heartbeat_at > entry.heartbeat_at
+    assert store.owner_alive(fresh) and fresh.heartbeat_at > entry.heartbeat_at
 
 
 def test_time_travel_past_stale_makes_a_silent_row_dead(tmp_path):
-    """Seen from a moment past STALE_S (the heartbeat that starts with the claim may still write its first
-    beat meanwhile: it writes the real time, not that moment)."""
+    """Seen by a journal whose clock is past the stale time (the heartbeat that starts with the claim may
+    still write its first beat meanwhile: it writes its own journal's time, not that moment)."""
     store = Journal(tmp_path / "j.sqlite")
     entry, _ = store.claim("fp", {})
-    assert entry.owner_alive()
-    assert not store.by_id(entry.id).owner_alive(time.time() + jr.STALE_S + 1)
+    assert store.owner_alive(entry)
+    later = Journal(tmp_path / "j.sqlite", clock=lambda: time.time() + store.timings.stale_s + 1)
+    assert not later.owner_alive(later.by_id(entry.id))
 
 
-def test_a_row_written_by_another_process_that_stopped_is_not_alive(tmp_path, fast_beat):
+def test_a_row_written_by_another_process_that_stopped_is_not_alive(tmp_path):
     """A second Journal object whose 'process' never beats: a raw row as another host would write it."""
-    store = Journal(tmp_path / "j.sqlite")
+    store = Journal(tmp_path / "j.sqlite", timings=BEAT)
     db = sqlite3.connect(store.path)
     db.execute("INSERT INTO tasks (fingerprint, state, owner, created_at, updated_at, heartbeat_at) "
                "VALUES ('elsewhere', 'creating', 'other-host:1', ?, ?, ?)", (time.time(),) * 3)
     db.commit()
     db.close()
-    other = Journal(tmp_path / "j.sqlite").by_fingerprint("elsewhere")
-    assert other.owner_alive()
+    other = Journal(tmp_path / "j.sqlite", timings=BEAT).by_fingerprint("elsewhere")
+    assert store.owner_alive(other)
     with pytest.raises(InputError):  # a live create is never abandoned
         store.abandon(other)
-    time.sleep(jr.STALE_S + 0.05)
-    assert not store.by_id(other.id).owner_alive()
+    time.sleep(BEAT.stale_s + 0.05)
+    assert not store.owner_alive(store.by_id(other.id))
     assert store.abandon(store.by_id(other.id)).state == jr.ABANDONED
 
 
@@ -301,22 +303,22 @@ def test_a_row_written_by_another_process_that_stopped_is_not_alive(tmp_path, fa
     lambda store, e: store.abandon(store.update(e.id, state=jr.UNCERTAIN)),
     lambda store, e: store.release(e.id),
 ], ids=["record_task_id", "uncertain", "refused", "abandon", "release"])
-def test_leaving_creating_stops_the_heartbeat(tmp_path, fast_beat, leave, request):
-    store = Journal(tmp_path / "j.sqlite")
+def test_leaving_creating_stops_the_heartbeat(tmp_path, leave, request):
+    store = Journal(tmp_path / "j.sqlite", timings=BEAT)
     entry, _ = store.claim("fp", {})
     keep, _ = store.claim("other", {})  # still creating: the thread keeps running for it
     leave(store, entry)
     if request.node.callspec.id == "release":  # the row is still 'creating': one beat may be in flight
-        time.sleep(2 * jr.HEARTBEAT_S)
+        time.sleep(2 * BEAT.heartbeat_s)
     stopped = store.by_id(entry.id).heartbeat_at
-    time.sleep(5 * jr.HEARTBEAT_S)
+    time.sleep(5 * BEAT.heartbeat_s)
     assert store.by_id(entry.id).heartbeat_at == stopped
     assert wait_until(lambda: store.by_id(keep.id).heartbeat_at > keep.heartbeat_at)
     assert entry.id not in store._heartbeat._rows[store._key][1]
 
 
-def test_a_row_moved_by_another_process_leaves_the_heartbeat(tmp_path, fast_beat):
-    store = Journal(tmp_path / "j.sqlite")
+def test_a_row_moved_by_another_process_leaves_the_heartbeat(tmp_path):
+    store = Journal(tmp_path / "j.sqlite", timings=BEAT)
     entry, _ = store.claim("fp", {})
     db = sqlite3.connect(store.path)
     db.execute("UPDATE tasks SET state = 'abandoned' WHERE id = ?", (entry.id,))
@@ -327,11 +329,11 @@ def test_a_row_moved_by_another_process_leaves_the_heartbeat(tmp_path, fast_beat
     assert store._heartbeat._thread.is_alive()  # and starts again on the next claim
 
 
-def test_the_heartbeat_never_recreates_a_journal_moved_aside(tmp_path, fast_beat):
-    store = Journal(tmp_path / "j.sqlite")
+def test_the_heartbeat_never_recreates_a_journal_moved_aside(tmp_path):
+    store = Journal(tmp_path / "j.sqlite", timings=BEAT)
     store.claim("fp", {})
     store.path.rename(tmp_path / "aside.sqlite")
-    time.sleep(5 * jr.HEARTBEAT_S)
+    time.sleep(5 * BEAT.heartbeat_s)
     assert not store.path.exists()
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from apikley_wan.record import entry as jr
+from timings import BEAT
 from apikley_wan.record import journals
 from apikley_wan.record import sqlite as sqlite_journal
 from apikley_wan.record.sqlite import Journal
@@ -157,8 +158,8 @@ class SqliteStore:
     def __init__(self, path: Path):
         self.path = path
 
-    def open(self):
-        return Journal(self.path)
+    def open(self, **kw):
+        return Journal(self.path, **kw)
 
     def env(self) -> dict:
         """What a worker's environment says for this store (with ``open_journal(self.path)``)."""
@@ -206,9 +207,9 @@ class PgStore:
     def drop(self) -> None:
         self.admin(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
 
-    def open(self):
+    def open(self, **kw):
         from apikley_wan.record.postgres import PgJournal
-        return PgJournal(self.url)
+        return PgJournal(self.url, **kw)
 
     def env(self) -> dict:
         return {journals.JOURNAL_URL_ENV: self.url}
@@ -262,7 +263,7 @@ def pg_store():
 def test_a_claim_writes_a_creating_row_and_a_second_worker_gets_that_entry(store):
     first, second = store.open(), store.open()
     entry, new = first.claim("fp1", {"prompt": "p"})
-    assert new and entry.state == jr.CREATING and entry.task_id is None and entry.owner_alive()
+    assert new and entry.state == jr.CREATING and entry.task_id is None and first.owner_alive(entry)
     assert entry.params == {"prompt": "p"} and entry.heartbeat_at is not None
     seen, new_again = second.claim("fp1", {"prompt": "p"})
     assert not new_again and seen.id == entry.id and seen.state == jr.CREATING and seen.owner == entry.owner
@@ -309,8 +310,8 @@ def test_a_claim_creates_exactly_when_the_verdict_of_the_newest_row_is_create(st
             fp = f"fp-{state}-{task_id}"
             entry, _ = first.claim(fp, {})
             first.release(entry.id)  # no heartbeat: a 'creating' row's writer is gone
-            first.update(entry.id, state=state, task_id=task_id, heartbeat_at=time.time() - jr.STALE_S - 60)
-            verdicts = {jr.verdict(worker.by_fingerprint(fp), jr.clock()).decision for worker in (first, second)}
+            first.update(entry.id, state=state, task_id=task_id, heartbeat_at=time.time() - first.timings.stale_s - 60)
+            verdicts = {worker.verdict(worker.by_fingerprint(fp)).decision for worker in (first, second)}
             assert len(verdicts) == 1, (state, task_id, verdicts)
             claimed, new = second.claim(fp, {})
             assert new is (verdicts == {jr.Decision.CREATE}), (state, task_id)
@@ -481,63 +482,64 @@ def test_give_up_creates_makes_this_process_s_unanswered_creates_uncertain_at_on
                   "VALUES ('theirs', 'creating', 'other-host:1', '{}', ?, ?, ?)", (elsewhere, elsewhere, elsewhere))
     moved = journal.give_up_creates("stopped")
     assert [(e.id, e.state, e.error) for e in moved] == [(sent.id, jr.UNCERTAIN, "stopped")]
-    assert store.open().by_id(sent.id).abandonable and journal.by_id(answered.id).state == "waiting"
+    other = store.open()
+    assert other.abandonable(other.by_id(sent.id)) and journal.by_id(answered.id).state == "waiting"
     assert journal.by_fingerprint("theirs").state == jr.CREATING  # another process's create is its own
     assert journal.give_up_creates("again") == []
 
 
 # -- liveness across workers -------------------------------------------------------------------
-def test_the_heartbeat_is_seen_by_another_worker_and_its_silence_too(store, fast_beat):
-    first, second = store.open(), store.open()
+def test_the_heartbeat_is_seen_by_another_worker_and_its_silence_too(store):
+    first, second = store.open(timings=BEAT), store.open(timings=BEAT)
     entry, _ = first.claim("fp", {})
     assert wait_until(lambda: second.by_id(entry.id).heartbeat_at > entry.heartbeat_at)
-    assert second.by_id(entry.id).owner_alive()
+    assert second.owner_alive(second.by_id(entry.id))
     with pytest.raises(InputError):  # a live create is never abandoned, by anyone
         second.abandon(second.by_id(entry.id))
     first.release(entry.id)  # the first worker 'dies': its heartbeat stops
-    time.sleep(2 * jr.HEARTBEAT_S)
-    assert wait_until(lambda: not second.by_id(entry.id).owner_alive())
+    time.sleep(2 * BEAT.heartbeat_s)
+    assert wait_until(lambda: not second.owner_alive(second.by_id(entry.id)))
     assert second.claim("fp", {}) == (second.by_id(entry.id), False)  # still never re-sent blindly
     assert second.abandon(second.by_id(entry.id)).state == jr.ABANDONED
 
 
-def test_a_row_written_by_a_worker_elsewhere_is_alive_until_its_heartbeat_stops(store, fast_beat):
-    journal = store.open()
+def test_a_row_written_by_a_worker_elsewhere_is_alive_until_its_heartbeat_stops(store):
+    journal = store.open(timings=BEAT)
     now = time.time()
     store.execute("INSERT INTO tasks (fingerprint, state, owner, params, created_at, updated_at, heartbeat_at) "
                   "VALUES ('elsewhere', 'creating', 'other-host:1', '{}', ?, ?, ?)", (now, now, now))
     other = journal.by_fingerprint("elsewhere")
-    assert other.owner_alive() and other.owner == "other-host:1"
+    assert journal.owner_alive(other) and other.owner == "other-host:1"
     assert journal.claim("elsewhere", {})[1] is False
-    assert wait_until(lambda: not journal.by_id(other.id).owner_alive())
+    assert wait_until(lambda: not journal.owner_alive(journal.by_id(other.id)))
 
 
-def test_leaving_creating_stops_the_heartbeat(store, fast_beat):
-    journal = store.open()
+def test_leaving_creating_stops_the_heartbeat(store):
+    journal = store.open(timings=BEAT)
     entry, _ = journal.claim("fp", {})
     keep, _ = journal.claim("other", {})
     journal.record_task_id(entry.id, "t-1")
     stopped = journal.by_id(entry.id).heartbeat_at
     assert wait_until(lambda: journal.by_id(keep.id).heartbeat_at > keep.heartbeat_at)
-    time.sleep(5 * jr.HEARTBEAT_S)
+    time.sleep(5 * BEAT.heartbeat_s)
     assert journal.by_id(entry.id).heartbeat_at == stopped
 
 
-def test_a_row_moved_by_another_worker_leaves_the_heartbeat(store, fast_beat):
-    journal = store.open()
+def test_a_row_moved_by_another_worker_leaves_the_heartbeat(store):
+    journal = store.open(timings=BEAT)
     entry, _ = journal.claim("fp", {})
     store.execute("UPDATE tasks SET state = 'uncertain' WHERE id = ?", (entry.id,))  # as another machine would
     assert wait_until(lambda: journal._heartbeat._thread is None)
 
 
-def test_time_travel_past_stale_makes_a_silent_row_dead(store, monkeypatch):
+def test_time_travel_past_stale_makes_a_silent_row_dead(store):
     journal = store.open()
     now = time.time()
     store.execute("INSERT INTO tasks (fingerprint, state, owner, params, created_at, updated_at, heartbeat_at) "
                   "VALUES ('silent', 'creating', 'other-host:1', '{}', ?, ?, ?)", (now, now, now))
-    assert journal.by_fingerprint("silent").owner_alive()
-    monkeypatch.setattr(jr, "clock", lambda: time.time() + jr.STALE_S + 1)
-    assert not store.open().by_fingerprint("silent").owner_alive()
+    assert journal.owner_alive(journal.by_fingerprint("silent"))
+    later = store.open(clock=lambda: time.time() + journal.timings.stale_s + 1)
+    assert not later.owner_alive(later.by_fingerprint("silent"))
 
 
 # -- schema versions ---------------------------------------------------------------------------
@@ -724,7 +726,7 @@ def test_a_version_1_postgresql_journal_is_migrated_and_keeps_its_rows(pg_store)
     journal = pg_store.open()
     assert pg_store.version() == jr.SCHEMA_VERSION and pg_store.columns() == list(jr.COLUMNS)
     old, done = journal.by_fingerprint("fp-old"), journal.by_task_id("t-done")
-    assert old.heartbeat_at is None and not old.owner_alive() and old.created_at == 1700000000.5
+    assert old.heartbeat_at is None and not journal.owner_alive(old) and old.created_at == 1700000000.5
     assert done.cost_credits == 70.0 and done.cost_kind == "reported" and done.updated_at == 1700000002.75
     assert journal.claim("fp-done", {}) == (done, False) and journal.claim("fp-old", {}) == (old, False)
     assert journal.abandon(old).state == jr.ABANDONED

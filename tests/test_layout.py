@@ -5,7 +5,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from apikley_wan.record import entry as jr
@@ -40,10 +39,9 @@ def test_a_journal_written_by_the_flat_core_opens_with_every_row_and_verdict(tmp
     assert (done.state, done.task_id, done.result_path, done.cost_credits, done.cost_kind) == (
         "success", "task-done-1", "/results/task-done-1.mp4", 70.0, "reported")
     assert done.params == {"api": "https://api.apikley.ru", "prompt": "a cat"}
-    now = time.time()
-    assert jr.verdict(done, now, result_on_disk=True).decision is jr.Decision.REUSE
-    assert jr.verdict(rows["fp-wait"], now).decision is jr.Decision.ATTACH
-    assert jr.verdict(rows["fp-lost"], now).decision is jr.Decision.UNCERTAIN
+    assert journal.verdict(done, result_on_disk=True).decision is jr.Decision.REUSE
+    assert journal.verdict(rows["fp-wait"]).decision is jr.Decision.ATTACH
+    assert journal.verdict(rows["fp-lost"]).decision is jr.Decision.UNCERTAIN
     assert journal.by_task_id("typed-in-3").state == "waiting"
     # same inputs never pay again; new inputs get a new row after the old ones
     assert journal.claim("fp-done", {})[1] is False

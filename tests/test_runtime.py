@@ -6,11 +6,16 @@ from __future__ import annotations
 import ast
 import asyncio
 import threading
+import time
+from dataclasses import replace
 from pathlib import Path
 
+from apikley_wan.record.entry import Decision
 from apikley_wan.runtime import Config, Runtime
+from apikley_wan.settings.settings import TIMINGS
 from apikley_wan.run.workers import TaskLocks
 from conftest import FAST, REPO, wait_until
+from timings import BEAT
 
 CORE = list((REPO / "apikley_wan").rglob("*.py"))  # the simulator too: it keeps its state in its objects
 PRODUCTION = CORE + list((REPO / "nodes").glob("*.py")) + [REPO / "__init__.py"]
@@ -76,6 +81,21 @@ def test_each_runtime_owns_its_parts_and_hands_them_to_every_run(state_dir, tmp_
     assert (gens.budget, gens.meter, gens.pacer, gens.locks, gens.clock, gens.timings) == (
         one.guard, one.meter, one.pacer, one.locks, one.clock, FAST)
     assert gens.journal is one.journal and gens.deadline_s == one.config.deadline_s
+
+
+def test_each_journal_judges_liveness_by_its_own_runtime_timings(tmp_path):
+    """The heartbeat and the stale time come from the Config's timings, journal by journal: no module
+    attribute for a test to patch, and a fast journal beside a real one in one process leaves it alone."""
+    quick = Runtime(Config(state_dir=tmp_path / "quick", results_dir=tmp_path / "r1",
+                           timings=replace(FAST, heartbeat_s=BEAT.heartbeat_s, stale_s=BEAT.stale_s)))
+    real = Runtime(Config(state_dir=tmp_path / "real", results_dir=tmp_path / "r2", timings=FAST))
+    assert quick.journal.timings.stale_s == BEAT.stale_s and real.journal.timings.stale_s == TIMINGS.stale_s
+    for runtime in (quick, real):
+        entry, _ = runtime.journal.claim("fp", {})
+        runtime.journal.release(entry.id)  # its writer falls silent
+    time.sleep(BEAT.stale_s + 0.1)
+    assert quick.journal.verdict(quick.journal.by_fingerprint("fp")).decision is Decision.UNCERTAIN
+    assert real.journal.verdict(real.journal.by_fingerprint("fp")).decision is Decision.WAIT_FOR_CREATOR
 
 
 def test_a_task_lock_is_dropped_when_its_last_holder_leaves():

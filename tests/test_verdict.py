@@ -9,7 +9,6 @@ simulator): all three must say what the verdict says, each in its own words.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 
 import pytest
@@ -25,13 +24,15 @@ from apikley_wan.record.entry import Decision, JournalEntry
 from apikley_wan.record.sqlite import Journal
 from apikley_wan.money.report import PAID, REATTACHED, REUSED
 from apikley_wan.run.request import GenerationRequest, Reference, fingerprint
+from apikley_wan.settings.settings import TIMINGS
 from conftest import FAST
 
 NOW = 1_000_000.0  # far from the real clock: a verdict that read the clock instead of ``now`` would differ
+STALE_S = TIMINGS.stale_s
 FUTURE_STATE = "a state of a later release"
 
 # heartbeat_at of a row, by its writer's liveness at NOW
-LIVENESS = {"fresh": NOW - 1.0, "stale": NOW - jr.STALE_S - 1.0, "none": None}
+LIVENESS = {"fresh": NOW - 1.0, "stale": NOW - STALE_S - 1.0, "none": None}
 
 C, R, A, W, U = Decision.CREATE, Decision.REUSE, Decision.ATTACH, Decision.WAIT_FOR_CREATOR, Decision.UNCERTAIN
 # state, task id recorded?, decision when the writer's heartbeat is fresh / stale / missing
@@ -63,13 +64,9 @@ def _entry(state: str, has_task_id: bool, heartbeat_at) -> JournalEntry:
 @pytest.mark.parametrize("liveness", list(LIVENESS))
 @pytest.mark.parametrize("state, has_id, fresh, stale, none", TABLE,
                          ids=[f"{row[0]}{'' if row[1] else ' (no task id)'}" for row in TABLE])
-def test_every_state_liveness_and_result_file_has_one_verdict(state, has_id, fresh, stale, none, liveness, on_disk,
-                                                              monkeypatch):
-    asked = []  # (a journal heartbeat left running by another test may read the clock on its own thread)
-    monkeypatch.setattr(jr, "clock", lambda: asked.append(threading.current_thread()) or time.time())
+def test_every_state_liveness_and_result_file_has_one_verdict(state, has_id, fresh, stale, none, liveness, on_disk):
     entry = _entry(state, has_id, LIVENESS[liveness])
-    found = jr.verdict(entry, NOW, result_on_disk=on_disk)
-    assert threading.current_thread() not in asked, "the verdict must read only its arguments"
+    found = jr.verdict(entry, NOW, stale_s=STALE_S, result_on_disk=on_disk)
     expected = {"fresh": fresh, "stale": stale, "none": none}[liveness]
     assert found.decision is expected and found.entry is entry
     assert found.pays is PAYS[expected]
@@ -77,14 +74,17 @@ def test_every_state_liveness_and_result_file_has_one_verdict(state, has_id, fre
 
 
 def test_no_entry_is_a_create():
-    assert jr.verdict(None, NOW).decision is C and jr.verdict(None, NOW, result_on_disk=True).pays is True
+    assert jr.verdict(None, NOW, stale_s=STALE_S).decision is C
+    assert jr.verdict(None, NOW, stale_s=STALE_S, result_on_disk=True).pays is True
 
 
-def test_abandon_accepts_exactly_the_uncertain_verdicts(monkeypatch):
-    monkeypatch.setattr(jr, "clock", lambda: NOW)
+def test_abandon_accepts_exactly_the_uncertain_verdicts(tmp_path):
+    journal = Journal(tmp_path / "journal.sqlite", clock=lambda: NOW)  # the journal asks its own clock
     for state, has_id, *by_liveness in TABLE:
         for heartbeat_at, expected in zip(LIVENESS.values(), by_liveness):
-            assert _entry(state, has_id, heartbeat_at).abandonable is (expected is U), (state, heartbeat_at)
+            entry = _entry(state, has_id, heartbeat_at)
+            assert journal.verdict(entry).decision is expected, (state, heartbeat_at)
+            assert journal.abandonable(entry) is (expected is U), (state, heartbeat_at)
 
 
 # -- the same row, asked by the estimate route, the batch plan and the pipeline -----------------------------
@@ -102,7 +102,7 @@ def _row(journal: Journal, fp: str, name: str) -> JournalEntry:
         return entry  # this process's heartbeat keeps it fresh
     if name == "creating (writer gone)":
         journal.release(entry.id)
-        return journal.update(entry.id, heartbeat_at=time.time() - jr.STALE_S - 60)
+        return journal.update(entry.id, heartbeat_at=time.time() - journal.timings.stale_s - 60)
     if name in (jr.UNCERTAIN, jr.REFUSED, jr.ABANDONED):
         return journal.update(entry.id, state=name)
     entry = journal.record_task_id(entry.id, f"t-{name.replace(' ', '-')}")
@@ -115,7 +115,7 @@ async def _pipeline_says(gens: Pipeline, request: GenerationRequest, journal: Jo
         await asyncio.sleep(0.3)
         await asyncio.to_thread(journal.record_task_id, row.id, "t-by-the-creator")
 
-    creator = asyncio.ensure_future(creator_records_its_id()) if row.state == jr.CREATING and row.owner_alive() else None
+    creator = asyncio.ensure_future(creator_records_its_id()) if row.state == jr.CREATING and journal.owner_alive(row) else None
     try:
         submitted = await gens.submit(request)
     except CreateUncertainError:
@@ -131,7 +131,7 @@ def test_the_estimate_the_batch_plan_and_the_pipeline_agree_on_the_same_row(name
     request = GenerationRequest("character1 walks on the moon", "5", "720p", [Reference(source=str(reference_clip))])
     journal = Journal(tmp_path / "journal.sqlite")
     row = _row(journal, fingerprint(request, sim.base_url)[0], name)
-    decision = jr.verdict(row, jr.clock()).decision
+    decision = journal.verdict(row).decision
 
     reuse = estimate.reuse(journal, request, sim.base_url)
     (planned,), problems = plan.plan([Job(1, request, tmp_path / "out.mp4")], journal, sim.base_url)

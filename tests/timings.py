@@ -7,3 +7,7 @@ from apikley_wan.settings.settings import Timings
 
 FAST = Timings(poll_first_s=0.05, poll_max_s=0.2, adopted_null_grace_s=0.5, resume_window_s=10.0,
                creating_grace_s=5.0, slice_s=0.02, simulator_task_s=0.1, simulator_null_s=0.05)
+
+# journal heartbeats in milliseconds, for the liveness tests only: the runs keep the real 10 s / 30 s, so a
+# loaded machine holding a heartbeat thread back never turns a live create into a lost one
+BEAT = Timings(heartbeat_s=0.02, stale_s=0.3)

@@ -58,7 +58,7 @@ def plan(jobs: list, journal: JournalStore, api_identity: str, max_usd: Optional
         if fp in seen:
             p = Planned(job, fp, DUPLICATE, 0.0, entry.task_id if entry else None, same_as=seen[fp])
         else:
-            kind = _KIND_OF[jr.verdict(entry, jr.clock()).decision]
+            kind = _KIND_OF[journal.verdict(entry).decision]
             credits = prices.estimate_credits(job.request.duration, job.request.resolution) if kind in _MAY_PAY else 0.0
             p = Planned(job, fp, kind, credits, None if kind == NEW or entry is None else entry.task_id)
         if p.kind in _MAY_PAY and max_usd is not None:

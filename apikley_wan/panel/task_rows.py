@@ -25,13 +25,13 @@ MAX_ROWS = 200
 MAX_ENTRY_DIGITS = 18  # the journal's row ids are 64-bit integers: a longer number is none of them
 
 
-def task_row(entry: JournalEntry) -> dict:
+def task_row(journal: JournalStore, entry: JournalEntry) -> dict:
     """One row. ``verdict`` is the journal's (``journal.verdict``) for the file the entry records: Collect is
     offered for a task to attach to, or a finished one whose file is gone; Abandon for an uncertain create."""
     params = entry.params or {}
     path = entry.result_path
     exists = bool(path) and Path(path).is_file()
-    found = jr.verdict(entry, jr.clock(), result_on_disk=exists)
+    found = journal.verdict(entry, result_on_disk=exists)
     return {
         "entry_id": entry.id, "task_id": entry.task_id, "state": entry.state,
         "created_at": entry.task_created_at or entry.created_at, "finished_at": entry.finished_at,
@@ -69,7 +69,7 @@ def abandon(journal: JournalStore, entry_id) -> dict:
 
     NotFoundError for an entry the journal does not hold; InputError for one that is not an unresolved create.
     """
-    return {"ok": True, "task": task_row(journal.abandon(_entry(journal, entry_id)))}
+    return {"ok": True, "task": task_row(journal, journal.abandon(_entry(journal, entry_id)))}
 
 
 def link(journal: JournalStore, entry_id, task_id, client: ApikleyClient) -> dict:
@@ -82,7 +82,7 @@ def link(journal: JournalStore, entry_id, task_id, client: ApikleyClient) -> dic
     """
     entry = _entry(journal, entry_id)
     jr.check_task_id(task_id)
-    jr.check_linkable(entry.id, entry)
+    journal.check_linkable(entry.id, entry)
     client.require_key()
     try:
         known = client.get_task(task_id, attempts=2) is not None  # None: "recordInfo is null"
@@ -98,26 +98,26 @@ def link(journal: JournalStore, entry_id, task_id, client: ApikleyClient) -> dic
                             credits_may_be_spent=False, hint=(
                                 "Check the id in your apikley task log, or try again in a minute; journal entry "
                                 f"{entry.id} was not changed."))
-    return {"ok": True, "task": task_row(journal.link_task(entry.id, task_id))}
+    return {"ok": True, "task": task_row(journal, journal.link_task(entry.id, task_id))}
 
 
 def recent(journal: JournalStore, limit=50, task_id=None) -> dict:
     """The newest entries (or the one with ``task_id``), newest first."""
     if task_id:
         entry = journal.by_task_id(task_id)
-        return {"tasks": [task_row(entry)] if entry else []}
+        return {"tasks": [task_row(journal, entry)] if entry else []}
     try:
         count = max(1, min(MAX_ROWS, int(limit)))
     except (TypeError, ValueError):
         raise InputError(f"limit must be a number (got {str(limit)[:20]!r})") from None
-    return {"tasks": [task_row(e) for e in journal.recent(count)]}
+    return {"tasks": [task_row(journal, e) for e in journal.recent(count)]}
 
 
 def from_file(journal: JournalStore, path: Path) -> dict:
     """The task a result file names in its metadata, recorded in the journal when missing (nothing is
     sent to the API; collecting it is the panel's Collect). NoProvenanceError for a file without one."""
     found = provenance.read(path)
-    return {"ok": True, "task": task_row(journal.adopt(found.task_id, found.params))}
+    return {"ok": True, "task": task_row(journal, journal.adopt(found.task_id, found.params))}
 
 
 class Collector:
@@ -149,7 +149,7 @@ class Collector:
                 stopped = True
             else:
                 stopped = False
-            row = await runtime.lanes.run(lambda: task_row(runtime.journal.by_task_id(task_id)))
+            row = await runtime.lanes.run(lambda: task_row(runtime.journal, runtime.journal.by_task_id(task_id)))
             return {"ok": False, "stopped": True, "task": row} if stopped else {"ok": True, "task": row}
         except asyncio.CancelledError:  # the request went away: the work on the workers stops too
             cancel.set()

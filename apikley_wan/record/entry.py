@@ -12,7 +12,6 @@ from __future__ import annotations
 import enum
 import json
 import re
-import time
 from dataclasses import dataclass
 from typing import Optional
 
@@ -30,12 +29,6 @@ ADOPTED_PREFIX = "task:"     # fingerprint of a task recorded by id, not by inpu
 PENDING = ("waiting", "queuing", "generating")
 # a new task may be created only over these (no task exists, or it failed unbilled)
 REPLACEABLE = (REFUSED, FAIL, ABANDONED)
-
-# liveness: a 'creating' row's owner refreshes heartbeat_at every HEARTBEAT_S; older than STALE_S = gone.
-# Module attributes, read at each use, so tests can monkeypatch them (and ``clock``) instead of waiting.
-HEARTBEAT_S = 10.0
-STALE_S = 3 * HEARTBEAT_S
-clock = time.time
 
 # what real task ids look like (32 hex, or short word characters): an id from the server or a user
 # that does not match is refused, so none can ever become a path, a URL part or a log injection
@@ -99,21 +92,15 @@ class JournalEntry:
     def pending(self) -> bool:
         return self.task_id is not None and self.state in PENDING
 
-    @property
-    def abandonable(self) -> bool:
-        """What ``abandon`` and ``link_task`` accept: the verdict is UNCERTAIN (a lost create answer, or a gone writer)."""
-        return verdict(self, clock()).decision is Decision.UNCERTAIN
-
-    def owner_alive(self, now: Optional[float] = None) -> bool:
-        """Whether the writer of a 'creating' row still runs at ``now`` (default ``clock()``): its heartbeat
-        is fresh (any OS, any host).
+    def owner_alive(self, now: float, stale_s: float) -> bool:
+        """Whether the writer of a 'creating' row still runs at ``now``: its heartbeat is younger than
+        ``stale_s`` (the journal's ``Timings.stale_s``; any OS, any host).
 
         A row without a heartbeat was written by a release before heartbeats: its writer is taken
         as gone (an upgrade restarts it). Were it taken as alive, nothing could ever resolve it.
         Taking it as gone never re-sends: the run says "an earlier run sent the create" instead.
         """
-        now = clock() if now is None else now
-        return self.heartbeat_at is not None and now - self.heartbeat_at < STALE_S
+        return self.heartbeat_at is not None and now - self.heartbeat_at < stale_s
 
 
 # -- the verdict: what a run of some inputs does, from the newest entry of their fingerprint ----------
@@ -149,9 +136,11 @@ class Verdict:
         return _PAYS[self.decision]
 
 
-def verdict(entry: Optional[JournalEntry], now: float, result_on_disk: bool = False) -> Verdict:
-    """What a run does with the newest entry of its inputs' fingerprint, at ``now`` (``clock()`` time),
-    given whether the caller's copy of the result file is on disk. Pure: it reads only its arguments.
+def verdict(entry: Optional[JournalEntry], now: float, *, stale_s: float, result_on_disk: bool = False) -> Verdict:
+    """What a run does with the newest entry of its inputs' fingerprint, at ``now`` (wall time), when a
+    heartbeat older than ``stale_s`` means a gone writer, given whether the caller's copy of the result
+    file is on disk. Pure: it reads only its arguments; callers ask ``JournalStore.verdict``, which gives
+    the journal's clock and liveness.
 
     Create only over no entry or a REPLACEABLE one (the claim asks the same). A row with a task id is
     never replaced: a state this release does not know is attached to (its task is polled), and one
@@ -160,20 +149,12 @@ def verdict(entry: Optional[JournalEntry], now: float, result_on_disk: bool = Fa
     if entry is None or entry.state in REPLACEABLE:
         return Verdict(Decision.CREATE, entry)
     if entry.state == CREATING:
-        return Verdict(Decision.WAIT_FOR_CREATOR if entry.owner_alive(now) else Decision.UNCERTAIN, entry)
+        return Verdict(Decision.WAIT_FOR_CREATOR if entry.owner_alive(now, stale_s) else Decision.UNCERTAIN, entry)
     if entry.state == UNCERTAIN or entry.task_id is None:
         return Verdict(Decision.UNCERTAIN, entry)
     if entry.state == SUCCESS:
         return Verdict(Decision.REUSE, entry, download=not result_on_disk)
     return Verdict(Decision.ATTACH, entry)  # waiting, queuing, generating; 'not found' is polled again
-
-
-def check_linkable(entry_id: int, entry: Optional[JournalEntry]) -> None:
-    """InputError unless the entry is an unresolved create without a task id: what ``link_task`` accepts."""
-    if entry is None or not entry.abandonable or entry.task_id:
-        state = f"'{entry.state}'" if entry else "gone"
-        raise InputError(f"journal entry {entry_id} is {state}; only an uncertain create (sent, answer lost) can "
-                         "be linked to a task id", hint="A task with a known id is collected, never linked again.")
 
 
 def row_to_entry(row: tuple) -> JournalEntry:

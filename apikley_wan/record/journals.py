@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+from ..settings.settings import TIMINGS, Timings
 from .sqlite import Journal
 from .store import JournalStore
 
@@ -16,15 +17,16 @@ def journal_url() -> Optional[str]:
     return os.environ.get(JOURNAL_URL_ENV, "").strip() or None
 
 
-def open_journal(sqlite_path: str | os.PathLike, url: Optional[str] = None) -> JournalStore:
+def open_journal(sqlite_path: str | os.PathLike, url: Optional[str] = None, *,
+                 timings: Timings = TIMINGS) -> JournalStore:
     """The journal to use: the shared PostgreSQL one when ``APIKLEY_JOURNAL_URL`` is set (farm mode:
     every worker on every machine claims its rows there), else the SQLite file ``sqlite_path``.
 
-    ``url`` is the Config's (read once); without it the variable is read now. Both journals have the same API
-    and raise the same JournalError.
+    ``url`` is the Config's (read once); without it the variable is read now. ``timings`` give its heartbeat
+    and when a silent writer counts as gone. Both journals have the same API and raise the same JournalError.
     """
     url = journal_url() if url is None else url
     if not url:
-        return Journal(sqlite_path)
+        return Journal(sqlite_path, timings=timings)
     from .postgres import PgJournal  # psycopg is an optional extra, imported only in farm mode
-    return PgJournal(url)
+    return PgJournal(url, timings=timings)

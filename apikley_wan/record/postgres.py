@@ -24,13 +24,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-from typing import Iterator
+import time
+from typing import Callable, Iterator
 from urllib.parse import unquote
 
-from . import entry as en
 from ..errors import JournalError
 from .entry import COLUMNS, CREATING, SCHEMA_VERSION, row_to_entry
-from .store import COST_KIND_OF_OLD_ROW, Heartbeat, JournalStore, check_migrations
+from ..settings.settings import TIMINGS, Timings
+from .store import COST_KIND_OF_OLD_ROW, JournalStore, check_migrations
 
 try:
     import psycopg
@@ -118,11 +119,11 @@ class PgJournal(JournalStore):
     _INSERT_ADOPTED = ("INSERT INTO tasks (fingerprint, state, task_id, params, created_at, updated_at, task_created_at)"
                        " VALUES (?, 'waiting', ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, timings: Timings = TIMINGS, clock: Callable[[], float] = time.time):
         self._secret_words = _secrets(url)
         self._where = scrub_url(url)
         self._key = f"postgresql:{self._where}"
-        self._heartbeat = Heartbeat()  # this journal's own: the rows its process holds 'creating'
+        self._keep_time(timings, clock)
         if not re.match(r"postgres(ql)?://", url, re.IGNORECASE):
             raise JournalError(f"APIKLEY_JOURNAL_URL must be a postgresql:// URL, not {self._where[:120]!r}",
                                hint=self._hint())
@@ -257,5 +258,5 @@ class PgJournal(JournalStore):
                     return holder, False
                 row = db.execute("INSERT INTO tasks (fingerprint, state, params, owner, created_at, updated_at, "
                                  f"heartbeat_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {columns}",
-                                 (fingerprint, CREATING, params, owner, now, now, en.clock())).fetchone()
+                                 (fingerprint, CREATING, params, owner, now, now, now)).fetchone()
         return row_to_entry(row), True

@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from ..errors import JournalError
-from . import entry as en
 from .entry import COLUMNS, CREATING, SCHEMA_VERSION
-from .store import COST_KIND_OF_OLD_ROW, Heartbeat, JournalStore, check_migrations
+from ..settings.settings import TIMINGS, Timings
+from .store import COST_KIND_OF_OLD_ROW, JournalStore, check_migrations
 
 
 
@@ -106,10 +107,10 @@ _MIGRATIONS = check_migrations("SQLite", (
 class Journal(JournalStore):
     """The journal file; every call opens a short-lived connection (threads and processes safe)."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, *, timings: Timings = TIMINGS, clock: Callable[[], float] = time.time):
         self.path = Path(path)
         self._key = os.path.abspath(self.path)
-        self._heartbeat = Heartbeat()  # this journal's own: the rows its process holds 'creating'
+        self._keep_time(timings, clock)
         self._where = str(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -191,7 +192,7 @@ class Journal(JournalStore):
                 return holder, False
             cur = db.execute("INSERT INTO tasks (fingerprint, state, params, owner, created_at, updated_at, "
                              "heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                             (fingerprint, CREATING, params, owner, now, now, en.clock()))
+                             (fingerprint, CREATING, params, owner, now, now, now))
             db.execute("COMMIT")
             new_id = cur.lastrowid
         return self.by_id(new_id), True

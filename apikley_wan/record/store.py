@@ -11,13 +11,12 @@ import logging
 import os
 import socket
 import threading
-import time
 from typing import Callable, Optional
 
 from ..errors import InputError, JournalError, TaskIdTakenError
-from . import entry as en
 from .entry import (ABANDONED, ADOPTED_PREFIX, COLUMNS, CREATING, FAIL, NOT_FOUND, PENDING, REFUSED, SCHEMA_VERSION,
-                    SUCCESS, UNCERTAIN, CreateSlot, Decision, JournalEntry, check_linkable, check_task_id, row_to_entry, verdict)
+                    SUCCESS, UNCERTAIN, CreateSlot, Decision, JournalEntry, Verdict, check_task_id, row_to_entry, verdict)
+from ..settings.settings import Timings
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +48,8 @@ class Heartbeat:
     it out of 'creating' (``Journal.update``/``release``), or when a beat finds it moved elsewhere.
     """
 
-    def __init__(self):
+    def __init__(self, beat_s: float):
+        self._beat_s = beat_s
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._rows: dict = {}  # journal file -> (Journal, ids of its rows held 'creating')
@@ -64,7 +64,7 @@ class Heartbeat:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="apikley-journal-heartbeat", daemon=True)
                 self._thread.start()
-        self._wake.set()  # beat now, and pick up a changed HEARTBEAT_S
+        self._wake.set()  # beat now
 
     def release(self, key: str, entry_id: int) -> None:
         with self._lock:
@@ -77,7 +77,7 @@ class Heartbeat:
 
     def _run(self) -> None:
         while True:
-            self._wake.wait(en.HEARTBEAT_S)
+            self._wake.wait(self._beat_s)
             self._wake.clear()
             with self._lock:
                 work = [(journal, set(ids)) for journal, ids in self._rows.values() if ids]
@@ -88,7 +88,7 @@ class Heartbeat:
                 try:
                     gone = ids - journal._beat(ids)
                 except Exception as exc:  # a busy or broken file: keep the rows, try again next beat
-                    log.warning("journal heartbeat failed (%s); retrying in %s s", exc, en.HEARTBEAT_S)
+                    log.warning("journal heartbeat failed (%s); retrying in %s s", exc, self._beat_s)
                     continue
                 for entry_id in gone:
                     self.release(journal._key, entry_id)
@@ -120,11 +120,36 @@ class JournalStore:
         """One short connection inside one transaction (committed at the end, rolled back on an error)."""
         raise NotImplementedError
 
-    @staticmethod
-    def _holder(row) -> Optional[JournalEntry]:
+    def _keep_time(self, timings: Timings, clock: Callable[[], float]) -> None:
+        """The journal's clock (wall time: heartbeats cross machines) and its liveness timings, and the
+        heartbeat of the rows this process creates in it. Every reader of one journal judges alike."""
+        self.timings, self.clock = timings, clock
+        self._heartbeat = Heartbeat(timings.heartbeat_s)  # this journal's own: the rows its process holds 'creating'
+
+    def verdict(self, entry: Optional[JournalEntry], result_on_disk: bool = False) -> Verdict:
+        """The one verdict on ``entry`` (``entry.verdict``) now, by this journal's clock and liveness: what
+        the claim, the pipeline, the estimate route, the batch plan and the tasks panel ask."""
+        return verdict(entry, self.clock(), stale_s=self.timings.stale_s, result_on_disk=result_on_disk)
+
+    def owner_alive(self, entry: JournalEntry) -> bool:
+        """Whether the writer of a 'creating' entry still runs, by its heartbeat (``JournalEntry.owner_alive``)."""
+        return entry.owner_alive(self.clock(), self.timings.stale_s)
+
+    def _holder(self, row) -> Optional[JournalEntry]:
         """The newest row of a fingerprint when it stops a new create (its verdict is not CREATE), else None."""
         entry = row_to_entry(row) if row is not None else None
-        return entry if verdict(entry, en.clock()).decision is not Decision.CREATE else None
+        return entry if self.verdict(entry).decision is not Decision.CREATE else None
+
+    def abandonable(self, entry: JournalEntry) -> bool:
+        """What ``abandon`` accepts: the verdict is UNCERTAIN (a lost create answer, or a gone writer)."""
+        return self.verdict(entry).decision is Decision.UNCERTAIN
+
+    def check_linkable(self, entry_id: int, entry: Optional[JournalEntry]) -> None:
+        """InputError unless the entry is an unresolved create without a task id: what ``link_task`` accepts."""
+        if entry is None or not self.abandonable(entry) or entry.task_id:
+            state = f"'{entry.state}'" if entry else "gone"
+            raise InputError(f"journal entry {entry_id} is {state}; only an uncertain create (sent, answer lost) can "
+                             "be linked to a task id", hint="A task with a known id is collected, never linked again.")
 
     def _window_transaction(self, db, account: str):
         """A context: one transaction that no other taker of ``account``'s create window runs beside."""
@@ -215,7 +240,7 @@ class JournalStore:
     def _beat_rows(self, db, ids: set) -> set:
         marks = ",".join("?" * len(ids))
         db.execute(self._sql(f"UPDATE tasks SET heartbeat_at = ? WHERE state = ? AND id IN ({marks})"),
-                   (en.clock(), CREATING, *ids))
+                   (self.clock(), CREATING, *ids))
         rows = db.execute(self._sql(f"SELECT id FROM tasks WHERE state = ? AND id IN ({marks})"),
                           (CREATING, *ids)).fetchall()
         return {row[0] for row in rows}
@@ -260,7 +285,7 @@ class JournalStore:
         else ``(existing_entry, False)``. Atomic across processes (and, on PostgreSQL, machines).
         The new row's heartbeat runs until an update moves it out of 'creating'."""
         owner = f"{socket.gethostname()}:{os.getpid()}"  # for people reading the journal; liveness is heartbeat_at
-        entry, is_new = self._claim_row(fingerprint, json.dumps(params, sort_keys=True), owner, time.time())
+        entry, is_new = self._claim_row(fingerprint, json.dumps(params, sort_keys=True), owner, self.clock())
         if is_new:
             self._heartbeat.hold(self, entry.id)
         return entry, is_new
@@ -271,7 +296,7 @@ class JournalStore:
         existing = self.by_task_id(task_id)
         if existing:
             return existing
-        now = time.time()
+        now = self.clock()
         with self._session() as db:
             db.execute(self._sql(self._INSERT_ADOPTED),
                        (f"{ADOPTED_PREFIX}{task_id}", task_id, json.dumps(params or {}, sort_keys=True), now, now, now))
@@ -293,8 +318,8 @@ class JournalStore:
         if "params" in fields and not isinstance(fields["params"], str):
             fields["params"] = json.dumps(fields["params"], sort_keys=True)
         if fields.get("state") in (SUCCESS, FAIL) and "finished_at" not in fields:
-            fields["finished_at"] = time.time()
-        fields["updated_at"] = time.time()
+            fields["finished_at"] = self.clock()
+        fields["updated_at"] = self.clock()
         names = ", ".join(f"{k} = ?" for k in fields)
         values = tuple(int(v) if isinstance(v, bool) else v for v in fields.values())  # one type on every backend
         return db.execute(self._sql(f"UPDATE tasks SET {names} WHERE id = ?{where}"), (*values, entry_id, *args))
@@ -303,7 +328,7 @@ class JournalStore:
         """The create's task id on its entry. An id another entry holds (ids are unique) is a
         TaskIdTakenError, not a damaged journal; the entry is left as it was."""
         try:
-            return self.update(entry_id, task_id=task_id, state="waiting", task_created_at=time.time(), error=None)
+            return self.update(entry_id, task_id=task_id, state="waiting", task_created_at=self.clock(), error=None)
         except JournalError:
             holder = self.by_task_id(task_id)
             if holder is None or holder.id == entry_id:
@@ -315,7 +340,7 @@ class JournalStore:
 
         Only an unresolved create can be abandoned: a task with a known id is collected, never replaced.
         """
-        if not entry.abandonable:
+        if not self.abandonable(entry):
             raise InputError(f"journal entry {entry.id} is '{entry.state}'; only an uncertain create "
                              "(sent, answer lost) can be abandoned",
                              hint="A task with a known id is collected, never abandoned.")
@@ -335,7 +360,7 @@ class JournalStore:
             row = db.execute(self._sql(f"SELECT {', '.join(COLUMNS)} FROM tasks WHERE id = ?"),
                              (entry_id,)).fetchone()
             entry = row_to_entry(row) if row else None
-            check_linkable(entry_id, entry)
+            self.check_linkable(entry_id, entry)
             row = db.execute(self._sql(f"SELECT {', '.join(COLUMNS)} FROM tasks WHERE task_id = ?"),
                              (task_id,)).fetchone()
             holder = row_to_entry(row) if row else None

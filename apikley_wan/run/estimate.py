@@ -11,7 +11,6 @@ import functools
 import os
 from typing import Optional
 
-from ..record import entry as jr
 from .request import GenerationRequest, Reference, fingerprint
 
 # re-hashing a large clip at every graph edit would be slow; a file is re-read when it changes
@@ -26,7 +25,7 @@ def reuse(journal, request: GenerationRequest, api_base: str,
     lost and the run would stop and say so rather than pay); the page counts None as paid. ``fingerprints``
     (the Runtime's) keeps the clips' hashes between questions."""
     fp = (fingerprints or Fingerprints(0)).of(request, api_base)
-    pays = jr.verdict(journal.by_fingerprint(fp), jr.clock()).pays
+    pays = journal.verdict(journal.by_fingerprint(fp)).pays
     return None if pays is None else not pays
 
 

@@ -179,7 +179,7 @@ class Pipeline:
 
     async def _reusable(self, fp: str) -> Optional[Submission]:
         """The task to attach to, or None when a new task may be created (the journal's verdict)."""
-        found = jr.verdict(await self._step(self.journal.by_fingerprint, fp), jr.clock())
+        found = self.journal.verdict(await self._step(self.journal.by_fingerprint, fp))
         while found.decision is jr.Decision.WAIT_FOR_CREATOR:
             # another live process is creating this very task: wait for its id instead of paying again
             found = await self._await_creator(found.entry)
@@ -204,7 +204,7 @@ class Pipeline:
         deadline = self.clock.now() + self.timings.creating_grace_s
         while self.clock.now() < deadline:
             await pause(0.5, self.cancel, timings=self.timings, clock=self.clock)
-            found = jr.verdict(await self._step(self.journal.by_id, entry.id), jr.clock())
+            found = self.journal.verdict(await self._step(self.journal.by_id, entry.id))
             if found.decision is not jr.Decision.WAIT_FOR_CREATOR:
                 return found
         raise CreateUncertainError("another process has been creating a task for these inputs for "

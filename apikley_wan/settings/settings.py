@@ -112,7 +112,7 @@ def _amount(env: Mapping[str, str], name: str, example: str) -> Optional[float]:
 
 @dataclass(frozen=True)
 class Timings:
-    """Every wait of the pipeline in one place, so tests run them in fractions of a second."""
+    """Every wait of the pipeline and the journal in one place, so tests run them in fractions of a second."""
 
     poll_first_s: float = 2.0        # poll interval for the first 30 s after create
     poll_fast_until_s: float = 30.0
@@ -126,6 +126,9 @@ class Timings:
     stop_grace_s: float = 5.0        # Ctrl-C: a create already sent gets this long to be answered and recorded
     simulator_task_s: float = 6.0    # `v2v --simulator`: how long the embedded simulator's task takes
     simulator_null_s: float = 1.0    # ... and how long it answers "recordInfo is null" first
+    heartbeat_s: float = 10.0        # the writer of a 'creating' journal row refreshes its heartbeat this often
+    stale_s: float = 30.0            # a row whose heartbeat is older has lost its writer (every process and
+                                     # worker sharing a journal must agree on it, so it is part of the journal)
 
     def next_poll(self, since_create_s: float, previous: float) -> float:
         """2 s for the first 30 s after create, then growing by half each poll up to 15 s: a 300 s task
